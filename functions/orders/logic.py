@@ -1,0 +1,39 @@
+"""Order intake: turn a validated request into a stored order plus its OrderAccepted event."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from synchub_core.envelope import new_event
+
+from . import repository
+from .models import OrderIn, OrderState
+
+ORDER_ACCEPTED = "OrderAccepted"
+
+
+def request_hash(order: OrderIn) -> str:
+    """Hash of the canonical request: key order, whitespace and number spelling do not matter."""
+    canonical = json.dumps(order.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def new_order_id() -> str:
+    return "ord_" + uuid.uuid4().hex
+
+
+def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> repository.CreateResult:
+    now = repository.now_iso()
+    doc = order_in.model_dump(mode="json")
+    stored = repository.StoredOrder(
+        order_id=new_order_id(), state=OrderState.ACCEPTED, version=1, doc=doc,
+        created_at=now, updated_at=now,
+    )
+    event = new_event(
+        ORDER_ACCEPTED, entity_id=stored.order_id, sequence=stored.version,
+        data={"order_id": stored.order_id, **doc},
+        correlation_id=correlation_id, causation_id=f"idempotency-key:{idempotency_key}",
+        source_system="synchub.orders",
+    )
+    return repository.create(stored, idempotency_key, request_hash(order_in), event)

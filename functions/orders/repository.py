@@ -1,0 +1,195 @@
+"""Order persistence in the orders table (single-table layout).
+
+| pk                     | sk                  | what                                           |
+|------------------------|---------------------|------------------------------------------------|
+| ORDER#<order_id>       | ORDER               | the order document, ``version`` for optimistic concurrency |
+| ORDER#<order_id>       | HIST#<version>#<n>  | one business-state transition                  |
+| IDEMP#<key>            | IDEMP               | Idempotency-Key -> request hash + order id     |
+| CHANREF#<channel>#<ref>| CHANREF             | a channel order reference is accepted once     |
+| OUTBOX#<event_id>      | OUTBOX              | event waiting for / done with publication       |
+
+Every state change is one TransactWriteItems call: the order (conditional on the version read),
+its history entries and its outbox event commit together or not at all.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from synchub_core import ddb
+from synchub_core.config import settings
+from synchub_core.envelope import EventEnvelope, iso, utcnow
+from synchub_core.outbox import outbox_put
+
+from .models import Order, OrderState
+
+ORDER_SOURCE = "synchub.orders"
+IDEMPOTENCY_TTL = timedelta(days=30)
+
+
+def order_key(order_id: str) -> dict[str, str]:
+    return {"pk": f"ORDER#{order_id}", "sk": "ORDER"}
+
+
+@dataclass
+class StoredOrder:
+    """The order item as stored, plus the version it was read at."""
+
+    order_id: str
+    state: OrderState
+    version: int
+    doc: dict[str, Any]
+    allocations: list[dict[str, Any]] = field(default_factory=list)
+    shipped: dict[str, int] = field(default_factory=dict)
+    invoices: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "StoredOrder":
+        return cls(
+            order_id=item["order_id"],
+            state=OrderState(item["state"]),
+            version=int(item["version"]),
+            doc=json.loads(item["doc"]),
+            allocations=json.loads(item.get("allocations", "[]")),
+            shipped={k: int(v) for k, v in json.loads(item.get("shipped", "{}")).items()},
+            invoices=list(item.get("invoices", [])),
+            created_at=item["created_at"],
+            updated_at=item["updated_at"],
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            **order_key(self.order_id),
+            "item_type": "ORDER",
+            "order_id": self.order_id,
+            "state": self.state.value,
+            "version": self.version,
+            "channel": self.doc["channel"],
+            "channel_order_ref": self.doc["channel_order_ref"],
+            "doc": json.dumps(self.doc, separators=(",", ":"), sort_keys=True),
+            "allocations": json.dumps(self.allocations, separators=(",", ":")),
+            "shipped": json.dumps(self.shipped, separators=(",", ":"), sort_keys=True),
+            "invoices": self.invoices or None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def load(order_id: str) -> StoredOrder | None:
+    item = ddb.get(settings().orders_table, order_key(order_id))
+    return StoredOrder.from_item(item) if item else None
+
+
+def history_put(order_id: str, version: int, n: int, state: OrderState, reason: str,
+                at: str, event_id: str | None) -> dict[str, Any]:
+    return ddb.put(settings().orders_table, {
+        "pk": f"ORDER#{order_id}", "sk": f"HIST#{version:08d}#{n}", "item_type": "HISTORY",
+        "state": state.value, "at": at, "reason": reason, "event_id": event_id,
+    })
+
+
+def transition_ops(order: StoredOrder, expected_version: int, transitions: list[tuple[OrderState, str]],
+                   event: EventEnvelope | None, source: str = ORDER_SOURCE) -> list[dict[str, Any]]:
+    """Transaction items that store ``order`` (already mutated by the caller, ``version`` bumped),
+    record ``transitions`` in its history and queue ``event`` in the outbox."""
+    table = settings().orders_table
+    ops = [ddb.put(table, order.to_item(), condition="version = :v",
+                   ExpressionAttributeValues=ddb.values(v=expected_version))]
+    for n, (state, reason) in enumerate(transitions):
+        ops.append(history_put(order.order_id, order.version, n, state, reason, order.updated_at,
+                               event.event_id if event else None))
+    if event is not None:
+        ops.append(outbox_put(table, event, source))
+    return ops
+
+
+@dataclass
+class CreateResult:
+    order_id: str
+    created: bool
+    request_hash: str
+    state: str
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class DuplicateChannelOrder(Exception):
+    def __init__(self, order_id: str):
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: EventEnvelope) -> CreateResult:
+    """Create the order exactly once for ``idempotency_key`` (one atomic transaction)."""
+    table = settings().orders_table
+    now = order.created_at
+    expires = int((utcnow() + IDEMPOTENCY_TTL).timestamp())
+    idem_item = {
+        "pk": f"IDEMP#{idempotency_key}", "sk": "IDEMP", "item_type": "IDEMPOTENCY",
+        "request_hash": request_hash, "order_id": order.order_id, "created_at": now,
+        "expires_at": expires,
+    }
+    ref_item = {
+        "pk": f"CHANREF#{order.doc['channel']}#{order.doc['channel_order_ref']}", "sk": "CHANREF",
+        "item_type": "CHANNEL_REF", "order_id": order.order_id, "created_at": now,
+    }
+    ops = [
+        ddb.put(table, idem_item, condition="attribute_not_exists(pk)"),
+        ddb.put(table, ref_item, condition="attribute_not_exists(pk)"),
+        ddb.put(table, order.to_item(), condition="attribute_not_exists(pk)"),
+        history_put(order.order_id, order.version, 0, OrderState.SUBMITTED,
+                    f"received from channel {order.doc['channel']}", now, None),
+        history_put(order.order_id, order.version, 1, OrderState.ACCEPTED,
+                    "passed validation", now, event.event_id),
+        outbox_put(table, event, ORDER_SOURCE),
+    ]
+    try:
+        ddb.transact(ops)
+    except ddb.TransactionCancelled as cancelled:
+        if cancelled.failed(0):
+            previous = cancelled.old_items[0] or ddb.get(table, {"pk": idem_item["pk"], "sk": "IDEMP"})
+            if previous is None:  # pragma: no cover - the item that failed the condition exists
+                raise
+            if previous["request_hash"] != request_hash:
+                raise IdempotencyConflict(idempotency_key) from cancelled
+            existing = load(previous["order_id"])
+            return CreateResult(previous["order_id"], False, request_hash,
+                                existing.state.value if existing else OrderState.ACCEPTED.value)
+        if cancelled.failed(1):
+            previous = cancelled.old_items[1] or ddb.get(table, {"pk": ref_item["pk"], "sk": "CHANREF"})
+            raise DuplicateChannelOrder(previous["order_id"] if previous else "") from cancelled
+        raise
+    return CreateResult(order.order_id, True, request_hash, order.state.value)
+
+
+def read(order_id: str) -> Order | None:
+    items = ddb.query_all(
+        TableName=settings().orders_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=ddb.values(pk=f"ORDER#{order_id}"),
+        ConsistentRead=True,
+    )
+    head = next((i for i in items if i["sk"] == "ORDER"), None)
+    if head is None:
+        return None
+    stored = StoredOrder.from_item(head)
+    history = [
+        {"state": i["state"], "at": i["at"], "reason": i["reason"], "event_id": i.get("event_id")}
+        for i in sorted((i for i in items if i["sk"].startswith("HIST#")), key=lambda i: i["sk"])
+    ]
+    return Order(
+        order_id=stored.order_id, state=stored.state, version=stored.version,
+        allocations=stored.allocations, shipped=stored.shipped, invoices=stored.invoices,
+        created_at=stored.created_at, updated_at=stored.updated_at, history=history,
+        **stored.doc,
+    )
+
+
+def now_iso() -> str:
+    return iso(utcnow())
