@@ -27,7 +27,7 @@ def _record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="InvoiceIssued" if outcome.created else "InvoiceDuplicateIgnored",
                        unit=MetricUnit.Count, value=1)
     logger.info("invoicing", extra={"shipment_id": outcome.shipment_id, "invoice_id": outcome.invoice_id,
-                                    "created": outcome.created})
+                                    "new_invoice": outcome.created})
 
 
 @logger.inject_lambda_context

@@ -1,0 +1,28 @@
+"""CDK app entry point: ``python -m infra.app`` synthesizes into ./cdk.out (no Docker, offline)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+
+from infra.stack import SynchubStack  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_NAME = "Synchub"
+
+
+def build(outdir: str | os.PathLike[str] | None = None) -> cdk.App:
+    app = cdk.App(outdir=str(outdir or ROOT / "cdk.out"))
+    SynchubStack(app, STACK_NAME, description="synchub: order-to-cash integration hub")
+    return app
+
+
+def main() -> None:
+    build().synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""synchub developer tooling: local runtime, demo and DLQ replay."""

@@ -1,0 +1,169 @@
+"""The local hub: emulated AWS + the synthesized stack's functions, event sources and API."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .functions import FunctionPool
+from .pollers import Poller, ScheduleRunner, SqsPoller, StreamPoller, schedule_seconds
+from .provision import Deployment, provision
+from .template import Template, friendly
+
+log = logging.getLogger("synchub.local")
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REGION = "eu-west-1"
+STATE_FILE = ".synchub/local.json"
+
+
+def aws_clients(endpoint: str, region: str) -> Any:
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30)
+    creds = {"aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+             "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")}
+    cache: dict[str, Any] = {}
+
+    def get(service: str) -> Any:
+        if service not in cache:
+            cache[service] = boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region,
+                                                            config=config, **creds)
+        return cache[service]
+
+    return get
+
+
+class LocalHub:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager).
+
+    ``endpoint=None`` starts an embedded moto server (no Docker); any other endpoint (for example
+    LocalStack's ``http://localhost:4566``) is used as it is.
+    """
+
+    def __init__(self, cdk_out: Path = ROOT / "cdk.out", stack: str = "Synchub", *, endpoint: str | None = None,
+                 region: str = DEFAULT_REGION, api_port: int = 0, retry_delay: float = 1.0,
+                 state_dir: Path = ROOT / ".synchub", api_concurrency: int = 2,
+                 schedule_interval: float | None = None) -> None:
+        self.cdk_out, self.stack, self.endpoint, self.region = cdk_out, stack, endpoint, region
+        self.api_port, self.retry_delay, self.state_dir = api_port, retry_delay, state_dir
+        self.api_concurrency, self.schedule_interval = api_concurrency, schedule_interval
+        self.moto: Any = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.pollers: list[Poller] = []
+        self.api: Any = None
+        self.deployment: Deployment | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "LocalHub":
+        from .apigw import ApiGateway
+
+        if self.endpoint is None:
+            from moto.server import ThreadedMotoServer
+
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.endpoint = f"http://{host}:{port}"
+        self.clients = aws_clients(self.endpoint, self.region)
+        template = Template.load(self.cdk_out, self.stack, self.region)
+        dep = self.deployment = provision(template, self.clients, self.endpoint)
+        log_dir = self.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        runtime_env = {
+            "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            "AWS_EXECUTION_ENV": "synchub-local",
+        }
+        api_functions = {r.function for r in dep.routes}
+        for lid, spec in dep.functions.items():
+            self.pools[lid] = FunctionPool(spec, runtime_env, log_dir, template.physical[lid]["Arn"],
+                                           concurrency=self.api_concurrency if lid in api_functions else 1)
+            self.pools[lid].warm()
+        for src in dep.event_sources:
+            pool = self.pools[src.function]
+            if src.kind == "sqs":
+                poller: Poller = SqsPoller(src, pool, self.clients("sqs"), self.region, self.retry_delay)
+            else:
+                dlq = dep.queue_by_arn(src.on_failure_arn)["url"] if src.on_failure_arn else None
+                poller = StreamPoller(src, pool, self.clients("dynamodbstreams"), self.clients("sqs"), self.region,
+                                      dlq, template.physical[src.function]["Arn"], self.retry_delay)
+            self.pollers.append(poller)
+        for sched in dep.schedules:
+            interval = self.schedule_interval or schedule_seconds(sched.expression)
+            if interval is None:
+                log.warning("schedule %s (%s) is not emulated", sched.logical_id, sched.expression)
+                continue
+            self.pollers.append(ScheduleRunner(sched, self.pools[sched.function], self._send_to_arn, self.region,
+                                               template.account, interval, self.retry_delay))
+        for p in self.pollers:
+            p.start()
+        self.api = ApiGateway(dep.routes, self.invoke, dep.stage, self.region, template.account, port=self.api_port)
+        self.api.start()
+        self._write_state()
+        return self
+
+    def stop(self) -> None:
+        for p in self.pollers:
+            p.stop()
+        for p in self.pollers:
+            p.join(10)
+        if self.api:
+            self.api.stop()
+        for pool in self.pools.values():
+            pool.stop()
+        if self.moto:
+            self.moto.stop()
+        state = self.state_dir / "local.json"
+        if state.exists():
+            state.unlink()
+
+    def __enter__(self) -> "LocalHub":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Any:
+        return self.pools[function_logical_id].invoke(event)
+
+    def _send_to_arn(self, arn: str, body: str) -> None:
+        assert self.deployment
+        self.clients("sqs").send_message(QueueUrl=self.deployment.queue_by_arn(arn)["url"], MessageBody=body)
+
+    @property
+    def api_url(self) -> str:
+        return self.api.url
+
+    def queue_url(self, friendly_name: str) -> str:
+        assert self.deployment
+        return self.deployment.queues[friendly_name]["url"]
+
+    def state(self) -> dict[str, Any]:
+        assert self.deployment
+        return {**self.deployment.summary(), "api_url": self.api_url, "pid": os.getpid(),
+                "logs": str(self.state_dir / "logs")}
+
+    def _write_state(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "local.json").write_text(json.dumps(self.state(), indent=2))
+
+    def wait_idle(self, timeout: float = 30.0, settle: float = 0.3) -> bool:
+        """Wait until every event source found nothing to deliver (twice, ``settle`` apart)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(p.idle.is_set() for p in self.pollers if not isinstance(p, ScheduleRunner)):
+                time.sleep(settle)
+                if all(p.idle.is_set() for p in self.pollers if not isinstance(p, ScheduleRunner)):
+                    return True
+            time.sleep(0.05)
+        return False
+
+
+__all__ = ["LocalHub", "aws_clients", "friendly", "STATE_FILE"]
