@@ -13,7 +13,7 @@ from synchub_core import ddb
 from synchub_core.config import settings
 from synchub_core.envelope import EventEnvelope, deterministic_event_id, iso, new_event
 
-from .models import INVOICE_ISSUED, ShipmentConfirmed
+from .models import INVOICE_ISSUED, Invoice, ShipmentConfirmed
 
 INVOICE_SOURCE = "synchub.invoicing"
 CENT = Decimal("0.01")
@@ -136,6 +136,7 @@ def issue(envelope: EventEnvelope) -> Outcome:
                            "shipped_at": iso(shipment.shipped_at)},
             **totals,
         }
+        invoice = Invoice.model_validate(invoice).model_dump(mode="json")
         event = new_event(INVOICE_ISSUED, entity_id=invoice_id, sequence=1, data=invoice,
                           correlation_id=envelope.correlation_id, causation_id=envelope.event_id,
                           source_system=INVOICE_SOURCE,

@@ -34,3 +34,44 @@ class ShipmentConfirmed(BaseModel):
         if len(skus) != len(set(skus)):
             raise ValueError("each sku may appear on one shipment line only")
         return self
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line_id: str
+    sku: str
+    quantity: int
+    unit_price: str
+    tax_rate: str
+    net_amount: str
+    tax_amount: str
+    gross_amount: str
+
+
+class InvoiceReferences(BaseModel):
+    """What finance needs to reconcile the invoice with the order, the shipment and the channel."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_id: str
+    shipment_id: str
+    channel: str
+    channel_order_ref: str
+    warehouse_id: str
+    shipped_at: str
+
+
+class Invoice(BaseModel):
+    """``data`` of the InvoiceIssued event, and the stored invoice document."""
+
+    model_config = ConfigDict(extra="forbid")
+    invoice_id: str
+    invoice_number: str
+    issued_at: str
+    currency: str
+    customer: dict
+    bill_to: dict
+    references: InvoiceReferences
+    lines: list[InvoiceLine] = Field(min_length=1)
+    net_total: str
+    tax_total: str
+    gross_total: str

@@ -8,7 +8,7 @@ import uuid
 from synchub_core.envelope import new_event
 
 from . import repository
-from .models import OrderIn, OrderState
+from .models import OrderAcceptedData, OrderIn, OrderState
 
 ORDER_ACCEPTED = "OrderAccepted"
 
@@ -32,7 +32,7 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> repo
     )
     event = new_event(
         ORDER_ACCEPTED, entity_id=stored.order_id, sequence=stored.version,
-        data={"order_id": stored.order_id, **doc},
+        data=OrderAcceptedData(order_id=stored.order_id, **doc).model_dump(mode="json"),
         correlation_id=correlation_id, causation_id=f"idempotency-key:{idempotency_key}",
         source_system="synchub.orders",
     )

@@ -107,3 +107,9 @@ class Order(BaseModel):
     created_at: str
     updated_at: str
     history: list[HistoryEntry] = []
+
+
+class OrderAcceptedData(OrderIn):
+    """``data`` of the OrderAccepted event: the accepted request plus its order id."""
+
+    order_id: str

@@ -10,6 +10,8 @@ from orders.models import OrderState
 from synchub_core import ddb
 from synchub_core.envelope import EventEnvelope, deterministic_event_id, new_event
 
+from .models import OrderBackorderedData, OrderReservedData
+
 ORDER_RESERVED = "OrderReserved"
 ORDER_BACKORDERED = "OrderBackordered"
 MAX_LOCATIONS_PER_LINE = 2  # keeps the transaction within DynamoDB's 100 items for 40 lines
@@ -74,14 +76,16 @@ def reserve(envelope: EventEnvelope) -> Outcome:
                       event_id=deterministic_event_id("reservation", order_id, str(expected)))
         if shortages:
             order.state = OrderState.BACKORDERED
-            event = new_event(ORDER_BACKORDERED, data={"order_id": order_id, "shortages": shortages}, **common)
+            data = OrderBackorderedData(order_id=order_id, shortages=shortages).model_dump(mode="json")
+            event = new_event(ORDER_BACKORDERED, data=data, **common)
             ops = orders.transition_ops(order, expected, [(OrderState.BACKORDERED,
                                         "insufficient available stock for " +
                                         ", ".join(s["sku"] for s in shortages))], event)
         else:
             order.state = OrderState.RESERVED
             order.allocations = allocations
-            event = new_event(ORDER_RESERVED, data={"order_id": order_id, "allocations": allocations}, **common)
+            data = OrderReservedData(order_id=order_id, allocations=allocations).model_dump(mode="json")
+            event = new_event(ORDER_RESERVED, data=data, **common)
             ops = [inventory.reserve_op(a["sku"], a["location_id"], a["quantity"]) for a in allocations]
             ops += orders.transition_ops(order, expected, [(OrderState.RESERVED,
                                          f"reserved {len(allocations)} allocation(s)")], event)

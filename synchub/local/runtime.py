@@ -64,10 +64,15 @@ class LocalHub:
         if self.endpoint is None:
             from moto.server import ThreadedMotoServer
 
+            from .moto_isolation import install
+
+            install()
+
             self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.endpoint = f"http://{host}:{port}"
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.clients = aws_clients(self.endpoint, self.region)
         template = Template.load(self.cdk_out, self.stack, self.region)
         dep = self.deployment = provision(template, self.clients, self.endpoint)

@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: setup synth run test bench lint schemas clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "synchub needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+synth: setup            ## CDK synth into cdk.out (offline, no Docker)
+	$(BIN)/python -m infra.app
+
+run: synth              ## local hub on embedded moto + the demo, then keeps serving (Ctrl-C stops)
+	$(BIN)/synchub local up --demo --no-synth $(ARGS)
+
+test: synth             ## every test: unit (moto), CDK assertions, contracts, end-to-end over HTTP
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: synth            ## benchmarks, reported as ratios against a baseline measured in the same run
+	$(BIN)/python -m benchmarks
+
+schemas: setup          ## regenerate events/schemas from the pydantic models
+	$(BIN)/python -m synchub.contracts
+
+lint: synth
+	$(BIN)/cfn-lint cdk.out/Synchub.template.json
+
+clean:
+	rm -rf cdk.out .synchub .pytest_cache

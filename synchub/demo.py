@@ -1,0 +1,119 @@
+"""Drive one order through the running hub: stock -> order -> reservation -> shipment -> invoice.
+
+Uses the real sample events from ``events/samples`` (with fresh ids), the HTTP API for the
+channel's side, the inventory queue for the WMS feed and the event bus for the shipment.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from synchub.environment import HubEnvironment
+
+SAMPLES = Path(__file__).resolve().parents[1] / "events" / "samples"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read() or b"null")
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, Any]:
+    if not env.api_url:
+        raise DemoFailed("the hub environment has no API URL")
+    clients = env.clients()
+    run_id = uuid.uuid4().hex[:8]
+    order_body = sample("api-post-order.json")
+    order_body["channel_order_ref"] = f"{order_body['channel_order_ref']}-{run_id}"
+    # 1. WMS reports stock for every SKU on the order
+    report = sample("sqs-inventory-position-reported.json")
+    sequence = int(time.time() * 1000)
+    for line in order_body["lines"]:
+        msg = json.loads(json.dumps(report))
+        msg.update(event_id=str(uuid.uuid4()), occurred_at=now(), sequence=sequence,
+                   entity_id=f"{line['sku']}@{report['data']['location_id']}")
+        msg["data"].update(sku=line["sku"], on_hand=line["quantity"] * 10, as_of=now())
+        clients("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=json.dumps(msg))
+        out(f"1. WMS -> SQS   InventoryPositionReported {line['sku']} @ {report['data']['location_id']}: "
+            f"on_hand={msg['data']['on_hand']}")
+    inv_table = env.tables["DataInventoryTable"]
+    for line in order_body["lines"]:
+        wait_for(f"inventory position {line['sku']}", lambda sku=line["sku"]: clients("dynamodb").get_item(
+            TableName=inv_table, Key={"pk": {"S": f"SKU#{sku}"},
+                                      "sk": {"S": f"LOC#{report['data']['location_id']}"}}).get("Item"))
+    # 2. channel posts the order (and retries it: same key, same answer)
+    key = f"demo-{run_id}"
+    status, headers, body = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
+    if status != 202:
+        raise DemoFailed(f"POST /orders answered {status}: {body}")
+    order_id = body["order_id"]
+    out(f"2. channel -> POST /orders  {status} {body['state']} order_id={order_id}")
+    status2, headers2, body2 = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
+    out(f"   retry with the same Idempotency-Key -> {status2}, same order: {body2['order_id'] == order_id}, "
+        f"Idempotent-Replayed: {headers2.get('Idempotent-Replayed')}")
+    # 3. OrderAccepted -> outbox -> EventBridge -> reservation
+    order = wait_for("reservation", lambda: (lambda o: o if o["state"] in ("RESERVED", "BACKORDERED") else None)(
+        http("GET", env.api_url + f"/orders/{order_id}")[2]))
+    out(f"3. OrderAccepted -> EventBridge -> reservation: {order['state']} "
+        f"{[(a['sku'], a['location_id'], a['quantity']) for a in order['allocations']]}")
+    # 4. WMS confirms the shipment on the bus (and, at-least-once, sends it twice)
+    shipment = sample("eventbridge-shipment-confirmed.json")
+    detail = shipment["detail"]
+    detail.update(event_id=str(uuid.uuid4()), occurred_at=now(), entity_id=f"SHP-{run_id}")
+    detail["data"].update(shipment_id=f"SHP-{run_id}", order_id=order_id, shipped_at=now(),
+                          lines=[{"sku": l["sku"], "quantity": l["quantity"]} for l in order_body["lines"]])
+    for attempt in (1, 2):
+        resp = clients("events").put_events(Entries=[{
+            "Source": shipment["source"], "DetailType": shipment["detail-type"], "Detail": json.dumps(detail),
+            "EventBusName": env.event_bus}])
+        if resp.get("FailedEntryCount"):
+            raise DemoFailed(f"EventBridge refused the shipment: {resp['Entries']}")
+        out(f"4. WMS -> EventBridge ShipmentConfirmed {detail['data']['shipment_id']} (delivery #{attempt})")
+    # 5. exactly one invoice
+    order = wait_for("invoice", lambda: (lambda o: o if o["state"] == "INVOICED" else None)(
+        http("GET", env.api_url + f"/orders/{order_id}")[2]))
+    item = clients("dynamodb").get_item(TableName=env.orders_table,
+                                        Key={"pk": {"S": f"INVOICE#SHP-{run_id}"}, "sk": {"S": "INVOICE"}})["Item"]
+    invoice = json.loads(item["doc"]["S"])
+    time.sleep(1.0)  # let the duplicate delivery be processed too
+    order = http("GET", env.api_url + f"/orders/{order_id}")[2]
+    out(f"5. invoice {invoice['invoice_number']} ({invoice['invoice_id']}): net {invoice['net_total']} + "
+        f"tax {invoice['tax_total']} = {invoice['gross_total']} {invoice['currency']}; "
+        f"invoices on the order: {len(order['invoices'])}")
+    out("   history: " + " -> ".join(h["state"] for h in order["history"]))
+    return {"order_id": order_id, "order": order, "invoice": invoice}

@@ -1,0 +1,81 @@
+"""Where a synchub deployment lives: the local hub's state file, or a CloudFormation stack."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synchub.local.runtime import ROOT, aws_clients
+from synchub.local.template import friendly
+
+LOCAL_STATE = ROOT / ".synchub" / "local.json"
+
+
+@dataclass
+class HubEnvironment:
+    endpoint: str | None
+    region: str
+    queues: dict[str, str]  # friendly logical name -> queue URL
+    tables: dict[str, str]
+    event_bus: str
+    api_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def clients(self) -> Any:
+        if self.endpoint:
+            return aws_clients(self.endpoint, self.region)
+        import boto3
+
+        cache: dict[str, Any] = {}
+
+        def get(service: str) -> Any:
+            cache.setdefault(service, boto3.client(service, region_name=self.region))
+            return cache[service]
+
+        return get
+
+    @property
+    def orders_table(self) -> str:
+        return self.tables["DataOrdersTable"]
+
+    def function_env(self) -> dict[str, str]:
+        """The environment the Lambda code reads, for running its logic from the CLI."""
+        env = {"ORDERS_TABLE": self.orders_table, "INVENTORY_TABLE": self.tables["DataInventoryTable"],
+               "EVENT_BUS_NAME": self.event_bus, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
+               "POWERTOOLS_TRACE_DISABLED": "true"}
+        if self.endpoint:
+            env.update({"AWS_ENDPOINT_URL": self.endpoint,
+                        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")})
+        return env
+
+
+def local(state_file: Path = LOCAL_STATE) -> HubEnvironment:
+    if not state_file.exists():
+        raise SystemExit(f"no local hub is running ({state_file} missing): start one with `make run` "
+                         "or `synchub local up`")
+    s = json.loads(state_file.read_text())
+    return HubEnvironment(endpoint=s["endpoint"], region=s["region"], queues=s["queues"], tables=s["tables"],
+                          event_bus=s["event_bus"], api_url=s.get("api_url"), extra=s)
+
+
+def from_stack(stack: str, region: str | None = None) -> HubEnvironment:
+    """A deployed stack, found through CloudFormation (honours AWS_ENDPOINT_URL for LocalStack)."""
+    import boto3
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+    cfn = boto3.client("cloudformation", region_name=region)
+    queues, tables, bus = {}, {}, ""
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for r in page["StackResourceSummaries"]:
+            name = friendly(r["LogicalResourceId"])
+            if r["ResourceType"] == "AWS::SQS::Queue":
+                queues[name] = r["PhysicalResourceId"]
+            elif r["ResourceType"] == "AWS::DynamoDB::Table":
+                tables[name] = r["PhysicalResourceId"]
+            elif r["ResourceType"] == "AWS::Events::EventBus":
+                bus = r["PhysicalResourceId"]
+    return HubEnvironment(endpoint=os.environ.get("AWS_ENDPOINT_URL"), region=region, queues=queues,
+                          tables=tables, event_bus=bus)
