@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from decimal import Decimal
 
 from synchub_core.envelope import new_event
 
@@ -13,9 +14,16 @@ from .models import OrderAcceptedData, OrderIn, OrderState
 ORDER_ACCEPTED = "OrderAccepted"
 
 
+def _canonical(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 18.4 == 18.40 == 18.400
+    return str(value)  # dates
+
+
 def request_hash(order: OrderIn) -> str:
     """Hash of the canonical request: key order, whitespace and number spelling do not matter."""
-    canonical = json.dumps(order.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(order.model_dump(mode="python"), sort_keys=True, separators=(",", ":"),
+                           default=_canonical)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
