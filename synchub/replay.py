@@ -90,7 +90,12 @@ def _replay_outbox(sqs: Any, env: HubEnvironment, name: str, url: str,
                    sweep: Callable[[HubEnvironment], int]) -> ReplayReport:
     report = ReplayReport(name, "outbox")
     handles = [m["ReceiptHandle"] for m in _receive_all(sqs, url)]
-    report.outbox_published = sweep(env)  # raises if anything is still unpublished: records stay
+    try:
+        report.outbox_published = sweep(env)
+    except Exception:
+        for handle in handles:  # keep the DLQ records, visible again for the next replay
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        raise
     for handle in handles:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
         report.moved += 1

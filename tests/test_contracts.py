@@ -1,0 +1,89 @@
+"""Event contracts: committed schemas match the models, samples match the schemas, and the
+functions accept the samples."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from synchub import contracts
+
+SCHEMAS = contracts.SCHEMAS
+SAMPLES = Path(contracts.ROOT) / "events" / "samples"
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def test_committed_schemas_are_generated_from_the_models() -> None:
+    generated = contracts.generate()
+    committed = {p.name for p in SCHEMAS.glob("*.schema.json")}
+    assert committed == set(generated), "run `make schemas`"
+    for name, body in generated.items():
+        assert (SCHEMAS / name).read_text() == contracts.render(body), f"{name} is stale: run `make schemas`"
+
+
+@pytest.mark.parametrize("sample_file, schema_file, pick", [
+    ("api-post-order.json", "order-request.schema.json", lambda s: s),
+    ("apigw-post-order-event.json", "order-request.schema.json", lambda s: json.loads(s["body"])),
+    ("sqs-inventory-position-reported.json", "inventory-position-reported.schema.json", lambda s: s),
+    ("eventbridge-shipment-confirmed.json", "shipment-confirmed.schema.json", lambda s: s["detail"]),
+])
+def test_samples_conform_to_their_schemas(sample_file: str, schema_file: str, pick) -> None:
+    document = pick(json.loads((SAMPLES / sample_file).read_text()))
+    jsonschema.Draft202012Validator(schema(schema_file)).validate(document)
+
+
+def test_every_sample_is_valid_json_and_every_schema_is_a_valid_schema() -> None:
+    for path in SAMPLES.glob("*.json"):
+        json.loads(path.read_text())
+    for path in SCHEMAS.glob("*.json"):
+        jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
+def test_schemas_reject_what_the_models_reject() -> None:
+    bad = json.loads((SAMPLES / "sqs-inventory-position-reported.json").read_text())
+    bad["data"]["on_hand"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema("inventory-position-reported.schema.json"))
+    wrong_type = json.loads((SAMPLES / "eventbridge-shipment-confirmed.json").read_text())["detail"]
+    wrong_type["event_type"] = "InvoiceIssued"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong_type, schema("shipment-confirmed.schema.json"))
+
+
+def test_emitted_events_conform_to_their_schemas(hub, lambda_context, order_body) -> None:
+    """Drive an order to an invoice in moto and validate every event the hub emitted."""
+    import uuid
+
+    from inventory.models import PositionReport
+    from inventory.repository import apply_report
+    from invoicing.logic import issue
+    from orders.logic import accept
+    from orders.models import OrderIn
+    from reservation.logic import reserve
+    from synchub_core.envelope import EventEnvelope
+
+    order = OrderIn.model_validate(order_body)
+    for line in order.lines:
+        apply_report(PositionReport(sku=line.sku, location_id="UTR-A01", on_hand=100,
+                                    as_of="2026-11-23T07:00:00Z"), 1, str(uuid.uuid4()))
+    created = accept(order, "contract-key-0001", "corr-1")
+
+    def outbox() -> list[dict]:
+        items = hub.ddb.scan(TableName=hub.orders_table)["Items"]
+        return [json.loads(i["detail"]["S"]) for i in items if i["pk"]["S"].startswith("OUTBOX#")]
+
+    accepted = next(e for e in outbox() if e["event_type"] == "OrderAccepted")
+    reserve(EventEnvelope.model_validate(accepted))
+    shipment = json.loads((SAMPLES / "eventbridge-shipment-confirmed.json").read_text())["detail"]
+    shipment["data"]["order_id"] = created.order_id
+    issue(EventEnvelope.model_validate(shipment))
+    events = outbox()
+    assert sorted(e["event_type"] for e in events) == ["InvoiceIssued", "OrderAccepted", "OrderReserved"]
+    for event in events:
+        name = contracts._kebab(event["event_type"]) + ".schema.json"
+        jsonschema.Draft202012Validator(schema(name)).validate(event)
