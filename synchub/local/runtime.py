@@ -37,6 +37,12 @@ def aws_clients(endpoint: str, region: str) -> Any:
     return get
 
 
+def reset_moto(endpoint: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).read()
+
+
 class LocalHub:
     """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager).
 
@@ -73,6 +79,7 @@ class LocalHub:
             host, port = self.moto.get_host_and_port()
             self.endpoint = f"http://{host}:{port}"
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            reset_moto(self.endpoint)  # moto's backends are per process, not per server
         self.clients = aws_clients(self.endpoint, self.region)
         template = Template.load(self.cdk_out, self.stack, self.region)
         dep = self.deployment = provision(template, self.clients, self.endpoint)
