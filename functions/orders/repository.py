@@ -149,6 +149,12 @@ def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: E
                     "passed validation", now, event.event_id),
         outbox_put(table, event, ORDER_SOURCE),
     ]
+    # Retries are the common duplicate: answer them from one strongly consistent read instead of
+    # a cancelled transaction (which DynamoDB bills like a successful one). The transaction's
+    # condition stays the arbiter for requests that race past this read.
+    previous = ddb.get(table, {"pk": idem_item["pk"], "sk": "IDEMP"})
+    if previous is not None:
+        return _replayed(previous, idempotency_key, request_hash)
     try:
         ddb.transact(ops)
     except ddb.TransactionCancelled as cancelled:
@@ -156,16 +162,20 @@ def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: E
             previous = cancelled.old_items[0] or ddb.get(table, {"pk": idem_item["pk"], "sk": "IDEMP"})
             if previous is None:  # pragma: no cover - the item that failed the condition exists
                 raise
-            if previous["request_hash"] != request_hash:
-                raise IdempotencyConflict(idempotency_key) from cancelled
-            existing = load(previous["order_id"])
-            return CreateResult(previous["order_id"], False, request_hash,
-                                existing.state.value if existing else OrderState.ACCEPTED.value)
+            return _replayed(previous, idempotency_key, request_hash)
         if cancelled.failed(1):
             previous = cancelled.old_items[1] or ddb.get(table, {"pk": ref_item["pk"], "sk": "CHANREF"})
             raise DuplicateChannelOrder(previous["order_id"] if previous else "") from cancelled
         raise
     return CreateResult(order.order_id, True, request_hash, order.state.value)
+
+
+def _replayed(previous: dict[str, Any], idempotency_key: str, request_hash: str) -> CreateResult:
+    if previous["request_hash"] != request_hash:
+        raise IdempotencyConflict(idempotency_key)
+    existing = load(previous["order_id"])
+    return CreateResult(previous["order_id"], False, request_hash,
+                        existing.state.value if existing else OrderState.ACCEPTED.value)
 
 
 def read(order_id: str) -> Order | None:

@@ -53,15 +53,17 @@ def install() -> None:
     original = DynamoDBBackend.transact_write_items
 
     @functools.wraps(original)
-    def transact_write_items(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             real = self.tables
-            self.tables = copy.deepcopy(real)
+            touched = {next(iter(item.values())).get("TableName") for item in transact_items}
+            # dry run on copies of the tables involved (and only those: copying is O(table size))
+            self.tables = {**real, **{n: copy.deepcopy(real[n]) for n in touched if n in real}}
             try:
-                original(self, *args, **kwargs)  # raises TransactionCanceledException on any failure
+                original(self, transact_items, *args, **kwargs)  # raises when any item fails
             finally:
                 self.tables = real
-            return original(self, *args, **kwargs)
+            return original(self, transact_items, *args, **kwargs)
 
     DynamoDBBackend.transact_write_items = transact_write_items
     _INSTALLED = True

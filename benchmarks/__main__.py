@@ -1,0 +1,154 @@
+"""``python -m benchmarks``: per-operation latency and request-unit cost, relative to a baseline.
+
+Baseline: one conditional PutItem of an order-sized item — the least an idempotent order write
+can cost. Every row is measured in the same process against the same emulator (moto, in-process,
+provisioned from the synthesized template), so the ratios are comparable between runs and
+machines even though absolute emulator times are not AWS times.
+
+Cost is counted from the calls actually made (botocore event hooks), in DynamoDB request units
+(write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
+EventBridge PutEvents entries (64 KB chunks).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.wru = 0.0
+        self.rru = 0.0
+        self.events = 0
+
+    def hook(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        op = model.name
+        size = lambda item: max(1, math.ceil(len(json.dumps(item)) / 1024))  # noqa: E731
+        if op == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                body = next(iter(entry.values()))
+                self.wru += 2 * size(body.get("Item") or body.get("Key"))
+        elif op in ("PutItem", "UpdateItem", "DeleteItem"):
+            self.wru += size(params.get("Item") or params.get("Key"))
+        elif op in ("GetItem", "Query"):
+            self.rru += 1 if params.get("ConsistentRead") else 0.5
+        elif op == "PutEvents":
+            self.events += sum(max(1, math.ceil(len(e.get("Detail", "")) / 65536)) for e in params["Entries"])
+
+
+def measure(name: str, setup: Callable[[], Any], op: Callable[[Any], Any], meter: Meter) -> dict[str, Any]:
+    times, wru, rru, events = [], [], [], []
+    for _ in range(ROUNDS):
+        arg = setup()
+        before = (meter.wru, meter.rru, meter.events)
+        start = time.perf_counter()
+        op(arg)
+        times.append(time.perf_counter() - start)
+        wru.append(meter.wru - before[0])
+        rru.append(meter.rru - before[1])
+        events.append(meter.events - before[2])
+    return {"name": name, "median_ms": statistics.median(times) * 1000, "wru": statistics.median(wru),
+            "rru": statistics.median(rru), "events": statistics.median(events)}
+
+
+def main() -> None:
+    import boto3
+    from moto import mock_aws
+
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1",
+                      AWS_REGION="eu-west-1", POWERTOOLS_TRACE_DISABLED="true")
+    from synchub.local.moto_isolation import install
+    from synchub.local.provision import provision
+    from synchub.local.template import Template
+
+    install()
+    with mock_aws():
+        dep = provision(Template.load(ROOT / "cdk.out", "Synchub", "eu-west-1"), lambda s: boto3.client(s), "moto")
+        os.environ.update(ORDERS_TABLE=dep.tables["DataOrdersTable"], INVENTORY_TABLE=dep.tables["DataInventoryTable"],
+                          EVENT_BUS_NAME=dep.bus_name)
+        from inventory.models import PositionReport
+        from inventory.repository import apply_report
+        from invoicing.logic import issue
+        from orders.logic import accept
+        from orders.models import OrderIn
+        from outbox.handler import sweep
+        from reservation.logic import reserve
+        from synchub_core import aws
+        from synchub_core.ddb import to_ddb
+        from synchub_core.envelope import EventEnvelope, new_event
+
+        meter = Meter()
+        for service in ("dynamodb", "events"):
+            aws.client(service).meta.events.register("provide-client-params.*.*", meter.hook)
+        body = json.loads((ROOT / "events/samples/api-post-order.json").read_text())
+        shipment = json.loads((ROOT / "events/samples/eventbridge-shipment-confirmed.json").read_text())["detail"]
+
+        def fresh_order() -> OrderIn:
+            return OrderIn.model_validate({**body, "channel_order_ref": uuid.uuid4().hex})
+
+        def stock() -> None:
+            for line in body["lines"]:
+                apply_report(PositionReport(sku=line["sku"], location_id="UTR-A01", on_hand=10**9,
+                                            as_of="2026-01-01T00:00:00Z"), time.time_ns(), str(uuid.uuid4()))
+
+        stock()
+        table = dep.tables["DataOrdersTable"]
+        ddb = aws.client("dynamodb")
+        order_item = to_ddb({"pk": "x", "sk": "ORDER", "doc": json.dumps(body)})
+
+        def accepted(order_id: str) -> EventEnvelope:
+            return new_event("OrderAccepted", order_id, 1, {"order_id": order_id}, correlation_id="b", causation_id=None)
+
+        def reserved_order() -> str:
+            oid = accept(fresh_order(), uuid.uuid4().hex, "bench").order_id
+            reserve(accepted(oid))
+            return oid
+
+        rows = [
+            measure("baseline: conditional PutItem of the order", lambda: uuid.uuid4().hex,
+                    lambda k: ddb.put_item(TableName=table, Item={**order_item, "pk": {"S": k}},
+                                           ConditionExpression="attribute_not_exists(pk)"), meter),
+            measure("POST /orders: new order (logic.accept)", lambda: (fresh_order(), uuid.uuid4().hex),
+                    lambda a: accept(a[0], a[1], "bench"), meter),
+        ]
+        replay_order = fresh_order()
+        accept(replay_order, "bench-replay-key", "bench")
+        rows.append(measure("POST /orders: idempotent replay", lambda: None,
+                            lambda _: accept(replay_order, "bench-replay-key", "bench"), meter))
+        rows.append(measure("inventory report applied", lambda: time.time_ns(),
+                            lambda seq: apply_report(PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5,
+                                                                    as_of="2026-01-01T00:00:00Z"), seq, "e"), meter))
+        rows.append(measure("inventory report stale (ignored)", lambda: None,
+                            lambda _: apply_report(PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5,
+                                                                  as_of="2026-01-01T00:00:00Z"), 1, "e"), meter))
+        rows.append(measure("reservation of a 2-line order",
+                            lambda: accept(fresh_order(), uuid.uuid4().hex, "bench").order_id,
+                            lambda oid: reserve(accepted(oid)), meter))
+        rows.append(measure("invoice for a full shipment", reserved_order,
+                            lambda oid: issue(EventEnvelope.model_validate(
+                                {**shipment, "data": {**shipment["data"], "order_id": oid,
+                                                      "shipment_id": uuid.uuid4().hex}})), meter))
+        rows.append(measure("outbox publish of one event", lambda: accept(fresh_order(), uuid.uuid4().hex, "b"),
+                            lambda _: sweep(__import__("datetime").timedelta(0)), meter))
+        base = rows[0]
+        print(f"synchub benchmarks ({ROUNDS} rounds each, moto in-process; ratios vs the baseline row)")
+        print(f"{'operation':48s} {'time x':>8s} {'WRU':>6s} {'WRU x':>7s} {'RRU':>5s} {'events':>6s}")
+        for r in rows:
+            print(f"{r['name']:48s} {r['median_ms'] / base['median_ms']:8.2f} {r['wru']:6.1f} "
+                  f"{r['wru'] / base['wru']:7.1f} {r['rru']:5.1f} {r['events']:6.0f}")
+        print(f"(baseline median {base['median_ms']:.2f} ms, {base['wru']:.0f} WRU)")
+
+
+if __name__ == "__main__":
+    main()
