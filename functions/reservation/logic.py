@@ -46,8 +46,8 @@ def plan(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
         usable = [p for p in positions if p.available > 0][:MAX_LOCATIONS_PER_LINE]
         total = sum(p.available for p in usable)
         if total < need:
-            shortages.append({"sku": line["sku"], "requested": need,
-                              "available": sum(max(p.available, 0) for p in positions)})
+            # what this line could get under the allocation rule (most-available locations first)
+            shortages.append({"sku": line["sku"], "requested": need, "available": total})
             continue
         for p in usable:
             take = min(need, p.available)
