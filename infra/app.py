@@ -1,6 +1,7 @@
 """CDK app entry point: ``python -m infra.app`` synthesizes into ./cdk.out (no Docker, offline)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,7 +16,10 @@ STACK_NAME = "Synchub"
 
 
 def build(outdir: str | os.PathLike[str] | None = None) -> cdk.App:
-    app = cdk.App(outdir=str(outdir or ROOT / "cdk.out"))
+    # the same context the CDK CLI would pass from cdk.json, so `python -m infra.app` and
+    # `cdk synth` produce the same template
+    context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
+    app = cdk.App(outdir=str(outdir or ROOT / "cdk.out"), context=context)
     SynchubStack(app, STACK_NAME, description="synchub: order-to-cash integration hub")
     return app
 
