@@ -104,9 +104,13 @@ def issue(envelope: EventEnvelope) -> Outcome:
     table = settings().orders_table
     invoice_id = invoice_id_for(shipment.shipment_id)
     for _ in range(MAX_ATTEMPTS):
+        # Read the order *before* looking for the invoice: both are written by one transaction, so
+        # an order read older than the invoice check never reflects an invoice the check missed.
+        # (The other way round, a duplicate delivery racing the winner could see "no invoice" and
+        # then an order that already counts this shipment, and reject it as an over-shipment.)
+        order = orders.load(shipment.order_id)
         if ddb.get(table, invoice_key(shipment.shipment_id)) is not None:
             return Outcome(shipment.shipment_id, invoice_id, created=False)
-        order = orders.load(shipment.order_id)
         if order is None:
             raise OrderNotFound(shipment.order_id)
         if order.state in NOT_INVOICEABLE:

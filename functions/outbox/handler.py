@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from synchub_core import outbox
+from synchub_core import ddb, outbox
 from synchub_core.config import settings
 
 logger = Logger(service="outbox")
@@ -37,7 +37,13 @@ def _record_handler(record: DynamoDBRecord) -> None:
     if image.get("outbox_status") != "PENDING":
         return
     cfg = settings()
-    failed = outbox.publish([dict(image)], cfg.orders_table, cfg.event_bus_name)
+    # the stream image is how the item was written; a retried batch or a record arriving after
+    # the sweeper already published it would publish again. One consistent read avoids that.
+    current = ddb.get(cfg.orders_table, {"pk": image["pk"], "sk": image["sk"]})
+    if current is None or current.get("outbox_status") != "PENDING":
+        metrics.add_metric(name="OutboxAlreadyPublished", unit=MetricUnit.Count, value=1)
+        return
+    failed = outbox.publish([current], cfg.orders_table, cfg.event_bus_name)
     if failed:
         raise PublishFailed(failed[0][1])
     metrics.add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=1)
