@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -30,7 +31,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
     if not args.no_synth:
         _synth()
-    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, region=args.region)
+    kwargs = {"state_dir": Path(args.state_dir)} if args.state_dir else {}
+    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, region=args.region, **kwargs)
     hub.start()
     print(f"synchub local hub is up ({'moto, embedded' if args.endpoint is None else args.endpoint})")
     print(f"  API            {hub.api_url}   (POST /orders, GET /orders/{{order_id}})")
@@ -66,7 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from synchub import demo, environment
 
     try:
-        demo.run(environment.local())
+        demo.run(environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE))
     except demo.DemoFailed as exc:
         print(f"demo FAILED: {exc}", file=sys.stderr)
         return 1
@@ -76,7 +78,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from synchub import environment, replay
 
-    env = environment.from_stack(args.stack, args.region) if args.stack else environment.local()
+    if args.stack:
+        env = environment.from_stack(args.stack, args.region)
+    else:
+        env = environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE)
     if args.list:
         for name, url in env.queues.items():
             if "DeadLetter" in name:
@@ -99,20 +104,25 @@ def parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="the local hub").add_subparsers(dest="local_command", required=True)
     up = local.add_parser("up", help="start emulated AWS + the stack's functions, event sources and API")
     up.add_argument("--port", type=int, default=3000, help="API port on 127.0.0.1 (0 = any free port)")
-    up.add_argument("--endpoint", default=None,
-                    help="use this AWS endpoint (e.g. LocalStack http://localhost:4566) instead of embedded moto")
+    up.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL") or None,
+                    help="use this AWS endpoint (e.g. LocalStack http://localhost:4566) instead of embedded "
+                         "moto; defaults to $AWS_ENDPOINT_URL when set")
+    up.add_argument("--state-dir", default=None, help="where the state file and function logs go (.synchub)")
     up.add_argument("--region", default="eu-west-1")
     up.add_argument("--demo", action="store_true", help="run the demo once the hub is up")
     up.add_argument("--exit", action="store_true", help="stop after start-up (and the demo) instead of serving")
     up.add_argument("--no-synth", action="store_true", help="use the existing cdk.out")
     up.set_defaults(fn=cmd_local_up)
-    sub.add_parser("demo", help="drive a sample order through a running local hub").set_defaults(fn=cmd_demo)
+    dm = sub.add_parser("demo", help="drive a sample order through a running local hub")
+    dm.add_argument("--state-dir", default=None, help="the running hub's state dir (.synchub)")
+    dm.set_defaults(fn=cmd_demo)
     rp = sub.add_parser("replay", help="redrive a dead-letter queue (safe to repeat)")
     rp.add_argument("queue", nargs="?", help="DLQ name (as `--list` shows), physical name or URL")
     rp.add_argument("--list", action="store_true", help="list dead-letter queues and their depth")
     rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")
     rp.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
     rp.add_argument("--region", default=None)
+    rp.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
     rp.set_defaults(fn=cmd_replay)
     return p
 
