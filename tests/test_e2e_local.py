@@ -33,13 +33,10 @@ def env(local_hub: LocalHub) -> environment.HubEnvironment:
 
 
 def eventually(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    try:
+        return demo.wait_for(what, probe, timeout)
+    except demo.DemoFailed as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def scan(env: environment.HubEnvironment, table: str) -> list[dict[str, Any]]:

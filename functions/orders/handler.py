@@ -5,7 +5,6 @@ No ``from __future__ import annotations`` here: the resolver reads the annotatio
 import re
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -13,14 +12,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from synchub_core.lambda_support import Powertools
 from synchub_core.problem import problem
 
 from . import logic, repository
 from .models import OrderIn
 
-logger = Logger(service="orders")
-tracer = Tracer(service="orders")
-metrics = Metrics(namespace="synchub", service="orders")
+pt = Powertools.for_service("orders")
+logger, tracer, metrics = pt.logger, pt.tracer, pt.metrics
 app = APIGatewayRestResolver(enable_validation=True)
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9\-_.:]{8,128}$")

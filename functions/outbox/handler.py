@@ -10,18 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from synchub_core import ddb, outbox
 from synchub_core.config import settings
+from synchub_core.lambda_support import Powertools
 
-logger = Logger(service="outbox")
-tracer = Tracer(service="outbox")
-metrics = Metrics(namespace="synchub", service="outbox")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+pt = Powertools.for_service("outbox")
+logger, metrics = pt.logger, pt.metrics
 
 SWEEP_GRACE = timedelta(seconds=60)
 
@@ -49,12 +47,7 @@ def _record_handler(record: DynamoDBRecord) -> None:
     metrics.add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def stream_handler(event: dict, context: Any) -> dict:
-    return process_partial_response(event=event, record_handler=_record_handler,
-                                    processor=processor, context=context)
+stream_handler = pt.batch_handler(EventType.DynamoDBStreams, _record_handler)
 
 
 def sweep(grace: timedelta = SWEEP_GRACE) -> dict[str, int]:
@@ -70,10 +63,10 @@ def sweep(grace: timedelta = SWEEP_GRACE) -> dict[str, int]:
     return result
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def sweep_handler(event: dict, context: Any) -> dict:
+def _sweep_handler(event: dict, context: Any) -> dict:
     grace = timedelta(seconds=int(event.get("grace_seconds", SWEEP_GRACE.total_seconds()))) \
         if isinstance(event, dict) else SWEEP_GRACE
     return sweep(grace)
+
+
+sweep_handler = pt.handler(_sweep_handler)
