@@ -283,3 +283,44 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
     rules = moto_server("events").list_rules(EventBusName=dep.bus_name)["Rules"]
     assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == ["OrderAccepted", "ShipmentConfirmed"]
     assert [s.expression for s in dep.schedules] == ["rate(5 minutes)"]
+
+
+# -- worker processes ----------------------------------------------------------------------------
+def test_worker_processes_time_out_crash_and_recover(tmp_path: Any) -> None:
+    from synchub.local.functions import FunctionPool
+    from synchub.local.provision import FunctionSpec
+
+    (tmp_path / "fn.py").write_text(
+        "import os, time\n"
+        "def handler(event, context):\n"
+        "    if event.get('sleep'): time.sleep(event['sleep'])\n"
+        "    if event.get('exit'): os._exit(3)\n"
+        "    if event.get('raise'): raise ValueError('bad input')\n"
+        "    return {'pid': os.getpid(), 'table': os.environ['ORDERS_TABLE'],\n"
+        "            'region': os.environ['AWS_REGION'], 'name': context.function_name,\n"
+        "            'left_ms': context.get_remaining_time_in_millis()}\n")
+    spec = FunctionSpec(logical_id="Fn", name="Synchub-Fn", handler="fn.handler", code_dir=tmp_path,
+                        environment={"ORDERS_TABLE": "orders"}, timeout=2, memory=128)
+    pool = FunctionPool(spec, {"AWS_REGION": "eu-west-1"}, tmp_path, "arn:aws:lambda:eu-west-1:1:function:Synchub-Fn")
+    pool.warm()
+    try:
+        first = pool.invoke({})
+        assert first["table"] == "orders" and first["region"] == "eu-west-1" and first["name"] == "Synchub-Fn"
+        assert 0 < first["left_ms"] <= 2000
+        assert pool.invoke({})["pid"] == first["pid"]  # warm instance reused
+        with pytest.raises(InvocationError) as err:
+            pool.invoke({"raise": True})
+        assert err.value.payload["errorType"] == "ValueError"
+        with pytest.raises(InvocationError) as err:
+            pool.invoke({"sleep": 5})
+        assert err.value.payload["errorType"] == "Sandbox.Timedout"
+        after_timeout = pool.invoke({})
+        assert after_timeout["pid"] != first["pid"]  # the timed-out sandbox was replaced
+        with pytest.raises(InvocationError) as err:
+            pool.invoke({"exit": True})
+        assert err.value.payload["errorType"] == "Runtime.ExitError"
+        assert pool.invoke({})["pid"] not in (first["pid"], after_timeout["pid"])
+        assert (pool.invocations, pool.errors) == (7, 3)
+        assert "ValueError: bad input" in (tmp_path / "Synchub-Fn.log").read_text()
+    finally:
+        pool.stop()
