@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -163,13 +164,9 @@ def issue(envelope: EventEnvelope) -> Outcome:
 
 
 def _json(doc: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str)
 
 
 def load_invoice(shipment_id: str) -> dict[str, Any] | None:
-    import json
-
     item = ddb.get(settings().orders_table, invoice_key(shipment_id))
     return json.loads(item["doc"]) if item else None

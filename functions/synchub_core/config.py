@@ -15,10 +15,14 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        missing = [k for k in ("ORDERS_TABLE", "INVENTORY_TABLE", "EVENT_BUS_NAME") if not os.environ.get(k)]
+        if missing:  # fail at the first call, loudly, rather than write to a guessed table
+            raise RuntimeError(f"synchub function misconfigured: {', '.join(missing)} not set "
+                               "(the CDK stack sets them on every function)")
         return cls(
-            orders_table=os.environ.get("ORDERS_TABLE", "synchub-orders"),
-            inventory_table=os.environ.get("INVENTORY_TABLE", "synchub-inventory"),
-            event_bus_name=os.environ.get("EVENT_BUS_NAME", "synchub-bus"),
+            orders_table=os.environ["ORDERS_TABLE"],
+            inventory_table=os.environ["INVENTORY_TABLE"],
+            event_bus_name=os.environ["EVENT_BUS_NAME"],
             source_system=os.environ.get("SOURCE_SYSTEM", "synchub"),
         )
 

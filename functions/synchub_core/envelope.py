@@ -1,6 +1,7 @@
 """The canonical event envelope carried in EventBridge ``detail`` and in SQS bodies."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -69,8 +70,6 @@ def deterministic_event_id(*parts: str) -> str:
 def from_message_body(body: str) -> EventEnvelope:
     """The envelope in an SQS message body: either a whole EventBridge event delivered by a
     rule target (envelope in ``detail``) or a bare envelope sent straight to the queue."""
-    import json
-
     raw = json.loads(body)
     if isinstance(raw, dict) and "detail" in raw and "detail-type" in raw:
         raw = raw["detail"]
