@@ -88,6 +88,7 @@ def expected_fields(env: dict[str, Any], reserved: int = 0) -> dict[str, Any]:
         "reserved": reserved, "available": d["on_hand"] - reserved - d["quality_hold"],
         "as_of": d["as_of"].replace("Z", ".000Z") if "." not in d["as_of"] else d["as_of"],
         "wms_sequence": env["sequence"], "last_event_id": env["event_id"],
+        "reported_on_hand": d["on_hand"], "pending_shipments": [], "pending_rev": 0,
     }
 
 

@@ -229,10 +229,12 @@ def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(hub: Hub, 
     assert order.history[-1].event_id == order.history[-2].event_id == invoice_event_id(shipment_id)
     assert shipment_id in order.history[-2].reason
 
-    # the reserved stock was released on every position it was reserved on
-    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 3, "reserved": 0, "available": 3}
-    assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 2, "reserved": 0, "available": 2}
-    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 50, "reserved": 0, "available": 50}
+    # the reserved stock was consumed on every position it was reserved on
+    # the shipped units left the shelves (the WMS has not reported since): on_hand drops with
+    # reserved, so available stays what it was and they are never offered again
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 1, "reserved": 0, "available": 1}
+    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 40, "reserved": 0, "available": 40}
 
     # one InvoiceIssued in the outbox, with an id derived from the shipment
     issued = outbox_events(hub, "InvoiceIssued")
@@ -297,9 +299,11 @@ def _assert_single_invoice(hub: Hub, order_id: str, shipment_id: str) -> None:
     assert len(order.invoices) == 1
     assert [h.state.value for h in order.history].count("INVOICED") == 1
     # stock was released exactly once (a second release would have failed or gone negative)
-    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 3, "reserved": 0, "available": 3}
-    assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 2, "reserved": 0, "available": 2}
-    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 50, "reserved": 0, "available": 50}
+    # the shipped units left the shelves (the WMS has not reported since): on_hand drops with
+    # reserved, so available stays what it was and they are never offered again
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 1, "reserved": 0, "available": 1}
+    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 40, "reserved": 0, "available": 40}
 
 
 def test_same_shipment_delivered_twice_is_invoiced_once(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
@@ -400,7 +404,7 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
     assert sorted(i["pk"] for i in invoice_items(hub)) == ["INVOICE#SHP-PART-01", "INVOICE#SHP-PART-02"]
     assert sorted(i["event_id"] for i in outbox_events(hub, "InvoiceIssued")) == sorted(
         [invoice_event_id("SHP-PART-01"), invoice_event_id("SHP-PART-02")])
-    for loc, on_hand in (("UTR-A01", 3), ("UTR-A02", 2)):
+    for loc, on_hand in (("UTR-A01", 0), ("UTR-A02", 1)):
         assert position(hub, FLOUR, loc) == {"on_hand": on_hand, "reserved": 0, "available": on_hand}
 
 
@@ -562,3 +566,67 @@ def test_issue_raises_the_documented_errors(hub: Hub, reserved_order: str) -> No
         logic.issue(EventEnvelope.model_validate(
             shipment_detail(reserved_order, "SHP-ERR-03", [{"sku": YEAST, "quantity": 11}])))
     assert invoice_items(hub) == []
+
+
+# -- shipped stock versus the WMS's own reports ---------------------------------------------------
+def wms_report(sku: str, location_id: str, on_hand: int, sequence: int, as_of: datetime) -> bool:
+    from inventory.models import PositionReport
+    from inventory.repository import apply_report
+
+    return apply_report(PositionReport(sku=sku, location_id=location_id, on_hand=on_hand, as_of=as_of),
+                        sequence, f"wms-{sku}-{location_id}-{sequence}")
+
+
+SHIPPED_AT = datetime(2026, 11, 24, 13, 58, tzinfo=timezone.utc)  # the sample shipment's shipped_at
+
+
+def test_wms_report_taken_before_the_shipment_does_not_bring_shipped_units_back(
+        hub: Hub, lambda_context: Any, reserved_order: str) -> None:
+    put_shipment(hub, shipment_detail(reserved_order, "SHP-WMS-1"))
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    # a newer report (sequence 2) whose count was taken before the truck left still has the 3 units
+    assert wms_report(FLOUR, "UTR-A01", 3, 2, SHIPPED_AT.replace(hour=9))
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    # a count after the shipment includes it: the hub takes the WMS's number and forgets the shipment
+    assert wms_report(FLOUR, "UTR-A01", 7, 3, SHIPPED_AT.replace(hour=18))
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 7, "reserved": 0, "available": 7}
+    from synchub_core.ddb import get
+
+    item = get(hub.inventory_table, {"pk": f"SKU#{FLOUR}", "sk": "LOC#UTR-A01"})
+    assert item["pending_shipments"] == [] and item["reported_on_hand"] == 7
+
+
+def test_shipment_confirmed_after_the_wms_already_counted_it_only_drops_the_reservation(
+        hub: Hub, lambda_context: Any, reserved_order: str) -> None:
+    # the WMS reports the emptier shelves (as of after the shipment) before ShipmentConfirmed arrives
+    assert wms_report(FLOUR, "UTR-A01", 0, 2, SHIPPED_AT.replace(hour=15))
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 3, "available": -3}
+    put_shipment(hub, shipment_detail(reserved_order, "SHP-WMS-2"))
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    # the units are not subtracted twice
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 1, "reserved": 0, "available": 1}
+
+
+def test_report_racing_a_shipment_is_retried_not_lost(hub: Hub, lambda_context: Any, reserved_order: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shipment lands between the report's read and its write: the report re-reads and still
+    subtracts the shipment it did not see."""
+    from inventory import repository
+
+    real_get = repository.ddb.get
+    calls = {"n": 0}
+
+    def get_then_ship(table: str, key: dict[str, Any], consistent: bool = True) -> Any:
+        item = real_get(table, key, consistent)
+        if table == hub.inventory_table and key["sk"] == "LOC#UTR-A01" and calls["n"] == 0:
+            calls["n"] += 1
+            put_shipment(hub, shipment_detail(reserved_order, "SHP-RACE"))
+            assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+        return item
+
+    monkeypatch.setattr(repository.ddb, "get", get_then_ship)
+    assert wms_report(FLOUR, "UTR-A01", 3, 2, SHIPPED_AT.replace(hour=9))
+    monkeypatch.setattr(repository.ddb, "get", real_get)
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}

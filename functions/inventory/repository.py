@@ -15,33 +15,61 @@ def position_key(sku: str, location_id: str) -> dict[str, str]:
     return {"pk": f"SKU#{sku}", "sk": f"LOC#{location_id}"}
 
 
+class PositionContention(Exception):
+    """Shipments kept changing the position while a report was applied: retried by SQS."""
+
+
+MAX_ATTEMPTS = 5
+
+
 def apply_report(report: PositionReport, sequence: int, event_id: str) -> bool:
     """Apply a WMS report if it is newer than what the position has seen.
 
-    Returns False for a duplicate or stale report (nothing is changed). ``available`` is kept as
-    on_hand - reserved - quality_hold; ``reserved`` belongs to the hub and survives reports.
+    Returns False for a duplicate or stale report (nothing is changed). ``reserved`` belongs to
+    the hub and survives reports; ``available`` is on_hand - reserved - quality_hold, computed
+    against the ``reserved`` in the table at write time. Shipments the hub confirmed after the
+    report's ``as_of`` (``pending_shipments``) are not in the WMS's on_hand yet, so they are
+    subtracted; shipments at or before ``as_of`` are in it and are dropped from the list.
     """
+    table = settings().inventory_table
+    key = position_key(report.sku, report.location_id)
     ddb_client = client("dynamodb")
-    try:
-        ddb_client.update_item(
-            TableName=settings().inventory_table,
-            Key=ddb.to_ddb(position_key(report.sku, report.location_id)),
-            UpdateExpression=(
-                "SET sku = :sku, location_id = :loc, on_hand = :oh, quality_hold = :qh, "
-                "in_transit = :it, as_of = :asof, wms_sequence = :seq, last_event_id = :eid, "
-                "updated_at = :now, reserved = if_not_exists(reserved, :zero), "
-                "available = :free - if_not_exists(reserved, :zero)"
-            ),
-            ConditionExpression="attribute_not_exists(pk) OR wms_sequence < :seq",
-            ExpressionAttributeValues=ddb.values(
-                sku=report.sku, loc=report.location_id, oh=report.on_hand, qh=report.quality_hold,
-                it=report.in_transit, asof=iso(report.as_of), seq=sequence, eid=event_id,
-                now=iso(utcnow()), zero=0, free=report.on_hand - report.quality_hold,
-            ),
-        )
-    except ddb_client.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
+    as_of = iso(report.as_of)
+    for _ in range(MAX_ATTEMPTS):
+        current = ddb.get(table, key)
+        if current is not None and int(current.get("wms_sequence", -1)) >= sequence:
+            return False
+        pending = [p for p in (current or {}).get("pending_shipments", []) if p["shipped_at"] > as_of]
+        on_hand = report.on_hand - sum(int(p["quantity"]) for p in pending)
+        revision = int((current or {}).get("pending_rev", 0))
+        try:
+            ddb_client.update_item(
+                TableName=table,
+                Key=ddb.to_ddb(key),
+                UpdateExpression=(
+                    "SET sku = :sku, location_id = :loc, on_hand = :oh, reported_on_hand = :roh, "
+                    "quality_hold = :qh, in_transit = :it, as_of = :asof, wms_sequence = :seq, "
+                    "last_event_id = :eid, updated_at = :now, pending_shipments = :pending, "
+                    "pending_rev = :rev, reserved = if_not_exists(reserved, :zero), "
+                    "available = :free - if_not_exists(reserved, :zero)"
+                ),
+                ConditionExpression="(attribute_not_exists(pk) OR wms_sequence < :seq) AND "
+                                    "(attribute_not_exists(pending_rev) OR pending_rev = :rev)",
+                ExpressionAttributeValues=ddb.values(
+                    sku=report.sku, loc=report.location_id, oh=on_hand, roh=report.on_hand,
+                    qh=report.quality_hold, it=report.in_transit, asof=as_of, seq=sequence, eid=event_id,
+                    now=iso(utcnow()), zero=0, free=on_hand - report.quality_hold, pending=pending,
+                    rev=revision,
+                ),
+            )
+        except ddb_client.exceptions.ConditionalCheckFailedException:
+            continue  # a newer report (the re-read says stale) or a shipment landed meanwhile
+        return True
+    raise PositionContention(f"{report.sku}@{report.location_id}")
+
+
+def get_position(sku: str, location_id: str) -> dict[str, Any] | None:
+    return ddb.get(settings().inventory_table, position_key(sku, location_id))
 
 
 def positions_for(sku: str) -> list[Position]:
@@ -67,7 +95,34 @@ def reserve_op(sku: str, location_id: str, quantity: int) -> dict[str, Any]:
     )
 
 
+def ship_op(position: dict[str, Any], quantity: int, shipped_at: str, shipment_id: str) -> dict[str, Any]:
+    """Consume ``quantity`` reserved units that physically left the location.
+
+    If the position's last WMS report is as of the shipment or later, its on_hand already lacks
+    the units: only the reservation goes, and they stop being counted twice. Otherwise on_hand
+    drops now (available stays as it was: the units were reserved) and the shipment is kept in
+    ``pending_shipments`` until a WMS report as of a later time includes it. Both are conditional
+    on the report the decision was made against.
+    """
+    table = settings().inventory_table
+    key = position_key(position["sku"], position["location_id"])
+    condition = "reserved >= :q AND as_of = :asof"
+    if position.get("as_of", "") >= shipped_at:
+        return ddb.update(table, key, "SET reserved = reserved - :q, available = available + :q",
+                          condition=condition, q=quantity, asof=position["as_of"])
+    return ddb.update(
+        table, key,
+        "SET reserved = reserved - :q, on_hand = on_hand - :q, "
+        "pending_shipments = list_append(if_not_exists(pending_shipments, :empty), :entry), "
+        "pending_rev = if_not_exists(pending_rev, :zero) + :one",
+        condition=condition, q=quantity, asof=position["as_of"], empty=[], zero=0, one=1,
+        entry=[{"shipment_id": shipment_id, "shipped_at": shipped_at, "quantity": quantity}],
+    )
+
+
 def release_op(sku: str, location_id: str, quantity: int) -> dict[str, Any]:
+    """Give reserved units back (an allocation undone, e.g. a cancelled order): the inverse of
+    :func:`reserve_op`."""
     return ddb.update(
         settings().inventory_table, position_key(sku, location_id),
         "SET reserved = reserved - :q, available = available + :q",

@@ -81,8 +81,8 @@ def price(order: orders.StoredOrder, shipment: ShipmentConfirmed) -> dict[str, A
 
 
 def _consume_allocations(order: orders.StoredOrder, shipment: ShipmentConfirmed) -> list[dict[str, Any]]:
-    """Move reserved stock for the shipped quantities out of ``reserved`` (the WMS reports the
-    lower on_hand itself). Returns the allocations released; mutates ``order.allocations``."""
+    """The allocations the shipped quantities consume (see ``inventory.repository.ship_op``).
+    Returns them per position; mutates ``order.allocations``."""
     released: list[dict[str, Any]] = []
     remaining = [dict(a) for a in order.allocations]
     for shipped in shipment.lines:
@@ -153,7 +153,12 @@ def issue(envelope: EventEnvelope) -> Outcome:
         ops = [ddb.put(table, {**invoice_key(shipment.shipment_id), "item_type": "INVOICE",
                                "order_id": order.order_id, "invoice_id": invoice_id,
                                "doc": _json(invoice)}, condition="attribute_not_exists(pk)")]
-        ops += [inventory.release_op(r["sku"], r["location_id"], r["quantity"]) for r in released]
+        shipped_at = iso(shipment.shipped_at)
+        for r in released:
+            position = inventory.get_position(r["sku"], r["location_id"])
+            if position is None:  # pragma: no cover - allocations only come from existing positions
+                raise ShipmentRejected(f"position {r['sku']}@{r['location_id']} vanished")
+            ops.append(inventory.ship_op(position, r["quantity"], shipped_at, shipment.shipment_id))
         ops += orders.transition_ops(order, expected, transitions, event, source=INVOICE_SOURCE)
         try:
             ddb.transact(ops)
