@@ -658,3 +658,26 @@ def test_cdk_json_context_drives_the_python_synth(template: dict[str, Any]) -> N
     layers = {render(layer) for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
               for layer in r["Properties"].get("Layers", [])}
     assert layers and all(layer.endswith(f":{version}") for layer in layers)
+
+
+def test_every_dead_letter_queue_alarms_on_its_first_message(synth: Synth) -> None:
+    dlqs = _dead_letter_queue_ids(synth)
+    assert len(dlqs) == 5
+    topics = synth.of_type("AWS::SNS::Topic")
+    assert len(topics) == 1
+    alarmed: set[str] = set()
+    for alarm in synth.of_type("AWS::CloudWatch::Alarm").values():
+        p = alarm["Properties"]
+        assert (p["Namespace"], p["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert p["Threshold"] == 1 and p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert p["EvaluationPeriods"] == 1 and p["Period"] == 60
+        assert [ref_target(a) for a in p["AlarmActions"]] == list(topics)
+        (dimension,) = p["Dimensions"]
+        assert dimension["Name"] == "QueueName"
+        alarmed.add(ref_target(dimension["Value"]))
+    assert alarmed == dlqs
+
+
+def test_api_function_times_out_before_api_gateway_does(synth: Synth) -> None:
+    fn = synth.function_by_handler("orders.handler.lambda_handler")
+    assert synth.props(fn)["Timeout"] < 29

@@ -4,9 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -51,9 +54,30 @@ class LambdaDefaults(Construct):
         )
 
 
+def ops_topic(scope: Construct) -> sns.Topic:
+    """The stack's one SNS topic for operational alarms (subscribe on-call to it)."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child("OpsAlarmTopic")
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    return sns.Topic(stack, "OpsAlarmTopic", display_name="synchub operational alarms", enforce_ssl=True)
+
+
 def dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
-    return sqs.Queue(scope, construct_id, retention_period=Duration.days(14),
-                     encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
+    """A DLQ that keeps messages 14 days and alarms as soon as it holds one."""
+    queue = sqs.Queue(scope, construct_id, retention_period=Duration.days(14),
+                      encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
+    alarm = cloudwatch.Alarm(
+        scope, f"{construct_id}NotEmpty",
+        alarm_description=f"{construct_id} holds failed messages: inspect, fix, then `synchub replay`",
+        metric=queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM),
+        threshold=1, evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(ops_topic(scope)))
+    return queue
 
 
 class QueueWorker(Construct):

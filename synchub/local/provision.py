@@ -18,6 +18,7 @@ SKIPPED_TYPES = {
     "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Logs::LogGroup", "AWS::Lambda::Permission",
     "AWS::SQS::QueuePolicy", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
     "AWS::ApiGateway::Account", "AWS::Events::Archive", "AWS::CDK::Metadata",
+    "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy",
 }
 
 
