@@ -65,3 +65,22 @@ def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path:
         out, _ = hub.communicate(timeout=60)
     assert hub.returncode == 0, out
     assert not (tmp_path / "local.json").exists()
+
+
+def test_ctrl_c_stops_the_hub_and_its_workers_cleanly(cdk_out: Path, tmp_path: Path) -> None:
+    hub = synchub("local", "up", "--port", "0", "--no-synth", "--state-dir", str(tmp_path), start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "local.json").exists():
+        assert hub.poll() is None, hub.stdout.read()
+        assert time.monotonic() < deadline, "hub did not come up"
+        time.sleep(0.2)
+    os.killpg(hub.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    out, _ = hub.communicate(timeout=60)
+    assert hub.returncode == 0, out
+    assert "Traceback" not in out
+    for log in (tmp_path / "logs").glob("*.log"):
+        assert "KeyboardInterrupt" not in log.read_text(), log.name
+    deadline = time.monotonic() + 10  # multiprocessing's resource tracker exits just after its parent
+    while subprocess.run(["pgrep", "-g", str(hub.pid)], capture_output=True).stdout.strip():
+        assert time.monotonic() < deadline, "processes of the hub outlived it"
+        time.sleep(0.2)

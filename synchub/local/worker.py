@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -30,6 +31,8 @@ class LambdaContext:
 
 
 def main(conn: Any, spec: dict[str, Any]) -> None:
+    # Ctrl-C in the terminal reaches the whole process group: the hub stops its workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if spec.get("log_path"):
         fd = os.open(spec["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
