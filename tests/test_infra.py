@@ -681,3 +681,10 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(synth: Synth) -> No
 def test_api_function_times_out_before_api_gateway_does(synth: Synth) -> None:
     fn = synth.function_by_handler("orders.handler.lambda_handler")
     assert synth.props(fn)["Timeout"] < 29
+
+
+def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> None:
+    patterns = {p["detail-type"][0]: p for p in (r["Properties"].get("EventPattern")
+                                                 for r in synth.of_type("AWS::Events::Rule").values()) if p}
+    assert patterns["OrderAccepted"]["source"] == ["synchub.orders"]
+    assert patterns["ShipmentConfirmed"]["source"] == [{"prefix": "wms."}]

@@ -630,3 +630,14 @@ def test_report_racing_a_shipment_is_retried_not_lost(hub: Hub, lambda_context: 
     assert wms_report(FLOUR, "UTR-A01", 3, 2, SHIPPED_AT.replace(hour=9))
     monkeypatch.setattr(repository.ddb, "get", real_get)
     assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+
+
+def test_shipment_confirmations_from_outside_the_wms_are_not_routed(hub: Hub, reserved_order: str) -> None:
+    detail = shipment_detail(reserved_order, "SHP-SPOOF")
+    for source in ("synchub.orders", "webshop-nl", "wmsx.utrecht"):
+        resp = hub.events.put_events(Entries=[{"Source": source, "DetailType": "ShipmentConfirmed",
+                                               "Detail": json.dumps(detail), "EventBusName": hub.dep.bus_name}])
+        assert resp["FailedEntryCount"] == 0
+    assert hub.depth(INVOICING_QUEUE) == 0
+    put_shipment(hub, detail)  # the sample's source, wms.utrecht
+    assert hub.depth(INVOICING_QUEUE) == 1

@@ -25,13 +25,14 @@ class EventWorker(Construct):
     to the same DLQ as the original event, so one replay path serves both."""
 
     def __init__(self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, bus: events.IEventBus,
-                 detail_type: str, handler: str, service: str, description: str) -> None:
+                 detail_type: str, sources: list[str], handler: str, service: str, description: str) -> None:
         super().__init__(scope, construct_id)
         self.worker = QueueWorker(self, "Worker", defaults=defaults, handler=handler, service=service,
                                   description=description)
         self.rule = events.Rule(
             self, "Rule", event_bus=bus, description=f"{detail_type} -> {service}",
-            event_pattern=events.EventPattern(detail_type=[detail_type]),
+            # only the system that owns the event may trigger the worker
+            event_pattern=events.EventPattern(detail_type=[detail_type], source=sources),
             targets=[targets.SqsQueue(self.worker.queue, dead_letter_queue=self.worker.dlq,
                                       retry_attempts=185, max_event_age=Duration.hours(24))],
         )
@@ -43,10 +44,13 @@ class Workers(Construct):
         super().__init__(scope, construct_id)
         self.inventory = InventoryIngest(self, "Inventory", defaults=defaults, data=data)
         self.reservation = EventWorker(self, "Reservation", defaults=defaults, bus=bus,
-                                       detail_type="OrderAccepted", handler="reservation.handler.lambda_handler",
+                                       detail_type="OrderAccepted", sources=["synchub.orders"],
+                                       handler="reservation.handler.lambda_handler",
                                        service="reservation", description="Reserve stock for accepted orders")
         self.invoicing = EventWorker(self, "Invoicing", defaults=defaults, bus=bus,
-                                     detail_type="ShipmentConfirmed", handler="invoicing.handler.lambda_handler",
+                                     detail_type="ShipmentConfirmed",
+                                     sources=events.Match.prefix("wms."),  # WMS sites publish as wms.<site>
+                                     handler="invoicing.handler.lambda_handler",
                                      service="invoicing", description="One invoice per confirmed shipment")
         for w in (self.reservation, self.invoicing):
             data.orders.grant_read_write_data(w.worker.function)
