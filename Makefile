@@ -32,7 +32,8 @@ bench: synth            ## benchmarks, reported as ratios against a baseline mea
 schemas: setup          ## regenerate events/schemas from the pydantic models
 	$(BIN)/python -m synchub.contracts
 
-lint: synth            ## cfn-lint on the synthesized template
+lint: synth            ## ruff on the code, cfn-lint on the synthesized template
+	$(BIN)/ruff check functions synchub infra benchmarks tests
 	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/Synchub.template.json  # W3005: CDK's redundant DependsOn
 
 clean:

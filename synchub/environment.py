@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ class HubEnvironment:
     tables: dict[str, str]
     event_bus: str
     api_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def clients(self) -> Any:
         if self.endpoint:
@@ -58,7 +57,7 @@ def local(state_file: Path = LOCAL_STATE) -> HubEnvironment:
                          "or `synchub local up`")
     s = json.loads(state_file.read_text())
     return HubEnvironment(endpoint=s["endpoint"], region=s["region"], queues=s["queues"], tables=s["tables"],
-                          event_bus=s["event_bus"], api_url=s.get("api_url"), extra=s)
+                          event_bus=s["event_bus"], api_url=s.get("api_url"))
 
 
 def from_stack(stack: str, region: str | None = None) -> HubEnvironment:

@@ -5,7 +5,6 @@ import json
 import threading
 from typing import Any, Iterator
 
-import boto3
 import pytest
 
 from synchub.local.functions import InvocationError

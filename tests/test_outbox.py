@@ -176,7 +176,7 @@ def fail_put_events_for(monkeypatch: pytest.MonkeyPatch, doomed: set[str], *, ra
         if any(bad) and raise_error:
             raise ClientError({"Error": {"Code": "InternalException", "Message": "EventBridge is unwell"}},
                               "PutEvents")
-        good = [e for e, b in zip(Entries, bad) if not b]
+        good = [e for e, b in zip(Entries, bad, strict=True) if not b]
         accepted = iter(real(Entries=good, **kwargs)["Entries"] if good else [])
         results = [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected failure"} if b else next(accepted)
                    for b in bad]

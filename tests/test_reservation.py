@@ -7,7 +7,6 @@ plays the Lambda SQS poller.
 """
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import uuid

@@ -67,7 +67,7 @@ def publish(items: Iterable[dict[str, Any]], table: str, bus: str) -> list[tuple
     for start in range(0, len(pending), PUT_EVENTS_MAX):
         chunk = pending[start:start + PUT_EVENTS_MAX]
         resp = events.put_events(Entries=[_entry(i, bus) for i in chunk])
-        for item, result in zip(chunk, resp.get("Entries", [])):
+        for item, result in zip(chunk, resp["Entries"], strict=True):  # one result per entry, in order
             if result.get("ErrorCode"):
                 failed.append((item, f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"))
                 continue

@@ -30,7 +30,6 @@ class Poller(threading.Thread):
     def __init__(self, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self.stopping = threading.Event()
-        self.idle = threading.Event()  # set while the source had nothing to deliver
 
     def stop(self) -> None:
         self.stopping.set()
@@ -38,15 +37,10 @@ class Poller(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                worked = self.poll_once()
+                self.poll_once()
             except Exception:  # keep polling; an emulator hiccup must not kill the source
                 log.exception("%s: poll failed", self.name)
-                worked = False
                 self.stopping.wait(0.5)
-            if worked:
-                self.idle.clear()
-            else:
-                self.idle.set()
 
     def poll_once(self) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -58,7 +52,6 @@ class SqsPoller(Poller):
         super().__init__(f"sqs:{spec.logical_id}")
         self.spec, self.pool, self.sqs, self.region = spec, pool, sqs, region
         self.retry_delay = retry_delay
-        self.delivered = 0
 
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -106,7 +99,6 @@ class SqsPoller(Poller):
             if m["MessageId"] in failed_ids:
                 self.sqs.change_message_visibility(QueueUrl=self.spec.queue_url, ReceiptHandle=m["ReceiptHandle"],
                                                    VisibilityTimeout=int(self.retry_delay))
-        self.delivered += len(done)
         return True
 
 
@@ -124,7 +116,6 @@ class StreamPoller(Poller):
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.attempts = 0
         self.batch_limit = spec.batch_size
-        self.dead_lettered = 0
 
     def _shards(self) -> None:
         desc = self.streams.describe_stream(StreamArn=self.spec.source_arn)["StreamDescription"]
@@ -210,7 +201,6 @@ class StreamPoller(Poller):
         log.error("%s: retries exhausted, %d record(s) sent to the on-failure destination", self.name, len(batch))
         if self.dlq_url:
             self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(record))
-        self.dead_lettered += len(batch)
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -230,7 +220,6 @@ class ScheduleRunner(Poller):
         super().__init__(f"schedule:{spec.logical_id}")
         self.spec, self.pool, self.send_dlq, self.region, self.account = spec, pool, send_dlq, region, account
         self.interval, self.retry_delay = interval, retry_delay
-        self.runs = 0
 
     def poll_once(self) -> bool:
         if self.stopping.wait(self.interval):
@@ -247,7 +236,6 @@ class ScheduleRunner(Poller):
         for attempt in range(1 + min(self.spec.retry_attempts, 2)):
             try:
                 self.pool.invoke(event)
-                self.runs += 1
                 return
             except InvocationError as exc:
                 log.warning("%s: attempt %d failed: %s", self.name, attempt + 1, exc)

@@ -162,7 +162,7 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         t.physical[lid] = {"Ref": name, "Arn": arn, "Name": name}
         dep.bus_name = name
 
-    for lid, res in t.of_type("AWS::Lambda::Function").items():
+    for lid in t.of_type("AWS::Lambda::Function"):
         name = _physical(STACK_PREFIX, lid)
         t.physical[lid] = {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"}
 
@@ -222,7 +222,7 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         ))
 
     dep.routes = _routes(t, function_by_arn)
-    for lid, res in t.of_type("AWS::ApiGateway::Stage").items():
+    for res in t.of_type("AWS::ApiGateway::Stage").values():
         dep.stage = res["Properties"].get("StageName", "")
     handled = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Lambda::Function",
                "AWS::Events::Rule", "AWS::Lambda::EventSourceMapping", "AWS::ApiGateway::RestApi",

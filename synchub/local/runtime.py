@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,11 @@ from botocore.config import Config
 from .functions import FunctionPool
 from .pollers import Poller, ScheduleRunner, SqsPoller, StreamPoller, schedule_seconds
 from .provision import Deployment, provision
-from .template import Template, friendly
+from .template import Template
 
 log = logging.getLogger("synchub.local")
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "eu-west-1"
-STATE_FILE = ".synchub/local.json"
 
 
 def aws_clients(endpoint: str, region: str) -> Any:
@@ -153,10 +151,6 @@ class LocalHub:
     def api_url(self) -> str:
         return self.api.url
 
-    def queue_url(self, friendly_name: str) -> str:
-        assert self.deployment
-        return self.deployment.queues[friendly_name]["url"]
-
     def state(self) -> dict[str, Any]:
         assert self.deployment
         return {**self.deployment.summary(), "api_url": self.api_url, "pid": os.getpid(),
@@ -166,16 +160,5 @@ class LocalHub:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "local.json").write_text(json.dumps(self.state(), indent=2))
 
-    def wait_idle(self, timeout: float = 30.0, settle: float = 0.3) -> bool:
-        """Wait until every event source found nothing to deliver (twice, ``settle`` apart)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(p.idle.is_set() for p in self.pollers if not isinstance(p, ScheduleRunner)):
-                time.sleep(settle)
-                if all(p.idle.is_set() for p in self.pollers if not isinstance(p, ScheduleRunner)):
-                    return True
-            time.sleep(0.05)
-        return False
 
-
-__all__ = ["LocalHub", "aws_clients", "friendly", "STATE_FILE"]
+__all__ = ["LocalHub", "aws_clients", "reset_moto"]
