@@ -5,7 +5,8 @@
   DLQ. A crash between the two leaves a duplicate, which the idempotent consumers absorb.
 * The outbox DLQs (stream on-failure records, failed sweeper runs) carry no event payload: the
   events themselves wait in the outbox table. Replaying them runs the outbox sweep without a
-  grace period, publishing every still-pending event, then deletes the DLQ records.
+  grace period, publishing every still-pending event, then deletes the DLQ records. Likewise
+  the backorder sweeper's DLQ: replaying it tries every open backorder again.
 
 Replaying twice changes nothing: the second run finds an empty DLQ (or only duplicates).
 """
@@ -26,13 +27,12 @@ class ReplayReport:
     queue: str
     target: str
     moved: int = 0
-    outbox_published: int = 0
+    swept: int = 0  # for DLQs replayed by re-running their sweep: events published / orders reserved
     messages: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        if self.target == "outbox":
-            return (f"{self.queue}: {self.moved} DLQ record(s) cleared, "
-                    f"{self.outbox_published} pending outbox event(s) published")
+        if self.target in SWEEP_LABELS:
+            return f"{self.queue}: {self.moved} DLQ record(s) cleared, {self.swept} {SWEEP_LABELS[self.target]}"
         return f"{self.queue}: {self.moved} message(s) moved back to {self.target}"
 
 
@@ -55,21 +55,25 @@ def _receive_all(sqs: Any, url: str, visibility: int = 60) -> Any:
         yield from msgs
 
 
-def replay(env: HubEnvironment, queue: str, *, dry_run: bool = False,
-           sweep: Callable[[HubEnvironment], int] | None = None) -> ReplayReport:
+SWEEP_LABELS = {"outbox": "pending outbox event(s) published", "backorders": "backordered order(s) reserved"}
+
+
+def replay(env: HubEnvironment, queue: str, *, dry_run: bool = False) -> ReplayReport:
     name, url = resolve_queue(env, queue)
     sqs = env.clients()("sqs")
     sources = sqs.list_dead_letter_source_queues(QueueUrl=url).get("queueUrls", [])
     if len(sources) > 1:
         raise SystemExit(f"{name} is the DLQ of {len(sources)} queues; replay cannot tell where messages came from")
+    target, sweep = (sources[0], None) if sources else sweep_for(name)
     if dry_run:
-        report = ReplayReport(name, sources[0] if sources else "outbox")
+        report = ReplayReport(name, target)
         for m in _receive_all(sqs, url, visibility=1):
             report.messages.append(m["Body"])
         return report
     if sources:
         return _redrive(sqs, name, url, sources[0])
-    return _replay_outbox(sqs, env, name, url, sweep or run_outbox_sweep)
+    assert sweep is not None
+    return _replay_by_sweep(sqs, env, name, url, target, sweep)
 
 
 def _redrive(sqs: Any, name: str, url: str, source: str) -> ReplayReport:
@@ -86,12 +90,12 @@ def _redrive(sqs: Any, name: str, url: str, source: str) -> ReplayReport:
     return report
 
 
-def _replay_outbox(sqs: Any, env: HubEnvironment, name: str, url: str,
-                   sweep: Callable[[HubEnvironment], int]) -> ReplayReport:
-    report = ReplayReport(name, "outbox")
+def _replay_by_sweep(sqs: Any, env: HubEnvironment, name: str, url: str, target: str,
+                     sweep: Callable[[HubEnvironment], int]) -> ReplayReport:
+    report = ReplayReport(name, target)
     handles = [m["ReceiptHandle"] for m in _receive_all(sqs, url)]
     try:
-        report.outbox_published = sweep(env)
+        report.swept = sweep(env)
     except Exception:
         for handle in handles:  # keep the DLQ records, visible again for the next replay
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
@@ -102,10 +106,39 @@ def _replay_outbox(sqs: Any, env: HubEnvironment, name: str, url: str,
     return report
 
 
+def sweep_for(dlq_name: str) -> tuple[str, Callable[[HubEnvironment], int]]:
+    """DLQs without a source queue hold records of scheduled or stream work whose state lives in
+    DynamoDB: replaying them means running that work again."""
+    if dlq_name.startswith("Outbox"):
+        return "outbox", run_outbox_sweep
+    if dlq_name.startswith("WorkersBackorder"):
+        return "backorders", run_backorder_sweep
+    raise SystemExit(f"{dlq_name} has no source queue and no known replay")
+
+
 def run_outbox_sweep(env: HubEnvironment) -> int:
     """Run the sweeper's own code against ``env`` (grace 0: publish everything still pending)."""
     from datetime import timedelta
 
+    def run() -> int:
+        from outbox.handler import sweep
+
+        return sweep(timedelta(0))["published"]
+
+    return _with_function_env(env, run)
+
+
+def run_backorder_sweep(env: HubEnvironment) -> int:
+    """Try every open backorder again, as the scheduled sweeper does. Returns the orders reserved."""
+    def run() -> int:
+        from reservation.logic import sweep_backorders
+
+        return sweep_backorders(causation_id="synchub-replay")["reserved"]
+
+    return _with_function_env(env, run)
+
+
+def _with_function_env(env: HubEnvironment, fn: Callable[[], int]) -> int:
     saved = dict(os.environ)
     os.environ.update(env.function_env())
     try:
@@ -114,9 +147,7 @@ def run_outbox_sweep(env: HubEnvironment) -> int:
 
         reset_clients()
         reset_settings()
-        from outbox.handler import sweep
-
-        return sweep(timedelta(0))["published"]
+        return fn()
     finally:
         os.environ.clear()
         os.environ.update(saved)

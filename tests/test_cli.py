@@ -54,7 +54,7 @@ def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path:
         lines = dict(line.split(None, 1) for line in listing.stdout.splitlines())
         assert set(lines) == {"OutboxStreamDeadLetterQueue", "OutboxSweepDeadLetterQueue",
                               "WorkersInventoryWorkerDeadLetterQueue", "WorkersReservationWorkerDeadLetterQueue",
-                              "WorkersInvoicingWorkerDeadLetterQueue"}
+                              "WorkersInvoicingWorkerDeadLetterQueue", "WorkersBackorderDeadLetterQueue"}
         assert all(v.strip() == "0 message(s)" for v in lines.values())
         replayed = subprocess.run([sys.executable, "-m", "synchub.cli", "replay", "WorkersInvoicingWorkerDeadLetterQueue",
                                    "--state-dir", str(tmp_path)], cwd=ROOT, text=True, capture_output=True, timeout=60)

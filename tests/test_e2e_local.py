@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def local_hub(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
-    hub = LocalHub(cdk_out=cdk_out, api_port=0, retry_delay=0.3,
+    # schedules (outbox and backorder sweeps) every second instead of every 5 minutes
+    hub = LocalHub(cdk_out=cdk_out, api_port=0, retry_delay=0.3, schedule_interval=1.0,
                    state_dir=tmp_path_factory.mktemp("synchub-state"))
     hub.start()
     yield hub
@@ -170,3 +171,20 @@ def test_shipment_for_unknown_order_is_dead_lettered_not_lost(env: environment.H
         QueueUrl=dlq, VisibilityTimeout=0, MaxNumberOfMessages=10).get("Messages"), timeout=40)
     assert json.loads(msgs[0]["Body"])["detail"]["data"]["shipment_id"] == detail["data"]["shipment_id"]
     assert not any(i["pk"]["S"] == f"INVOICE#{detail['data']['shipment_id']}" for i in scan(env, env.orders_table))
+
+
+def test_backordered_order_is_reserved_when_stock_arrives(env: environment.HubEnvironment) -> None:
+    sku = f"BO-{uuid.uuid4().hex[:6].upper()}"
+    body = sample("api-post-order.json")
+    body["channel_order_ref"] = f"BO-{uuid.uuid4().hex[:8]}"
+    body["lines"] = [{**body["lines"][0], "sku": sku, "quantity": 3}]
+    status, _, created = demo.http("POST", env.api_url + "/orders", body, {"Idempotency-Key": f"bo-{sku}"})
+    assert status == 202
+    url = env.api_url + f"/orders/{created['order_id']}"
+    eventually("backorder", lambda: demo.http("GET", url)[2]["state"] == "BACKORDERED")
+    env.clients()("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"],
+                                      MessageBody=inventory_message(sku, "UTR-C03", 1, 5))
+    order = eventually("reservation by the backorder sweep", lambda: (lambda o: o if o["state"] == "RESERVED"
+                                                                     else None)(demo.http("GET", url)[2]))
+    assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "BACKORDERED", "RESERVED"]
+    assert order["allocations"] == [{"sku": sku, "location_id": "UTR-C03", "quantity": 3}]

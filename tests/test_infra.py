@@ -38,6 +38,7 @@ EXPECTED_HANDLERS = {
     "inventory.handler.lambda_handler",
     "reservation.handler.lambda_handler",
     "invoicing.handler.lambda_handler",
+    "reservation.handler.backorder_handler",
 }
 POWERTOOLS_LAYER = re.compile(
     r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:\d+$")
@@ -187,6 +188,8 @@ def test_orders_table_shape(synth: Synth) -> None:
                 {"AttributeName": "sk", "AttributeType": "S"},
                 {"AttributeName": "outbox_status", "AttributeType": "S"},
                 {"AttributeName": "created_at", "AttributeType": "S"},
+                {"AttributeName": "backorder_status", "AttributeType": "S"},
+                {"AttributeName": "backordered_at", "AttributeType": "S"},
             ]),
             "BillingMode": "PAY_PER_REQUEST",
             "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
@@ -196,6 +199,11 @@ def test_orders_table_shape(synth: Synth) -> None:
                 "IndexName": "outbox-pending",
                 "KeySchema": [{"AttributeName": "outbox_status", "KeyType": "HASH"},
                               {"AttributeName": "created_at", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }, {
+                "IndexName": "backorders",
+                "KeySchema": [{"AttributeName": "backorder_status", "KeyType": "HASH"},
+                              {"AttributeName": "backordered_at", "KeyType": "RANGE"}],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }],
         }),
@@ -304,7 +312,7 @@ def test_all_queues_use_sqs_managed_encryption_and_tls(synth: Synth) -> None:
 def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
     rules = synth.of_type("AWS::Events::Rule")
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(rules) == 3, f"expected sweep schedule + 2 bus rules, got {sorted(rules)}"
+    assert len(rules) == 4, f"expected 2 schedules (outbox, backorders) + 2 bus rules, got {sorted(rules)}"
     for rule_id, rule in rules.items():
         targets = rule["Properties"].get("Targets", [])
         assert targets, f"{rule_id} has no target"
@@ -355,14 +363,15 @@ def test_bus_rule_routes_detail_type_to_worker_queue(synth: Synth, detail_type: 
     assert granted, f"{queue} policy does not allow {rule_id} to send"
 
 
-def test_sweep_schedule_invokes_sweeper_every_5_minutes(synth: Synth) -> None:
-    sweeper = synth.function_by_handler("outbox.handler.sweep_handler")
+@pytest.mark.parametrize("handler", ["outbox.handler.sweep_handler", "reservation.handler.backorder_handler"])
+def test_sweep_schedules_invoke_their_sweepers_every_5_minutes(synth: Synth, handler: str) -> None:
+    sweeper = synth.function_by_handler(handler)
     scheduled = {k: v for k, v in synth.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in v["Properties"]}
-    assert len(scheduled) == 1, sorted(scheduled)
-    rule_id, rule = next(iter(scheduled.items()))
+    assert len(scheduled) == 2, sorted(scheduled)
+    (rule_id, rule), = [(k, v) for k, v in scheduled.items()
+                        if [ref_target(t["Arn"]) for t in v["Properties"]["Targets"]] == [sweeper]]
     assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
     assert rule["Properties"].get("State", "ENABLED") == "ENABLED"
-    assert [ref_target(t["Arn"]) for t in rule["Properties"]["Targets"]] == [sweeper]
     permissions = [p for p in synth.of_type("AWS::Lambda::Permission").values()
                    if ref_target(p["Properties"]["FunctionName"]) == sweeper
                    and p["Properties"]["Principal"] == "events.amazonaws.com"
@@ -662,7 +671,7 @@ def test_cdk_json_context_drives_the_python_synth(template: dict[str, Any]) -> N
 
 def test_every_dead_letter_queue_alarms_on_its_first_message(synth: Synth) -> None:
     dlqs = _dead_letter_queue_ids(synth)
-    assert len(dlqs) == 5
+    assert len(dlqs) == 6
     topics = synth.of_type("AWS::SNS::Topic")
     assert len(topics) == 1
     alarmed: set[str] = set()

@@ -271,7 +271,7 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
             assert attrs["VisibilityTimeout"] == "180"
     table = moto_server("dynamodb").describe_table(TableName=dep.tables["DataOrdersTable"])["Table"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
-    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["outbox-pending"]
+    assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == ["backorders", "outbox-pending"]
     assert {(r.method, r.resource) for r in dep.routes} == {("POST", "/orders"), ("GET", "/orders/{order_id}")}
     assert {s.kind for s in dep.event_sources} == {"sqs", "dynamodb"}
     stream = next(s for s in dep.event_sources if s.kind == "dynamodb")
@@ -281,7 +281,9 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
         assert (fn.code_dir / fn.handler.split(".")[0]).is_dir()
     rules = moto_server("events").list_rules(EventBusName=dep.bus_name)["Rules"]
     assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == ["OrderAccepted", "ShipmentConfirmed"]
-    assert [s.expression for s in dep.schedules] == ["rate(5 minutes)"]
+    assert [s.expression for s in dep.schedules] == ["rate(5 minutes)", "rate(5 minutes)"]
+    assert sorted(dep.functions[s.function].handler for s in dep.schedules) == [
+        "outbox.handler.sweep_handler", "reservation.handler.backorder_handler"]
 
 
 # -- worker processes ----------------------------------------------------------------------------

@@ -73,12 +73,12 @@ def test_outbox_dlq_replay_publishes_pending_events_once(hub: Hub, env: HubEnvir
         "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": "1", "endSequenceNumber": "1",
                                "batchSize": 1, "streamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/x/stream/1"}}))
     report = replay.replay(env, "OutboxStreamDeadLetterQueue")
-    assert (report.moved, report.outbox_published) == (1, 1)
+    assert (report.moved, report.swept) == (1, 1)
     assert _pending_outbox(hub) == []
     delivered = hub.receive("WorkersReservationWorkerQueue")
     assert [json.loads(m["Body"])["detail"]["entity_id"] for m in delivered] == [created.order_id]
     again = replay.replay(env, "OutboxStreamDeadLetterQueue")
-    assert (again.moved, again.outbox_published) == (0, 0)
+    assert (again.moved, again.swept) == (0, 0)
     assert hub.depth("WorkersReservationWorkerQueue") == 1  # still only the one delivery (not yet deleted)
 
 
@@ -106,6 +106,6 @@ def test_outbox_replay_keeps_dlq_records_when_publishing_fails(hub: Hub, env: Hu
     assert hub.depth("OutboxSweepDeadLetterQueue") == 1  # nothing acknowledged, nothing lost
     assert len(_pending_outbox(hub)) == 1
     monkeypatch.setattr(outbox_mod, "client", real)
-    assert replay.replay(env, "OutboxSweepDeadLetterQueue").outbox_published == 1
+    assert replay.replay(env, "OutboxSweepDeadLetterQueue").swept == 1
     assert _pending_outbox(hub) == []
     assert hub.depth("OutboxSweepDeadLetterQueue") == 0

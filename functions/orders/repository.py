@@ -26,6 +26,8 @@ from synchub_core.outbox import outbox_put
 from .models import Order, OrderState
 
 ORDER_SOURCE = "synchub.orders"
+BACKORDER_INDEX = "backorders"
+BACKORDER_OPEN = "OPEN"
 IDEMPOTENCY_TTL = timedelta(days=30)
 
 
@@ -76,6 +78,10 @@ class StoredOrder:
             "invoices": self.invoices or None,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            # sparse index of open backorders, oldest first: present only while BACKORDERED
+            # (updated_at is the time of backordering then: any later change leaves the state)
+            **({"backorder_status": BACKORDER_OPEN, "backordered_at": self.updated_at}
+               if self.state is OrderState.BACKORDERED else {}),
         }
 
 

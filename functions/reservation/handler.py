@@ -1,4 +1,5 @@
-"""Reservation worker: EventBridge ``OrderAccepted`` -> SQS -> this Lambda."""
+"""Reservation worker: EventBridge ``OrderAccepted`` -> SQS -> ``lambda_handler``; a schedule runs
+``backorder_handler`` to reserve backorders once stock allows."""
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,3 +20,14 @@ def _record_handler(record: SQSRecord) -> None:
 
 
 lambda_handler = pt.batch_handler(EventType.SQS, _record_handler)
+
+
+def _backorder_sweep(event: dict, context: object) -> dict:
+    counts = logic.sweep_backorders(causation_id=f"schedule:{event.get('id', 'manual')}")
+    if counts["reserved"]:
+        pt.metrics.add_metric(name="BackorderReserved", unit=MetricUnit.Count, value=counts["reserved"])
+    pt.logger.info("backorder sweep", extra=counts)
+    return counts
+
+
+backorder_handler = pt.handler(_backorder_sweep)

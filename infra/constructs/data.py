@@ -29,6 +29,13 @@ class DataStores(Construct):
             sort_key=ddb.Attribute(name="created_at", type=S),
             projection_type=ddb.ProjectionType.KEYS_ONLY,
         )
+        # sparse index: only BACKORDERED orders carry backorder_status; oldest backorder first
+        self.orders.add_global_secondary_index(
+            index_name="backorders",
+            partition_key=ddb.Attribute(name="backorder_status", type=S),
+            sort_key=ddb.Attribute(name="backordered_at", type=S),
+            projection_type=ddb.ProjectionType.KEYS_ONLY,
+        )
         self.inventory = ddb.Table(
             self, "InventoryTable",
             partition_key=ddb.Attribute(name="pk", type=S),

@@ -6,7 +6,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from .common import LambdaDefaults, QueueWorker
+from .common import LambdaDefaults, QueueWorker, dead_letter_queue
 from .data import DataStores
 
 
@@ -52,6 +52,13 @@ class Workers(Construct):
                                      sources=events.Match.prefix("wms."),  # WMS sites publish as wms.<site>
                                      handler="invoicing.handler.lambda_handler",
                                      service="invoicing", description="One invoice per confirmed shipment")
-        for w in (self.reservation, self.invoicing):
-            data.orders.grant_read_write_data(w.worker.function)
-            data.inventory.grant_read_write_data(w.worker.function)
+        self.backorders = defaults.function(
+            self, "BackorderSweeper", handler="reservation.handler.backorder_handler", service="reservation",
+            description="Reserves backordered orders once stock allows", timeout=Duration.minutes(2))
+        events.Rule(self, "BackorderSchedule", schedule=events.Schedule.rate(Duration.minutes(5)),
+                    targets=[targets.LambdaFunction(self.backorders,
+                                                    dead_letter_queue=dead_letter_queue(self, "BackorderDeadLetterQueue"),
+                                                    retry_attempts=2, max_event_age=Duration.hours(1))])
+        for fn in (self.reservation.worker.function, self.invoicing.worker.function, self.backorders):
+            data.orders.grant_read_write_data(fn)
+            data.inventory.grant_read_write_data(fn)
