@@ -32,13 +32,13 @@ def _record_handler(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
     if not image or image.get("item_type") != outbox.OUTBOX_ITEM_TYPE:
         return  # filtered out in AWS already; tolerate unfiltered local or replayed streams
-    if image.get("outbox_status") != "PENDING":
+    if image.get("outbox_status") != outbox.PENDING_PARTITION:
         return
     cfg = settings()
     # the stream image is how the item was written; a retried batch or a record arriving after
     # the sweeper already published it would publish again. One consistent read avoids that.
     current = ddb.get(cfg.orders_table, {"pk": image["pk"], "sk": image["sk"]})
-    if current is None or current.get("outbox_status") != "PENDING":
+    if current is None or current.get("outbox_status") != outbox.PENDING_PARTITION:
         metrics.add_metric(name="OutboxAlreadyPublished", unit=MetricUnit.Count, value=1)
         return
     failed = outbox.publish([current], cfg.orders_table, cfg.event_bus_name)

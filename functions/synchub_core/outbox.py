@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Iterable
 
 from .aws import client
-from .ddb import from_ddb, put, query_all, values
+from .ddb import get, put, query_all, values
 from .envelope import EventEnvelope, iso, utcnow
 
 OUTBOX_ITEM_TYPE = "OUTBOX"
@@ -89,26 +89,18 @@ def publish(items: Iterable[dict[str, Any]], table: str, bus: str) -> list[tuple
     return failed
 
 
-def pending_items(table: str, older_than: timedelta = timedelta(0), limit: int | None = None) -> list[dict[str, Any]]:
-    cutoff = iso(utcnow() - older_than)
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": PENDING_INDEX,
-        "KeyConditionExpression": "outbox_status = :p AND created_at <= :c",
-        "ExpressionAttributeValues": values(p=PENDING_PARTITION, c=cutoff),
-    }
-    if limit:
-        kwargs["Limit"] = limit
-    # the index projects keys only: read each item strongly consistent so a just-published
-    # item is skipped instead of published again.
-    out = []
-    for key in query_all(**kwargs):
-        item = from_ddb(client("dynamodb").get_item(
-            TableName=table, Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
-            ConsistentRead=True).get("Item"))
-        if item and item.get("outbox_status") == PENDING_PARTITION:
-            out.append(item)
-    return out
+def pending_items(table: str, older_than: timedelta = timedelta(0), max_items: int = 500) -> list[dict[str, Any]]:
+    """Outbox items still pending after ``older_than``, oldest first, at most ``max_items`` (a
+    sweep stays well inside its Lambda timeout; the next run takes the rest)."""
+    keys = query_all(
+        TableName=table, IndexName=PENDING_INDEX,
+        KeyConditionExpression="outbox_status = :p AND created_at <= :c",
+        ExpressionAttributeValues=values(p=PENDING_PARTITION, c=iso(utcnow() - older_than)),
+    )[:max_items]
+    # the index projects keys only and is eventually consistent: read each item strongly
+    # consistent so a just-published item is skipped instead of published again
+    items = (get(table, {"pk": key["pk"], "sk": key["sk"]}) for key in keys)
+    return [item for item in items if item and item.get("outbox_status") == PENDING_PARTITION]
 
 
 __all__ = ["outbox_put", "publish", "pending_items", "OUTBOX_ITEM_TYPE", "PENDING_INDEX"]
