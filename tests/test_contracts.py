@@ -31,6 +31,10 @@ def test_committed_schemas_are_generated_from_the_models() -> None:
     ("apigw-post-order-event.json", "order-request.schema.json", lambda s: json.loads(s["body"])),
     ("sqs-inventory-position-reported.json", "inventory-position-reported.schema.json", lambda s: s),
     ("eventbridge-shipment-confirmed.json", "shipment-confirmed.schema.json", lambda s: s["detail"]),
+    ("eventbridge-order-accepted.json", "order-accepted.schema.json", lambda s: s["detail"]),
+    ("eventbridge-order-reserved.json", "order-reserved.schema.json", lambda s: s["detail"]),
+    ("eventbridge-order-backordered.json", "order-backordered.schema.json", lambda s: s["detail"]),
+    ("eventbridge-invoice-issued.json", "invoice-issued.schema.json", lambda s: s["detail"]),
 ])
 def test_samples_conform_to_their_schemas(sample_file: str, schema_file: str, pick) -> None:
     document = pick(json.loads((SAMPLES / sample_file).read_text()))
@@ -87,3 +91,18 @@ def test_emitted_events_conform_to_their_schemas(hub, lambda_context, order_body
     for event in events:
         name = contracts._kebab(event["event_type"]) + ".schema.json"
         jsonschema.Draft202012Validator(schema(name)).validate(event)
+
+
+def test_every_event_type_has_a_sample_and_samples_match_their_detail_type() -> None:
+    for schema_file in SCHEMAS.glob("*.schema.json"):
+        if schema_file.name in ("envelope.schema.json", "order-request.schema.json"):
+            continue
+        kind = schema_file.name.removesuffix(".schema.json")
+        found = list(SAMPLES.glob(f"*-{kind}.json"))
+        assert found, f"no sample event for {kind}"
+        for sample_file in found:
+            event = json.loads(sample_file.read_text())
+            detail = event.get("detail", event)
+            assert contracts._kebab(detail["event_type"]) == kind
+            if "detail-type" in event:
+                assert event["detail-type"] == detail["event_type"]
