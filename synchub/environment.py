@@ -23,17 +23,7 @@ class HubEnvironment:
     api_url: str | None = None
 
     def clients(self) -> Any:
-        if self.endpoint:
-            return aws_clients(self.endpoint, self.region)
-        import boto3
-
-        cache: dict[str, Any] = {}
-
-        def get(service: str) -> Any:
-            cache.setdefault(service, boto3.client(service, region_name=self.region))
-            return cache[service]
-
-        return get
+        return aws_clients(self.endpoint, self.region)
 
     @property
     def orders_table(self) -> str:

@@ -20,7 +20,7 @@ def test_settings_fail_loudly_when_the_stack_did_not_configure_the_function(monk
         Settings.from_env()
     monkeypatch.setenv("INVENTORY_TABLE", "inv")
     monkeypatch.setenv("EVENT_BUS_NAME", "bus")
-    assert Settings.from_env() == Settings("orders", "inv", "bus", "synchub")
+    assert Settings.from_env() == Settings("orders", "inv", "bus")
 
 
 def test_message_bodies_carry_the_envelope_bare_or_inside_an_eventbridge_event() -> None:

@@ -11,7 +11,6 @@ class Settings:
     orders_table: str
     inventory_table: str
     event_bus_name: str
-    source_system: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -23,7 +22,6 @@ class Settings:
             orders_table=os.environ["ORDERS_TABLE"],
             inventory_table=os.environ["INVENTORY_TABLE"],
             event_bus_name=os.environ["EVENT_BUS_NAME"],
-            source_system=os.environ.get("SOURCE_SYSTEM", "synchub"),
         )
 
 

@@ -58,10 +58,6 @@ class TransactionCancelled(Exception):
     def failed(self, index: int) -> bool:
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
-    @property
-    def only_conditions(self) -> bool:
-        return all(r in ("None", "ConditionalCheckFailed") for r in self.reasons)
-
     def __str__(self) -> str:  # pragma: no cover - diagnostics only
         return f"transaction cancelled: {self.reasons}"
 
@@ -77,7 +73,7 @@ def transact(items: Iterable[dict[str, Any]]) -> None:
     except ddb.exceptions.TransactionCanceledException as exc:
         raw = exc.response.get("CancellationReasons") or []
         reasons = [r.get("Code", "None") for r in raw]
-        if not TransactionCancelled(reasons, []).only_conditions:
+        if not all(r in ("None", "ConditionalCheckFailed") for r in reasons):
             # Throttling / TransactionConflict etc. are transient: let the caller's retry handle it.
             raise
         raise TransactionCancelled(reasons, [from_ddb(r.get("Item")) for r in raw]) from exc

@@ -20,16 +20,20 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "eu-west-1"
 
 
-def aws_clients(endpoint: str, region: str) -> Any:
+def aws_clients(endpoint: str | None, region: str) -> Any:
+    """A cached ``service -> boto3 client`` factory. With an emulator endpoint, credentials default
+    to dummies; without one (a real AWS account) boto3's own credential chain applies."""
     config = Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30)
-    creds = {"aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-             "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")}
+    kwargs: dict[str, Any] = {"region_name": region, "config": config}
+    if endpoint:
+        kwargs.update(endpoint_url=endpoint,
+                      aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                      aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
     cache: dict[str, Any] = {}
 
     def get(service: str) -> Any:
         if service not in cache:
-            cache[service] = boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region,
-                                                            config=config, **creds)
+            cache[service] = boto3.session.Session().client(service, **kwargs)
         return cache[service]
 
     return get
