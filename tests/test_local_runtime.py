@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -11,23 +11,6 @@ from synchub.local.functions import InvocationError
 from synchub.local.patterns import matches
 from synchub.local.pollers import SqsPoller, StreamPoller, schedule_seconds
 from synchub.local.provision import EventSourceSpec
-
-
-@pytest.fixture
-def moto_server() -> Iterator[Any]:
-    from moto.server import ThreadedMotoServer
-
-    from synchub.local.moto_isolation import install
-    from synchub.local.runtime import aws_clients, reset_moto
-
-    install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    reset_moto(f"http://{host}:{port}")
-    yield aws_clients(f"http://{host}:{port}", "eu-west-1")
-    reset_moto(f"http://{host}:{port}")
-    server.stop()
 
 
 class FakePool:

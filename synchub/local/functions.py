@@ -4,6 +4,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -39,21 +40,31 @@ class _Instance:
         }
         self.process: Any = None
         self.conn: Any = None
+        self.stopping = False
 
     def start(self) -> None:
+        self.launch()
+        self.await_ready()
+
+    def launch(self) -> None:
         parent, child = _SPAWN.Pipe()
         self.process = _SPAWN.Process(target=worker.main, args=(child, self.child_spec),
                                       name=f"lambda:{self.spec.name}", daemon=True)
         self.process.start()
         child.close()
         self.conn = parent
-        if not parent.poll(INIT_TIMEOUT_S):
+
+    def await_ready(self) -> None:
+        if not self.conn.poll(INIT_TIMEOUT_S):
             self.kill()
             raise RuntimeError(f"{self.spec.name} did not start within {INIT_TIMEOUT_S}s")
-        parent.recv()  # ("ready", init_error): an init error is reported per invoke
+        self.conn.recv()  # ("ready", init_error): an init error is reported per invoke
 
     def invoke(self, event: dict[str, Any]) -> Any:
         if self.process is None or not self.process.is_alive():
+            if self.stopping:
+                raise InvocationError(self.spec.name, {"errorType": "Runtime.Shutdown",
+                                                       "errorMessage": "the local hub is stopping"})
             self.start()
         request_id = str(uuid.uuid4())
         self.conn.send((event, request_id, self.spec.timeout * 1000))
@@ -77,13 +88,18 @@ class _Instance:
             self.process.join(5)
         self.process = None
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
+        self.stopping = True
         if self.process is not None and self.process.is_alive():
             try:
                 self.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-            self.process.join(5)
+
+    def stop(self, deadline: float) -> None:
+        """Wait for the process to finish its invocation and exit, until ``deadline``; then kill it."""
+        if self.process is not None:
+            self.process.join(max(0.0, deadline - time.monotonic()))
         self.kill()
 
 
@@ -100,13 +116,26 @@ class FunctionPool:
             self._free.put(inst)
         self.invocations = 0
         self.errors = 0
+        self.stopped = False
         self._lock = threading.Lock()
 
-    def warm(self) -> None:
+    def launch(self) -> None:
+        """Start every instance's process without waiting (see :meth:`await_ready`)."""
         for inst in self._all:
-            inst.start()
+            inst.launch()
+
+    def await_ready(self) -> None:
+        for inst in self._all:
+            inst.await_ready()
+
+    def warm(self) -> None:
+        self.launch()
+        self.await_ready()
 
     def invoke(self, event: dict[str, Any]) -> Any:
+        if self.stopped:
+            raise InvocationError(self.spec.name, {"errorType": "Runtime.Shutdown",
+                                                   "errorMessage": "the local hub is stopping"})
         inst = self._free.get()
         try:
             with self._lock:
@@ -119,6 +148,10 @@ class FunctionPool:
         finally:
             self._free.put(inst)
 
-    def stop(self) -> None:
+    def stop(self, deadline: float | None = None) -> None:
+        deadline = time.monotonic() + 5 if deadline is None else deadline
+        self.stopped = True
         for inst in self._all:
-            inst.stop()
+            inst.ask_to_stop()
+        for inst in self._all:
+            inst.stop(deadline)

@@ -1,30 +1,71 @@
-"""Make moto's DynamoDB transactions behave like DynamoDB's.
+"""Make moto's DynamoDB, DynamoDB Streams and SQS behave like the real services at volume.
 
-moto 5 applies TransactWriteItems item by item and, when a condition fails, restores a deep copy
-of the tables. Meanwhile other threads of the (threaded) moto server can read the uncommitted
-items, and the table's stream briefly holds records of a transaction that never committed: a
-stream consumer then publishes events for orders that do not exist. DynamoDB isolates
-transactions (serializable writes, committed reads).
+moto 5 applies TransactWriteItems item by item and, to roll back, deep-copies every table the
+transaction touches before it starts: the cost of one transaction grows with the table, other
+threads of the (threaded) moto server read uncommitted items, and the table's stream briefly
+holds records of a transaction that never committed, so a stream consumer publishes events for
+orders that do not exist. moto also keeps everything it ever saw: every stream record, every
+shard iterator and every deleted SQS receipt handle. DynamoDB isolates transactions
+(serializable writes, committed reads), trims streams after 24 hours and expires iterators after
+15 minutes.
 
-:func:`install` restores those semantics inside the emulator: every DynamoDB and DynamoDB
-Streams backend call takes one lock, and a write transaction is first dry-run against a copy
-of the tables, so a cancelled transaction never touches the real tables or their streams.
+:func:`install` restores those semantics inside the emulator:
+
+* every DynamoDB and DynamoDB Streams backend call takes one lock, so a reader never sees half a
+  transaction;
+* a write transaction snapshots only the items it touches (one copy per item, not per table),
+  applies its operations, and on any failure restores those items and drops the stream records
+  it appended, all under the lock: a cancelled transaction leaves no trace in the table or its
+  stream, and costs what its items cost;
+* stream records are kept while an open shard iterator has not read them, and at most 24 hours;
+  shard iterators expire after 15 minutes or as soon as their successor has been used;
+* the set of deleted SQS receipt handles (moto's way to accept a repeated delete) is bounded.
+
+:func:`set_change_listener` lets the local hub's persistence learn which items and messages
+changed, so it writes only those.
 """
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import threading
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Iterable
 
 _LOCK = threading.RLock()
 _INSTALLED = False
+
+STREAM_RETENTION_S = 24 * 3600
+ITERATOR_TTL_S = 15 * 60
+DELETED_HANDLES_KEPT = 20_000
 
 _DYNAMODB_CALLS = (
     "get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_get_item",
     "transact_get_items", "describe_table", "create_table", "delete_table", "update_table",
 )
-_STREAM_CALLS = ("describe_stream", "get_shard_iterator", "get_records", "list_streams")
+_STREAM_CALLS = ("describe_stream", "list_streams")
+
+
+class ChangeListener:
+    """Told, under the emulator's lock, which DynamoDB items and SQS messages changed."""
+
+    def item_changed(self, table: str, key: dict[str, Any]) -> None: ...
+
+    def message_changed(self, message_id: str, queue: str | None) -> None: ...
+
+
+_listener: ChangeListener | None = None
+
+
+def set_change_listener(listener: ChangeListener | None) -> None:
+    global _listener
+    _listener = listener
+
+
+def lock() -> threading.RLock:
+    """The emulator's DynamoDB lock: hold it to read or write tables consistently from outside."""
+    return _LOCK
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +75,298 @@ def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def table_key(table: Any, attrs: dict[str, Any]) -> dict[str, Any]:
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+# -- DynamoDB: item-level transactions --------------------------------------------------------
+class _ItemSnapshot:
+    """One item as it was before a transaction wrote it (``None``: it did not exist)."""
+
+    def __init__(self, table: Any, key: dict[str, Any]) -> None:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        self.table = table
+        self.hash = DynamoType(key[table.hash_key_attr])
+        self.range = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        current = table.get_item(self.hash, self.range)
+        self.item = copy.deepcopy(current) if current is not None else None
+
+    def restore(self) -> None:
+        items = self.table.items
+        if self.range is None:
+            if self.item is None:
+                items.pop(self.hash, None)
+            else:
+                items[self.hash] = self.item
+            return
+        if self.item is None:
+            partition = items.get(self.hash)
+            if partition is not None:
+                partition.pop(self.range, None)
+                if not partition:
+                    del items[self.hash]
+        else:
+            items[self.hash][self.range] = self.item
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+    """moto's TransactWriteItems with item-level rollback (see the module docstring)."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _LOCK:
+        snapshots: list[_ItemSnapshot] = []
+        stream_marks: dict[int, tuple[Any, int]] = {}
+        seen: set[tuple[str, str]] = set()
+        errors: list[tuple[Any, Any, Any]] = []
+
+        def rollback() -> None:
+            for snap in reversed(snapshots):
+                snap.restore()
+            for shard, length in stream_marks.values():
+                del shard.items[length:]
+
+        try:
+            for entry in transact_items:
+                if len(entry) > 1:
+                    raise TransactWriteSingleOpException
+                original_item = None
+                try:
+                    op_type, op = next(iter(entry.items()))
+                    if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                        raise ValueError("Unsupported transaction operation")
+                    table_name = op["TableName"]
+                    table = self.get_table(table_name)
+                    key = table_key(table, op["Item"]) if op_type == "Put" else op["Key"]
+                    unique = (str(table_name), str(dict(sorted(key.items()))))
+                    if unique in seen:
+                        raise MultipleTransactionsException()
+                    seen.add(unique)
+                    if table.stream_shard is not None and id(table) not in stream_marks:
+                        stream_marks[id(table)] = (table.stream_shard, len(table.stream_shard.items))
+                    current = self.get_item(table_name, key)
+                    condition = op.get("ConditionExpression")
+                    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                    if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+                    if op_type != "ConditionCheck":
+                        snapshots.append(_ItemSnapshot(table, key))
+                    if op_type == "Put":
+                        self.put_item(table_name, op["Item"], condition_expression=condition,
+                                      expression_attribute_names=names, expression_attribute_values=values)
+                    elif op_type == "Delete":
+                        self.delete_item(table_name, key, condition_expression=condition,
+                                         expression_attribute_names=names, expression_attribute_values=values)
+                    elif op_type == "Update":
+                        self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                         condition_expression=condition, expression_attribute_names=names,
+                                         expression_attribute_values=values)
+                    errors.append((None, None, None))
+                except (MultipleTransactionsException, MockValidationException):
+                    raise
+                except ConditionalCheckFailed as exc:
+                    errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
+                except Exception as exc:  # like moto: any other failure cancels with its reason
+                    errors.append((type(exc).__name__, str(exc), original_item))
+        except BaseException:
+            rollback()
+            raise
+        if any(code is not None for code, _, _ in errors):
+            rollback()
+            raise TransactionCanceledException(errors)
+        # the change listener heard of every item through put/update/delete_item; after a rollback
+        # it reads them back as they were restored
+
+
+def _notifying(fn: Callable[..., Any], keys: Callable[..., tuple[str, dict[str, Any]]]) -> Callable[..., Any]:
+    """Wrap a backend write: lock it, and report the item it changed (after it succeeded)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            result = fn(self, *args, **kwargs)
+            if _listener is not None:
+                table_name, key = keys(self, *args, **kwargs)
+                _listener.item_changed(self.get_table(table_name).name, key)
+            return result
+
+    return wrapper
+
+
+def _put_key(self: Any, table_name: str, item_attrs: dict[str, Any], *a: Any, **k: Any) -> tuple[str, dict]:
+    return table_name, table_key(self.get_table(table_name), item_attrs)
+
+
+def _key_arg(self: Any, table_name: str, key: dict[str, Any], *a: Any, **k: Any) -> tuple[str, dict]:
+    return table_name, key
+
+
+# -- DynamoDB Streams: retention and iterators ------------------------------------------------
+def _trim_stream(shard: Any, readers: Iterable[Any]) -> None:
+    """Drop records every open iterator has read, and records older than the retention period."""
+    positions = [it.sequence_number for it in readers if it.stream_shard is shard]
+    drop = 0
+    if positions:
+        drop = max(0, min(positions) - shard.starting_sequence_number)
+    horizon = time.time() - STREAM_RETENTION_S
+    items = shard.items
+    while drop < len(items) and getattr(items[drop], "_synchub_at", 0) < horizon:
+        drop += 1
+    drop = min(drop, len(items))
+    if drop:
+        del items[:drop]
+        shard.starting_sequence_number += drop
+
+
+def _install_streams() -> None:
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+    record_init = StreamRecord.__init__
+
+    @functools.wraps(record_init)
+    def init_record(self: Any, *args: Any, **kwargs: Any) -> None:
+        record_init(self, *args, **kwargs)
+        self._synchub_at = time.time()
+
+    StreamRecord.__init__ = init_record
+
+    def shard_get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        # an iterator behind the trim horizon reads from the oldest record kept (AWS would answer
+        # TrimmedDataAccessException; the local hub only trims what its iterators have read)
+        offset = max(0, start - self.starting_sequence_number)
+        return [i.to_json() for i in self.items[offset:offset + quantity]]
+
+    StreamShard.get = shard_get
+
+    iterator_init = ShardIterator.__init__
+
+    @functools.wraps(iterator_init)
+    def init_iterator(self: Any, *args: Any, **kwargs: Any) -> None:
+        iterator_init(self, *args, **kwargs)
+        self._synchub_created = time.monotonic()
+
+    ShardIterator.__init__ = init_iterator
+
+    def _expire(backend: Any) -> None:
+        now = time.monotonic()
+        expired = [arn for arn, it in backend.shard_iterators.items()
+                   if now - it._synchub_created > ITERATOR_TTL_S]
+        for arn in expired:
+            del backend.shard_iterators[arn]
+
+    original_get_iterator = DynamoDBStreamsBackend.get_shard_iterator
+
+    @functools.wraps(original_get_iterator)
+    def get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            _expire(self)
+            return original_get_iterator(self, *args, **kwargs)
+
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        with _LOCK:
+            iterator = self.shard_iterators[iterator_arn]
+            result = iterator.get(limit)
+            # the iterator this one was issued from is superseded now that its successor is used
+            parent = getattr(iterator, "_synchub_parent", None)
+            if parent is not None:
+                self.shard_iterators.pop(parent, None)
+                iterator._synchub_parent = None
+            successor = self.shard_iterators[result["NextShardIterator"]]
+            successor._synchub_parent = iterator_arn
+            _expire(self)
+            readers = [it for arn, it in self.shard_iterators.items() if arn != iterator_arn]
+            _trim_stream(iterator.stream_shard, readers)
+            return result
+
+    DynamoDBStreamsBackend.get_records = get_records
+
+
+# -- SQS ----------------------------------------------------------------------------------
+class _BoundedHandles(set):  # type: ignore[type-arg]
+    """A set that forgets its oldest entries beyond ``DELETED_HANDLES_KEPT``."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._order: collections.deque[Any] = collections.deque(self)
+
+    def add(self, value: Any) -> None:
+        if value not in self:
+            super().add(value)
+            self._order.append(value)
+            while len(self._order) > DELETED_HANDLES_KEPT:
+                super().discard(self._order.popleft())
+
+    def update(self, *values: Iterable[Any]) -> None:
+        for group in values:
+            for value in group:
+                self.add(value)
+
+
+def _install_sqs() -> None:
+    from moto.sqs.models import Queue
+
+    queue_init = Queue.__init__
+
+    @functools.wraps(queue_init)
+    def init_queue(self: Any, *args: Any, **kwargs: Any) -> None:
+        queue_init(self, *args, **kwargs)
+        self.deleted_messages = _BoundedHandles(self.deleted_messages)
+
+    Queue.__init__ = init_queue
+
+    add_message = Queue.add_message
+
+    @functools.wraps(add_message)
+    def add(self: Any, message: Any) -> None:
+        add_message(self, message)
+        if _listener is not None:
+            _listener.message_changed(message.id, self.name)
+
+    Queue.add_message = add
+
+    delete_message = Queue.delete_message
+
+    @functools.wraps(delete_message)
+    def delete(self: Any, receipt_handle: str) -> None:
+        ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)] if _listener else []
+        delete_message(self, receipt_handle)
+        for message_id in ids:
+            _listener.message_changed(message_id, None)  # type: ignore[union-attr]
+
+    Queue.delete_message = delete
+
+    from moto.sqs.models import SQSBackend
+
+    purge = SQSBackend.purge_queue
+
+    @functools.wraps(purge)
+    def purge_queue(self: Any, queue_name: str) -> None:
+        ids = [m.id for m in self.get_queue(queue_name)._messages] if _listener else []
+        purge(self, queue_name)
+        for message_id in ids:
+            _listener.message_changed(message_id, None)  # type: ignore[union-attr]
+
+    SQSBackend.purge_queue = purge_queue
 
 
 def install() -> None:
@@ -49,21 +382,10 @@ def install() -> None:
     for name in _STREAM_CALLS:
         if hasattr(DynamoDBStreamsBackend, name):
             setattr(DynamoDBStreamsBackend, name, _locked(getattr(DynamoDBStreamsBackend, name)))
-
-    original = DynamoDBBackend.transact_write_items
-
-    @functools.wraps(original)
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        with _LOCK:
-            real = self.tables
-            touched = {next(iter(item.values())).get("TableName") for item in transact_items}
-            # dry run on copies of the tables involved (and only those: copying is O(table size))
-            self.tables = {**real, **{n: copy.deepcopy(real[n]) for n in touched if n in real}}
-            try:
-                original(self, transact_items, *args, **kwargs)  # raises when any item fails
-            finally:
-                self.tables = real
-            return original(self, transact_items, *args, **kwargs)
-
-    DynamoDBBackend.transact_write_items = transact_write_items
+    DynamoDBBackend.put_item = _notifying(DynamoDBBackend.put_item, _put_key)
+    DynamoDBBackend.update_item = _notifying(DynamoDBBackend.update_item, _key_arg)
+    DynamoDBBackend.delete_item = _notifying(DynamoDBBackend.delete_item, _key_arg)
+    DynamoDBBackend.transact_write_items = _transact_write_items
+    _install_streams()
+    _install_sqs()
     _INSTALLED = True

@@ -220,9 +220,15 @@ class ScheduleRunner(Poller):
         super().__init__(f"schedule:{spec.logical_id}")
         self.spec, self.pool, self.send_dlq, self.region, self.account = spec, pool, send_dlq, region, account
         self.interval, self.retry_delay = interval, retry_delay
+        self._next_wait = interval
+
+    def fire_soon(self) -> None:
+        """Fire once right away (e.g. after a restart), then keep the interval."""
+        self._next_wait = 0.0
 
     def poll_once(self) -> bool:
-        if self.stopping.wait(self.interval):
+        wait, self._next_wait = self._next_wait, self.interval
+        if self.stopping.wait(wait):
             return False
         self.fire()
         return True

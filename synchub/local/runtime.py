@@ -1,9 +1,13 @@
 """The local hub: emulated AWS + the synthesized stack's functions, event sources and API."""
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,10 @@ def aws_clients(endpoint: str | None, region: str) -> Any:
     return get
 
 
+class HubStartError(RuntimeError):
+    """The hub cannot start, for a reason one line explains (port taken, state dir in use)."""
+
+
 def reset_moto(endpoint: str) -> None:
     import urllib.request
 
@@ -55,11 +63,17 @@ class LocalHub:
     def __init__(self, cdk_out: Path = ROOT / "cdk.out", stack: str = "Synchub", *, endpoint: str | None = None,
                  region: str = DEFAULT_REGION, api_port: int = 0, retry_delay: float = 1.0,
                  state_dir: Path = ROOT / ".synchub", api_concurrency: int = 2,
-                 schedule_interval: float | None = None) -> None:
+                 schedule_interval: float | None = None, persist: bool = True, fresh: bool = False,
+                 flush_interval: float = 1.0) -> None:
         self.cdk_out, self.stack, self.endpoint, self.region = cdk_out, stack, endpoint, region
         self.api_port, self.retry_delay, self.state_dir = api_port, retry_delay, state_dir
         self.api_concurrency, self.schedule_interval = api_concurrency, schedule_interval
+        self.persist, self.fresh, self.flush_interval = persist, fresh, flush_interval
         self.moto: Any = None
+        self.store: Any = None
+        self.restored: Any = None
+        self.recovered_from: dict[str, Any] | None = None  # the state file of a hub that did not stop cleanly
+        self._lock_fd: int | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[Poller] = []
         self.api: Any = None
@@ -67,12 +81,51 @@ class LocalHub:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "LocalHub":
+        self._claim_state_dir()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _claim_state_dir(self) -> None:
+        """One hub per state dir (an flock, released by the OS even on kill -9), and a free API port."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state_file = self.state_dir / "local.json"
+        fd = os.open(self.state_dir / "hub.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            other = _read_json(state_file)
+            raise HubStartError(f"another synchub hub is running on state dir {self.state_dir} "
+                                f"(pid {other.get('pid', '?')}, API {other.get('api_url', '?')}): stop it first, "
+                                "or start this one with --state-dir DIR") from None
+        self._lock_fd = fd
+        if state_file.exists():  # left by a hub that was killed: its data is recovered below
+            self.recovered_from = _read_json(state_file)
+            state_file.unlink()
+        if self.api_port:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", self.api_port))
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    raise HubStartError(f"port {self.api_port} on 127.0.0.1 is already in use (another hub or "
+                                        "program): stop it, or pick another port with --port N "
+                                        "(--port 0 picks a free one)") from None
+
+    def _start(self) -> "LocalHub":
         from .apigw import ApiGateway
 
         if self.endpoint is None:
+            from moto.core import DEFAULT_ACCOUNT_ID
             from moto.server import ThreadedMotoServer
 
             from .moto_isolation import install
+            from .persistence import Store
 
             install()
 
@@ -82,9 +135,16 @@ class LocalHub:
             self.endpoint = f"http://{host}:{port}"
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
             reset_moto(self.endpoint)  # moto's backends are per process, not per server
+            if self.persist:
+                self.store = Store(self.state_dir / "data", DEFAULT_ACCOUNT_ID, self.region, self.flush_interval)
+                if self.fresh:
+                    self.store.wipe()
         self.clients = aws_clients(self.endpoint, self.region)
         template = Template.load(self.cdk_out, self.stack, self.region)
         dep = self.deployment = provision(template, self.clients, self.endpoint)
+        if self.store is not None:
+            self.restored = self.store.restore()
+            self.store.start()
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         runtime_env = {
@@ -98,7 +158,9 @@ class LocalHub:
         for lid, spec in dep.functions.items():
             self.pools[lid] = FunctionPool(spec, runtime_env, log_dir, template.physical[lid]["Arn"],
                                            concurrency=self.api_concurrency if lid in api_functions else 1)
-            self.pools[lid].warm()
+            self.pools[lid].launch()  # cold starts in parallel
+        for pool in self.pools.values():
+            pool.await_ready()
         for src in dep.event_sources:
             pool = self.pools[src.function]
             if src.kind == "sqs":
@@ -117,25 +179,40 @@ class LocalHub:
                                                template.account, interval, self.retry_delay))
         for p in self.pollers:
             p.start()
+        if self.restored:  # publish outbox events and retry backorders left pending when the hub stopped
+            for p in self.pollers:
+                if isinstance(p, ScheduleRunner):
+                    p.fire_soon()
         self.api = ApiGateway(dep.routes, self.invoke, dep.stage, self.region, template.account, port=self.api_port)
         self.api.start()
         self._write_state()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 4.0) -> None:
+        """Stop taking requests, let in-flight work finish (bounded by ``timeout``), persist, shut down."""
+        deadline = time.monotonic() + timeout
         for p in self.pollers:
             p.stop()
-        for p in self.pollers:
-            p.join(10)
         if self.api:
             self.api.stop()
+            self.api = None
+        for p in self.pollers:
+            p.join(max(0.0, deadline - time.monotonic()))
+        self.pollers = []
         for pool in self.pools.values():
-            pool.stop()
+            pool.stop(deadline)
+        self.pools = {}
+        if self.store is not None:
+            self.store.stop()
+            self.store = None
         if self.moto:
             self.moto.stop()
+            self.moto = None
         state = self.state_dir / "local.json"
-        if state.exists():
-            state.unlink()
+        if self._lock_fd is not None:
+            state.unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> "LocalHub":
         return self.start()
@@ -162,7 +239,16 @@ class LocalHub:
 
     def _write_state(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "local.json").write_text(json.dumps(self.state(), indent=2))
+        tmp = self.state_dir / "local.json.tmp"
+        tmp.write_text(json.dumps(self.state(), indent=2))
+        os.replace(tmp, self.state_dir / "local.json")  # readers never see half a file
 
 
-__all__ = ["LocalHub", "aws_clients", "reset_moto"]
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+__all__ = ["HubStartError", "LocalHub", "aws_clients", "reset_moto"]
