@@ -166,3 +166,35 @@ def test_deleted_sqs_receipt_handles_are_bounded(moto_server: Any, monkeypatch: 
     from moto.sqs.models import sqs_backends
 
     assert len(sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues["q"].deleted_messages) <= 50
+
+
+def test_queries_read_their_partition_or_the_indexed_items_not_the_whole_table(
+        moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ddb = moto_server("dynamodb")
+    ddb.create_table(TableName="g", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                               {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gpk")],
+                     BillingMode="PAY_PER_REQUEST", GlobalSecondaryIndexes=[{
+                         "IndexName": "sparse", "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"},
+                                                              {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         "Projection": {"ProjectionType": "ALL"}}])
+    for n in range(30):
+        ddb.put_item(TableName="g", Item={"pk": {"S": f"p{n % 3}"}, "sk": {"S": f"s{n:02d}"},
+                                          **({"gpk": {"S": "OPEN"}} if n % 10 == 0 else {})})
+    from moto.dynamodb.models.table import Table
+
+    def no_full_listing(self: Any) -> Any:
+        raise AssertionError("a query listed every item of the table")
+
+    monkeypatch.setattr(Table, "all_items", no_full_listing)
+    got = ddb.query(TableName="g", KeyConditionExpression="pk = :p AND sk > :s",
+                    ExpressionAttributeValues={":p": {"S": "p1"}, ":s": {"S": "s05"}}, ScanIndexForward=False)
+    assert [i["sk"]["S"] for i in got["Items"]] == ["s28", "s25", "s22", "s19", "s16", "s13", "s10", "s07"]
+    assert ddb.query(TableName="g", KeyConditionExpression="pk = :p",
+                     ExpressionAttributeValues={":p": {"S": "nope"}})["Items"] == []
+    page = ddb.query(TableName="g", IndexName="sparse", KeyConditionExpression="gpk = :o", Limit=2,
+                     ExpressionAttributeValues={":o": {"S": "OPEN"}})
+    assert [i["sk"]["S"] for i in page["Items"]] == ["s00", "s10"]
+    rest = ddb.query(TableName="g", IndexName="sparse", KeyConditionExpression="gpk = :o",
+                     ExclusiveStartKey=page["LastEvaluatedKey"], ExpressionAttributeValues={":o": {"S": "OPEN"}})
+    assert [i["sk"]["S"] for i in rest["Items"]] == ["s20"]

@@ -17,6 +17,8 @@ shard iterator and every deleted SQS receipt handle. DynamoDB isolates transacti
   applies its operations, and on any failure restores those items and drops the stream records
   it appended, all under the lock: a cancelled transaction leaves no trace in the table or its
   stream, and costs what its items cost;
+* a Query reads its partition (or, on an index, the items carrying the index's key), not every
+  item of the table sorted;
 * stream records are kept while an open shard iterator has not read them, and at most 24 hours;
   shard iterators expire after 15 minutes or as soon as their successor has been used;
 * the set of deleted SQS receipt handles (moto's way to accept a repeated delete) is bounded.
@@ -218,6 +220,59 @@ def _key_arg(self: Any, table_name: str, key: dict[str, Any], *a: Any, **k: Any)
     return table_name, key
 
 
+# -- DynamoDB: queries read their partition, not the table ------------------------------------
+def _install_query() -> None:
+    """moto's Query lists and sorts *every* item of the table, then filters on the partition key:
+    a query's cost grows with the table. Here a base-table query reads its partition only, and an
+    index query only the items that carry the index's partition key attribute (what DynamoDB
+    itself indexes). The original code still does the matching, sorting and paging."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+
+    @functools.wraps(original)
+    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, limit: Any,
+              exclusive_start_key: Any, scan_index_forward: Any, projection_expressions: Any,
+              index_name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return _query(self, original, hash_key, index_name, (range_comparison, range_objs, limit,
+                          exclusive_start_key, scan_index_forward, projection_expressions), args, kwargs)
+
+    Table.query = query
+
+
+def _query(self: Any, original: Callable[..., Any], hash_key: Any, index_name: str | None,
+           positional: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if index_name:
+        index = next((i for i in self.all_indexes() if i.name == index_name), None)
+        if index is None:  # let moto raise its own validation error
+            candidates = None
+        else:
+            attr = next(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
+            candidates = [i for i in _items_of(self) if attr in i.attrs]
+            candidates.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+    elif hash_key is not None:
+        partition = self.items.get(hash_key)
+        if partition is None:
+            candidates = []
+        else:
+            candidates = list(partition.values()) if self.range_key_attr else [partition]
+    else:
+        candidates = None
+    if candidates is not None:
+        self.all_items = lambda: candidates  # shadows the method for this call only
+    try:
+        return original(self, hash_key, *positional, index_name, *args, **kwargs)
+    finally:
+        self.__dict__.pop("all_items", None)
+
+
+def _items_of(table: Any) -> list[Any]:
+    if table.range_key_attr:
+        return [item for partition in table.items.values() for item in partition.values()]
+    return list(table.items.values())
+
+
 # -- DynamoDB Streams: retention and iterators ------------------------------------------------
 def _trim_stream(shard: Any, readers: Iterable[Any]) -> None:
     """Drop records every open iterator has read, and records older than the retention period."""
@@ -386,6 +441,7 @@ def install() -> None:
     DynamoDBBackend.update_item = _notifying(DynamoDBBackend.update_item, _key_arg)
     DynamoDBBackend.delete_item = _notifying(DynamoDBBackend.delete_item, _key_arg)
     DynamoDBBackend.transact_write_items = _transact_write_items
+    _install_query()
     _install_streams()
     _install_sqs()
     _INSTALLED = True
