@@ -111,8 +111,11 @@ def test_bad_input_is_problem_json_over_http(env: environment.HubEnvironment) ->
     assert headers["Content-Type"] == "application/problem+json"
     assert problem["errors"][0]["pointer"] == "/lines/0/quantity"
     assert len(scan(env, env.orders_table)) == before
-    status, _, _ = demo.http("GET", env.api_url + "/nope")
-    assert status == 403  # API Gateway's answer for an unknown resource
+    status, headers, problem = demo.http("GET", env.api_url + "/nope")
+    # the stack's MISSING_AUTHENTICATION_TOKEN gateway response, as deployed API Gateway answers it
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert problem["status"] == 404 and problem["type"].startswith("https://synchub.dev/problems/")
 
 
 def test_reordered_and_duplicate_inventory_events_over_sqs(env: environment.HubEnvironment) -> None:

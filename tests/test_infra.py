@@ -520,6 +520,39 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
         "StageName": "v1", "TracingEnabled": True, "RestApiId": {"Ref": api}})
 
 
+def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
+    """Gateway responses: what API Gateway answers without a Lambda (unknown route, too large, throttled,
+    5xx ...) is RFC 9457 problem+json like the function's problems; the local runtime renders the same."""
+    from synchub_core.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
+
+    from synchub.local.apigw import render_template
+
+    api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
+    responses = {v["Properties"]["ResponseType"]: (k, v["Properties"])
+                 for k, v in synth.of_type("AWS::ApiGateway::GatewayResponse").items()}
+    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert responses["MISSING_AUTHENTICATION_TOKEN"][1]["StatusCode"] == "404"  # not API Gateway's 403
+    statuses = {"MISSING_AUTHENTICATION_TOKEN": 404, "REQUEST_TOO_LARGE": 413}
+    deployment = next(iter(synth.of_type("AWS::ApiGateway::Deployment").values()))
+    message = 'Invalid "request" body'  # $context.error.messageString is the message as a JSON string
+    context = {"error.message": message, "error.messageString": json.dumps(message), "requestId": "req-1"}
+    for response_type, (logical_id, props) in responses.items():
+        assert props["RestApiId"] == {"Ref": api}
+        assert props.get("StatusCode") in (None, str(statuses.get(response_type)))
+        # header values are mapping expressions: a static value is single-quoted
+        assert props["ResponseParameters"] == {"gatewayresponse.header.Content-Type": f"'{PROBLEM_CONTENT_TYPE}'"}
+        assert set(props["ResponseTemplates"]) == {PROBLEM_CONTENT_TYPE, "application/json"}
+        for template in props["ResponseTemplates"].values():
+            body = json.loads(render_template(template, {**context, "error.responseType": response_type}))
+            assert body["type"].startswith(PROBLEM_BASE) and body["title"] and body["detail"], body
+            assert body.get("status") == statuses.get(response_type), body  # only where the status is fixed
+            assert body["requestId"] == "req-1"
+            if response_type.startswith("DEFAULT_"):
+                assert body["detail"] == message and body["errorType"] == response_type
+        # a change to a gateway response takes effect only with a new deployment of the stage
+        assert logical_id in deployment["DependsOn"]
+
+
 # --------------------------------------------------------------------------------------------------
 # assets / Docker-free synth
 # --------------------------------------------------------------------------------------------------

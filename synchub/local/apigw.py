@@ -1,51 +1,323 @@
-"""API Gateway (REST, Lambda proxy) emulation over plain HTTP on 127.0.0.1."""
+"""API Gateway (REST, Lambda proxy) emulation over plain HTTP on 127.0.0.1.
+
+The HTTP front is a threading server (one daemon thread per connection, a listen backlog of 1024)
+speaking HTTP/1.1 with keep-alive. Whatever the gateway answers by itself never reaches a Lambda:
+
+* a path no resource of the API has: the API's MISSING_AUTHENTICATION_TOKEN gateway response, read from
+  the synthesized template (status, headers and body template, so the same as deployed); without one,
+  API Gateway's own 403 ``{"message": "Missing Authentication Token"}``;
+* a method a resource does not have (HEAD, OPTIONS, TRACE, CONNECT, FOO ...): 405 with an ``Allow`` header;
+* a body over API Gateway's 10 MB payload limit: REQUEST_TOO_LARGE (413);
+* a Lambda error or a malformed proxy response: DEFAULT_5XX (502 "Internal server error");
+* bad framing (negative or non-numeric Content-Length, malformed chunked body, Content-Length together
+  with Transfer-Encoding, malformed request line or headers ...): 400 / 414 / 431 / 501 / 505, after
+  which the connection is closed.
+
+Errors of the gateway's own are RFC 9457 ``application/problem+json`` like the functions' problems.
+Chunked request bodies are de-chunked before the Lambda sees them, as API Gateway does.
+"""
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
+import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from .functions import InvocationError
-from .provision import RouteSpec
+from .provision import GatewayResponseSpec, RouteSpec
 
 Invoker = Callable[[str, dict[str, Any]], Any]
+log = logging.getLogger("synchub.local.apigw")
+
+# The `type` base of the functions' RFC 9457 problems (PROBLEM_BASE in functions/synchub_core/problem.py).
+# Not imported from there: synchub_core is not on synchub's import path and pulls in the Lambda-only
+# Powertools; tests/test_apigw_http.py checks that the two agree.
+PROBLEM_BASE = "https://synchub.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's maximum payload (10 MB)
+MAX_LINE = 65536  # request line and header lines, as http.server reads them
+MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
+MAX_TRAILERS = 100
+IDLE_TIMEOUT = 60.0  # seconds a connection may wait on the client (idle keep-alive, slow body)
+LINGER = 1.0  # seconds to drain unread request bytes before closing, so the client reads the error, not a reset
+POLL_INTERVAL = 0.05  # how often serve_forever checks for stop()
+
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods, header names
+DIGITS = re.compile(r"[0-9]{1,18}")
+CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r\n")  # chunk-size [ chunk-ext ] CRLF
+CONTEXT_VAR = re.compile(r"\$(?:\{(context\.[\w.]+)\}|(context(?:\.\w+)+)|\{(stageVariables\.\w+)\}|"
+                         r"(stageVariables\.\w+))")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer",
+              "proxy-connection"}
+NO_BODY = {204, 304}
+
+# what API Gateway answers for its own errors when the API has no gateway response for them
+DEFAULT_TEMPLATE = {"application/json": '{"message":$context.error.messageString}'}
+# the x-amzn-ErrorType API Gateway sends with its errors
+ERROR_TYPES = {"MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+               "DEFAULT_5XX": "InternalServerErrorException"}
+PROBLEMS = {  # the gateway's own problems: status -> (type slug, title)
+    400: ("bad-request", "Bad request"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
+    414: ("uri-too-long", "URI too long"),
+    417: ("expectation-failed", "Expectation failed"),
+    431: ("header-fields-too-large", "Request header fields too large"),
+    500: ("internal-error", "Internal error"),
+    501: ("not-implemented", "Not implemented"),
+    505: ("http-version-not-supported", "HTTP version not supported"),
+}
+
+
+class HttpError(Exception):
+    """A request the gateway answers itself. ``response_type`` names the gateway response that renders it;
+    without one it is answered as a problem of the gateway's own. The connection is closed afterwards
+    when the request's framing can no longer be trusted (``close``)."""
+
+    def __init__(self, status: int, detail: str, *, close: bool = True, response_type: str | None = None,
+                 message: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.close = status, detail, close
+        self.response_type, self.message = response_type, message or detail
+
+
+def problem_body(status: int, detail: str) -> bytes:
+    slug, title = PROBLEMS.get(status) or (
+        re.sub(r"[^a-z0-9]+", "-", _reason(status).lower()).strip("-") or "error", _reason(status) or "Error")
+    return json.dumps({"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}).encode()
+
+
+def render_template(template: str, context: Mapping[str, str]) -> str:
+    """Substitute a gateway response template's ``$context.x`` (and ``$stageVariables.x``) variables.
+
+    Gateway response templates are not VTL: plain substitution. Unknown variables render empty."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = next(g for g in m.groups() if g)
+        return context.get(name.removeprefix("context."), "") if name.startswith("context.") else ""
+
+    return CONTEXT_VAR.sub(sub, template)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _compile(resource: str) -> re.Pattern[str]:
     parts = []
     for seg in resource.strip("/").split("/"):
-        m = re.fullmatch(r"\{(\w+)\+?\}", seg)
-        parts.append(f"(?P<{m.group(1)}>[^/]+)" if m else re.escape(seg))
+        m = re.fullmatch(r"\{(\w+)(\+?)\}", seg)
+        if m:
+            parts.append(f"(?P<{m.group(1)}>{'.+' if m.group(2) else '[^/]+'})")  # {proxy+} is greedy
+        else:
+            parts.append(re.escape(seg))
     return re.compile("^/" + "/".join(parts) + "/?$")
+
+
+def _rank(resource: str) -> tuple[int, ...]:
+    """API Gateway prefers the most specific resource: a literal segment over {param} over {greedy+}."""
+    return tuple(2 if s.endswith("+}") else 1 if s.startswith("{") else 0 for s in resource.strip("/").split("/"))
+
+
+@dataclass
+class _Resource:
+    path: str
+    pattern: re.Pattern[str]
+    methods: dict[str, RouteSpec] = field(default_factory=dict)
+
+    def route(self, method: str) -> RouteSpec | None:
+        return self.methods.get(method) or self.methods.get("ANY")
+
+    @property
+    def allow(self) -> str:
+        return ", ".join(sorted(self.methods))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # an idle keep-alive connection never holds up the process
+    block_on_close = False  # server_close() does not join connection threads
+    request_queue_size = 1024  # listen backlog: bursts of clients queue instead of being reset
+
+    def __init__(self, address: tuple[str, int], gateway: "ApiGateway") -> None:
+        self.gateway = gateway
+        self.connections: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.closing = False
+        super().__init__(address, _Handler)
+
+    def track(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.connections.add(sock)
+            closing = self.closing
+        if closing:
+            _shutdown(sock)
+
+    def untrack(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.connections.discard(sock)
+
+    def close_connections(self) -> None:
+        with self.lock:
+            self.closing = True
+            open_ = list(self.connections)
+        for sock in open_:  # wakes the connection threads blocked on an idle keep-alive read
+            _shutdown(sock)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _linger(sock: socket.socket) -> None:
+    """Close gently after an error: stop sending, then drain what the client still sends for a moment.
+    Closing with unread bytes would make the kernel send a reset that can destroy the error response."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + LINGER
+        while time.monotonic() < deadline:
+            try:
+                if not sock.recv(65536):
+                    return
+            except TimeoutError:
+                continue
+    except OSError:
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # so that even a malformed request line is answered with a status line and headers (http.server
+    # assumes HTTP/0.9 until it has parsed the version, and HTTP/0.9 responses have neither)
+    default_request_version = "HTTP/1.0"
+    timeout = IDLE_TIMEOUT
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.linger = False
+        self.responded = False
+        self.request_id = ""
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            if self.linger:
+                _linger(self.connection)
+            self.server.untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep the console for the demo
+        pass
+
+    def handle_one_request(self) -> None:
+        self.request_id, self.responded, self.command = str(uuid.uuid4()), False, None  # type: ignore[assignment]
+        self.requestline, self.request_version = "", self.default_request_version
+        try:
+            line = self.rfile.readline(MAX_LINE + 1)
+            for _ in range(8):  # RFC 9112 2.2: ignore empty lines before a request line
+                if line not in (b"\r\n", b"\n"):
+                    break
+                line = self.rfile.readline(MAX_LINE + 1)
+            self.raw_requestline = line
+            if not line:
+                self.close_connection = True
+                return
+            if len(line) > MAX_LINE:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, "The request line is longer than 64 KiB")
+                return
+            if len(line.split()) == 2:  # http.server would take it, then wait for headers HTTP/0.9 never sends
+                self.requestline = line.decode("latin-1").rstrip("\r\n")
+                self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
+                return
+            if not self.parse_request():  # answered through send_error, except for an empty request line
+                if not self.responded:
+                    self.send_error(HTTPStatus.BAD_REQUEST, "Empty request line")
+                return
+            self.server.gateway.serve(self)
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+        except Exception:
+            log.exception("local API Gateway failed on %r", self.requestline)
+            if not self.responded:
+                try:
+                    self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "The local API Gateway failed")
+                except OSError:
+                    pass
+            self.close_connection = True
+
+    def handle_expect_100(self) -> bool:
+        return True  # the gateway sends 100 Continue itself, once it knows it wants the body
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every error http.server detects itself (bad request line, headers) as problem+json, then close."""
+        self.close_connection = True
+        self.linger = True
+        detail = "; ".join(p for p in (message, explain) if p) or _reason(code)
+        self.reply(int(code), [("Content-Type", PROBLEM_CONTENT_TYPE)], problem_body(int(code), detail))
+
+    def reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Write a whole response; Content-Length is always the body's, HEAD gets none of the body."""
+        lines = [f"HTTP/1.1 {status} {_reason(status)}".rstrip(), f"Date: {self.date_time_string()}"]
+        names = set()
+        for k, v in headers:
+            if k.lower() not in HOP_BY_HOP:
+                lines.append(f"{k}: {v}")
+                names.add(k.lower())
+        if "x-amzn-requestid" not in names:
+            lines.append(f"x-amzn-RequestId: {self.request_id}")
+        if status not in NO_BODY:
+            lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        elif self.request_version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
+        send_body = status not in NO_BODY and self.command != "HEAD"
+        self.responded = True
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body if send_body else b""))
 
 
 class ApiGateway:
     def __init__(self, routes: list[RouteSpec], invoke: Invoker, stage: str, region: str, account: str,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
-        self.routes = [(r, _compile(r.resource)) for r in routes]
+                 host: str = "127.0.0.1", port: int = 0, *,
+                 gateway_responses: Mapping[str, GatewayResponseSpec] | None = None,
+                 payload_limit: int = PAYLOAD_LIMIT) -> None:
+        resources: dict[str, _Resource] = {}
+        for r in routes:
+            resources.setdefault(r.resource, _Resource(r.resource, _compile(r.resource))).methods[r.method] = r
+        self.resources = list(resources.values())
+        if gateway_responses is None:  # the LocalHub hands over the routes only; they carry their API's
+            gateway_responses = {k: v for r in routes for k, v in r.gateway_responses.items()}
+        self.gateway_responses = dict(gateway_responses)
         self.invoke, self.stage, self.region, self.account = invoke, stage, region, account
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt: str, *args: Any) -> None:  # keep the console for the demo
-                pass
-
-            def _handle(self) -> None:
-                gateway.handle(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="apigw", daemon=True)
+        self.payload_limit = payload_limit
+        self.server = _Server((host, port), self)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL},
+                                       name="apigw", daemon=True)
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -56,55 +328,217 @@ class ApiGateway:
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _send(self, h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
-        h.send_response(status)
-        for k, v in headers.items():
-            if k.lower() not in ("content-length", "connection"):
-                h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        split = urlsplit(h.path)
-        path = split.path
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        match = None
-        for route, pattern in self.routes:
-            m = pattern.match(path)
-            if m and route.method == h.command:
-                match = (route, m)
-                break
-        if match is None:
-            allowed = any(p.match(path) for _, p in self.routes)
-            status, message = (405, "Method Not Allowed") if allowed else (403, "Missing Authentication Token")
-            self._send(h, status, {"Content-Type": "application/json", "x-amzn-ErrorType": "MissingAuthenticationTokenException"},
-                       json.dumps({"message": message}).encode())
+        """Stop accepting, close the listening socket and every open (even idle keep-alive) connection."""
+        if self._stopped:
             return
-        route, m = match
-        event = self.event(h, route, path, split.query, raw, m.groupdict())
+        self._stopped = True
+        if self.thread.is_alive():
+            self.server.shutdown()  # returns within POLL_INTERVAL
+        self.server.server_close()
+        self.server.close_connections()
+
+    # -- one request ---------------------------------------------------------------------------
+    def resource(self, path: str) -> tuple[_Resource, re.Match[str]] | None:
+        found = [(r, m) for r in self.resources if (m := r.pattern.match(path))]
+        return min(found, key=lambda rm: _rank(rm[0].path)) if found else None
+
+    def serve(self, h: _Handler) -> None:
+        try:
+            self._serve(h)
+        except HttpError as err:
+            if err.close:
+                h.close_connection = True
+                h.linger = True
+            if err.response_type:
+                self.gateway_error(h, err.response_type, err.status, err.message)
+            else:
+                self.problem(h, err.status, err.detail)
+
+    def _serve(self, h: _Handler) -> None:
+        if not TOKEN.fullmatch(h.command or ""):
+            raise HttpError(400, f"{h.command!r} is not a valid method")
+        connection = {t.strip().lower() for v in h.headers.get_all("Connection") or [] for t in v.split(",")}
+        if "close" in connection:
+            h.close_connection = True
+        split = urlsplit(h.path)
+        if h.path.startswith("/"):
+            path = split.path
+        elif split.scheme in ("http", "https") and split.netloc:  # absolute-form
+            path = split.path or "/"
+        else:
+            raise HttpError(400, "The request target must be a path")
+        expect = (h.headers.get("Expect") or "").strip().lower()
+        if expect and expect != "100-continue":
+            raise HttpError(417, f"Expect: {expect} is not supported")
+        length = self._framing(h)  # None: chunked
+        found = self.resource(path)
+        route = found[0].route(h.command) if found else None
+        if found is None or route is None:
+            # answered by the gateway itself, no Lambda; the body is read (and dropped) only to keep the
+            # connection usable, unless the client is still waiting for 100 Continue before sending it
+            if expect and h.request_version == "HTTP/1.1":
+                h.close_connection = True
+                h.linger = True
+            else:
+                self._body(h, length)
+            if found is None:
+                self.gateway_error(h, "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
+            else:
+                allow = found[0].allow
+                self.problem(h, 405, f"{h.command} is not a method of {found[0].path}; it has {allow}",
+                             [("Allow", allow)])
+            return
+        if expect and h.request_version == "HTTP/1.1":
+            h.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        raw = self._body(h, length)
+        event = self.event(h, route, path, split.query, raw, found[1].groupdict())
         try:
             result = self.invoke(route.function, event)
-        except InvocationError:
-            self._send(h, 502, {"Content-Type": "application/json"},
-                       json.dumps({"message": "Internal server error"}).encode())
+        except InvocationError as err:
+            log.debug("function %s failed: %s", route.function, err)
+            self.gateway_error(h, "DEFAULT_5XX", 502, "Internal server error")
             return
-        headers = dict(result.get("headers") or {})
-        for k, vs in (result.get("multiValueHeaders") or {}).items():
-            headers[k] = ", ".join(vs)
-        body = result.get("body") or ""
-        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-        self._send(h, int(result.get("statusCode", 200)), headers, data)
+        except Exception:
+            log.exception("invoking %s failed", route.function)
+            self.gateway_error(h, "DEFAULT_5XX", 502, "Internal server error")
+            return
+        response = _proxy_response(result)
+        if response is None:
+            log.warning("function %s returned a malformed Lambda proxy response: %.200r", route.function, result)
+            self.gateway_error(h, "DEFAULT_5XX", 502, "Internal server error")
+            return
+        h.reply(*response)
 
+    def _framing(self, h: _Handler) -> int | None:
+        """The declared body length, or None for a chunked body; HttpError when it cannot be trusted."""
+        if h.headers.get_all("Transfer-Encoding"):
+            codings = [c.strip().lower() for v in h.headers.get_all("Transfer-Encoding") or []
+                       for c in v.split(",") if c.strip()]
+            if h.headers.get_all("Content-Length"):
+                raise HttpError(400, "A request must not carry both Transfer-Encoding and Content-Length")
+            if h.request_version != "HTTP/1.1":
+                raise HttpError(400, f"Transfer-Encoding is not defined for {h.request_version}")
+            if not codings or codings[-1] != "chunked" or "chunked" in codings[:-1]:
+                raise HttpError(400, "chunked must be the final transfer coding, applied once")
+            if len(codings) > 1:
+                raise HttpError(501, f"Transfer coding {codings[0]!r} is not supported, only chunked")
+            return None
+        values = {v.strip() for item in h.headers.get_all("Content-Length") or [] for v in item.split(",")}
+        if not values:
+            return 0
+        if len(values) > 1 or not DIGITS.fullmatch(next(iter(values))):
+            raise HttpError(400, f"Content-Length must be one non-negative integer, not {', '.join(sorted(values))}")
+        length = int(values.pop())
+        if length > self.payload_limit:
+            raise self._too_large()
+        return length
+
+    def _too_large(self) -> HttpError:
+        return HttpError(413, f"The request is larger than the {self.payload_limit} bytes API Gateway accepts",
+                         response_type="REQUEST_TOO_LARGE", message="Request Too Long")
+
+    def _body(self, h: _Handler, length: int | None) -> bytes:
+        if length is None:
+            return self._dechunk(h.rfile)
+        raw = h.rfile.read(length) if length else b""
+        if len(raw) < length:
+            raise HttpError(400, "The connection ended before the body did")
+        return raw
+
+    def _dechunk(self, rfile: BinaryIO) -> bytes:
+        body = bytearray()
+        while True:
+            line = rfile.readline(MAX_CHUNK_LINE + 1)
+            m = CHUNK_SIZE.fullmatch(line)
+            if not m:
+                raise HttpError(400, "Malformed chunked body: bad chunk-size line" if line
+                                else "The connection ended before the chunked body did")
+            size = int(m.group(1), 16)
+            if size == 0:
+                break
+            if len(body) + size > self.payload_limit:
+                raise self._too_large()
+            data = rfile.read(size)
+            if len(data) < size:
+                raise HttpError(400, "The connection ended before the chunked body did")
+            body += data
+            if rfile.read(2) != b"\r\n":
+                raise HttpError(400, "Malformed chunked body: chunk data not followed by CRLF")
+        for _ in range(MAX_TRAILERS):  # the trailer section, dropped: API Gateway has no use for it either
+            line = rfile.readline(MAX_LINE + 1)
+            if line == b"\r\n":
+                return bytes(body)
+            if not line.endswith(b"\r\n") or b":" not in line:
+                raise HttpError(400, "Malformed chunked body: bad trailer section")
+        raise HttpError(400, "Malformed chunked body: too many trailer fields")
+
+    # -- answers of the gateway's own ----------------------------------------------------------
+    def problem(self, h: _Handler, status: int, detail: str, headers: list[tuple[str, str]] | None = None) -> None:
+        h.reply(status, [("Content-Type", PROBLEM_CONTENT_TYPE), *(headers or [])], problem_body(status, detail))
+
+    def gateway_error(self, h: _Handler, response_type: str, status: int, message: str) -> None:
+        """Answer as API Gateway does for one of its own errors: the API's gateway response for this type,
+        else its DEFAULT_4XX / DEFAULT_5XX one (whose status code, when set, applies to all of them), else
+        API Gateway's built-in ``{"message": ...}``."""
+        spec = self.gateway_responses.get(response_type) or self.gateway_responses.get(
+            "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
+        status = (spec.status if spec else None) or status
+        headers: list[tuple[str, str]] = []
+        for name, mapping in (spec.headers if spec else {}).items():
+            value = self._mapping(h, mapping)
+            if value is not None:
+                headers.append((name, value))
+        names = {k.lower() for k, _ in headers}
+        templates = (spec.templates if spec else None) or DEFAULT_TEMPLATE
+        content_type = self._pick(templates, h.headers.get("Accept") if self._parsed(h) else None)
+        if "content-type" not in names:
+            headers.append(("Content-Type", content_type))
+        if response_type in ERROR_TYPES and "x-amzn-errortype" not in names:
+            headers.append(("x-amzn-ErrorType", ERROR_TYPES[response_type]))
+        context = {
+            "error.message": message, "error.messageString": json.dumps(message),
+            "error.responseType": response_type, "requestId": h.request_id, "extendedRequestId": h.request_id,
+            "httpMethod": h.command or "", "stage": self.stage, "accountId": self.account, "apiId": "local",
+            "path": f"/{self.stage}{urlsplit(h.path).path}" if h.command else "", "protocol": "HTTP/1.1",
+            "requestTimeEpoch": str(int(time.time() * 1000)), "identity.sourceIp": h.client_address[0],
+        }
+        h.reply(status, headers, render_template(templates[content_type], context).encode())
+
+    @staticmethod
+    def _parsed(h: _Handler) -> bool:
+        return getattr(h, "headers", None) is not None
+
+    @staticmethod
+    def _pick(templates: Mapping[str, str], accept: str | None) -> str:
+        """API Gateway picks the template the request's Accept names, else application/json's."""
+        by_type = {k.lower(): k for k in templates}
+        for media in (accept or "").split(","):
+            key = by_type.get(media.split(";")[0].strip().lower())
+            if key:
+                return key
+        return by_type.get("application/json") or next(iter(templates))
+
+    @staticmethod
+    def _mapping(h: _Handler, mapping: str) -> str | None:
+        """A gateway response header mapping: 'static' or method.request.header|querystring.<name>."""
+        if len(mapping) >= 2 and mapping[0] == mapping[-1] == "'":
+            return mapping[1:-1]
+        kind, _, name = mapping.removeprefix("method.request.").partition(".")
+        if kind == "header":
+            return h.headers.get(name)
+        if kind == "querystring":
+            values = parse_qs(urlsplit(h.path).query).get(name)
+            return values[-1] if values else None
+        return None  # method.request.path.* and the like have no value for a request without a resource
+
+    # -- the Lambda proxy event ----------------------------------------------------------------
     def event(self, h: BaseHTTPRequestHandler, route: RouteSpec, path: str, query: str, raw: bytes,
               params: dict[str, str]) -> dict[str, Any]:
         headers: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
         for k, v in h.headers.items():
+            if k.lower() == "transfer-encoding":  # the body is de-chunked, as API Gateway passes it on
+                continue
             headers[k] = v
             multi.setdefault(k, []).append(v)
         qs = parse_qs(query, keep_blank_values=True)
@@ -121,9 +555,50 @@ class ApiGateway:
             "pathParameters": params or None, "stageVariables": None,
             "requestContext": {
                 "resourcePath": route.resource, "httpMethod": h.command, "path": f"/{self.stage}{path}",
-                "stage": self.stage, "requestId": str(uuid.uuid4()), "accountId": self.account,
-                "apiId": "local", "protocol": "HTTP/1.1", "requestTimeEpoch": int(time.time() * 1000),
+                "stage": self.stage, "requestId": getattr(h, "request_id", None) or str(uuid.uuid4()),
+                "accountId": self.account, "apiId": "local", "protocol": "HTTP/1.1",
+                "requestTimeEpoch": int(time.time() * 1000),
                 "identity": {"sourceIp": h.client_address[0], "userAgent": h.headers.get("User-Agent")},
             },
             "body": body, "isBase64Encoded": b64,
         }
+
+
+def _proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """A Lambda proxy integration response as (status, headers, body); None when API Gateway would call it
+    malformed (and answer 502)."""
+    if not isinstance(result, dict):
+        return None
+    try:
+        status = int(result.get("statusCode", 200))
+    except (TypeError, ValueError):
+        return None
+    body = result.get("body")
+    single, multi = result.get("headers") or {}, result.get("multiValueHeaders") or {}
+    if not 200 <= status <= 599 or not isinstance(body, (str, type(None))) \
+            or not isinstance(single, dict) or not isinstance(multi, dict):
+        return None
+    headers: list[tuple[str, str]] = []
+    for k, vs in multi.items():
+        if not isinstance(vs, list):
+            return None
+        headers += [(str(k), _header_value(v)) for v in vs]
+    # both given: API Gateway merges them, a pair present in both only once
+    seen = {(k.lower(), v) for k, v in headers}
+    headers += [(str(k), _header_value(v)) for k, v in single.items() if (str(k).lower(), _header_value(v)) not in seen]
+    for k, v in headers:
+        if not TOKEN.fullmatch(k) or any(c in v for c in "\r\n\0"):
+            return None
+        try:
+            v.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    try:
+        data = base64.b64decode(body or "", validate=True) if result.get("isBase64Encoded") else (body or "").encode()
+    except ValueError:
+        return None
+    return status, headers, data
+
+
+def _header_value(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)

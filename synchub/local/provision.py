@@ -60,10 +60,21 @@ class ScheduleSpec:
 
 
 @dataclass
+class GatewayResponseSpec:
+    """An API's AWS::ApiGateway::GatewayResponse: how API Gateway answers one kind of its own errors."""
+    response_type: str  # MISSING_AUTHENTICATION_TOKEN, REQUEST_TOO_LARGE, DEFAULT_4XX, ...
+    status: int | None  # None: the error's own status code
+    headers: dict[str, str] = field(default_factory=dict)  # header -> mapping ('static' or method.request...)
+    templates: dict[str, str] = field(default_factory=dict)  # content type -> body template ($context... vars)
+
+
+@dataclass
 class RouteSpec:
     method: str
     resource: str  # e.g. /orders/{order_id}
     function: str
+    api: str = ""  # the RestApi's logical id
+    gateway_responses: dict[str, GatewayResponseSpec] = field(default_factory=dict)  # the API's, by type
 
 
 @dataclass
@@ -79,6 +90,7 @@ class Deployment:
     bus_name: str = ""
     stage: str = ""
     skipped: list[str] = field(default_factory=list)
+    gateway_responses: dict[str, dict[str, GatewayResponseSpec]] = field(default_factory=dict)  # by RestApi
 
     def queue_by_arn(self, arn: str) -> dict[str, str]:
         return next(q for q in self.queues.values() if q["arn"] == arn)
@@ -222,11 +234,14 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         ))
 
     dep.routes = _routes(t, function_by_arn)
+    dep.gateway_responses = _gateway_responses(t)
+    for route in dep.routes:
+        route.gateway_responses = dep.gateway_responses.get(route.api, {})
     for res in t.of_type("AWS::ApiGateway::Stage").values():
         dep.stage = res["Properties"].get("StageName", "")
     handled = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Lambda::Function",
                "AWS::Events::Rule", "AWS::Lambda::EventSourceMapping", "AWS::ApiGateway::RestApi",
-               "AWS::ApiGateway::Resource", "AWS::ApiGateway::Method"}
+               "AWS::ApiGateway::Resource", "AWS::ApiGateway::Method", "AWS::ApiGateway::GatewayResponse"}
     dep.skipped = sorted(f"{lid} ({r['Type']})" for lid, r in t.resources.items()
                          if r["Type"] not in handled)
     unknown = [s for s in dep.skipped if s.split("(")[1].rstrip(")") not in SKIPPED_TYPES]
@@ -257,5 +272,20 @@ def _routes(t: Template, function_by_arn: dict[str, str]) -> list[RouteSpec]:
         if fn is None or integration.get("Type") != "AWS_PROXY":
             raise NotImplementedError(f"method {lid}: only Lambda proxy integrations run locally")
         routes.append(RouteSpec(method=props["HttpMethod"], resource=path_of(props["ResourceId"]) or "/",
-                                function=fn))
+                                function=fn, api=props["RestApiId"]["Ref"]))
     return routes
+
+
+def _gateway_responses(t: Template) -> dict[str, dict[str, GatewayResponseSpec]]:
+    """RestApi logical id -> response type -> the customized gateway response."""
+    out: dict[str, dict[str, GatewayResponseSpec]] = {}
+    for res in t.of_type("AWS::ApiGateway::GatewayResponse").values():
+        props = res["Properties"]
+        headers = {k.removeprefix("gatewayresponse.header."): str(v)
+                   for k, v in t.resolve(props.get("ResponseParameters") or {}).items()
+                   if k.startswith("gatewayresponse.header.")}
+        status = props.get("StatusCode")
+        out.setdefault(props["RestApiId"]["Ref"], {})[props["ResponseType"]] = GatewayResponseSpec(
+            response_type=props["ResponseType"], status=int(status) if status else None, headers=headers,
+            templates={k: str(v) for k, v in t.resolve(props.get("ResponseTemplates") or {}).items()})
+    return out
