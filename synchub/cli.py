@@ -27,18 +27,42 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from synchub.local.runtime import LocalHub
+    from synchub.local.runtime import HubStartError, LocalHub
 
+    # a job started in the background by a script inherits SIGINT ignored: take it back, and treat
+    # SIGTERM the same way, so both stop the hub cleanly
+    stop, serving = threading.Event(), threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        if not serving.is_set():  # still starting or running the demo: abandon it
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     if not args.no_synth:
         _synth()
     kwargs = {"state_dir": Path(args.state_dir)} if args.state_dir else {}
-    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, region=args.region, **kwargs)
-    hub.start()
+    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, region=args.region, fresh=args.fresh, **kwargs)
+    try:
+        hub.start()
+    except HubStartError as exc:
+        print(f"synchub: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     print(f"synchub local hub is up ({'moto, embedded' if args.endpoint is None else args.endpoint})")
     print(f"  API            {hub.api_url}   (POST /orders, GET /orders/{{order_id}})")
     print(f"  AWS endpoint   {hub.endpoint}   region {hub.region}")
     print(f"  function logs  {hub.state_dir / 'logs'}")
     print(f"  state          {hub.state_dir / 'local.json'}")
+    if hub.recovered_from is not None:
+        print(f"  recovered      the previous hub (pid {hub.recovered_from.get('pid', '?')}) did not stop cleanly; "
+              "its data was recovered from the journal")
+    if hub.store is not None:
+        print(f"  data           {hub.store.dir} ({'restored: ' + str(hub.restored) if hub.restored else 'empty'}; "
+              "--fresh starts empty)")
+    sys.stdout.flush()
     code = 0
     try:
         if args.demo:
@@ -52,15 +76,17 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                 print(f"demo FAILED: {exc}", file=sys.stderr)
                 code = 1
         if not args.exit:
-            print("\nhub running; Ctrl-C to stop")
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            try:
-                stop.wait()
-            except KeyboardInterrupt:
+            serving.set()
+            print("\nhub running; Ctrl-C to stop", flush=True)
+            while not stop.wait(0.2):
                 pass
+    except KeyboardInterrupt:
+        code = 130
     finally:
+        serving.set()
+        print("stopping the hub ...", flush=True)
         hub.stop()
+        print("hub stopped; data kept" + (f" in {hub.state_dir / 'data'}" if hub.persist else ""), flush=True)
     return code
 
 
@@ -92,9 +118,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.queue:
         print("name a dead-letter queue (or --list)", file=sys.stderr)
         return 2
-    report = replay.replay(env, args.queue, dry_run=args.dry_run)
+    verb = "listed" if args.dry_run else "processed"
+
+    def progress(count: int, done: bool) -> None:  # on stderr: stdout stays the listing / the report
+        print(f"{args.queue}: {count} message(s) {verb}{', done' if done else ' ...'}", file=sys.stderr, flush=True)
+
+    report = replay.replay(env, args.queue, dry_run=args.dry_run, progress=progress)
     replay.main_print(report, args.dry_run)
-    return 0
+    return 1 if report.failed else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,11 +143,16 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="run the demo once the hub is up")
     up.add_argument("--exit", action="store_true", help="stop after start-up (and the demo) instead of serving")
     up.add_argument("--no-synth", action="store_true", help="use the existing cdk.out")
+    up.add_argument("--fresh", action="store_true",
+                    help="start empty: delete the data the hub kept in its state dir (tables, queues, DLQs)")
     up.set_defaults(fn=cmd_local_up)
     dm = sub.add_parser("demo", help="drive a sample order through a running local hub")
     dm.add_argument("--state-dir", default=None, help="the running hub's state dir (.synchub)")
     dm.set_defaults(fn=cmd_demo)
-    rp = sub.add_parser("replay", help="redrive a dead-letter queue (safe to repeat)")
+    rp = sub.add_parser("replay", help="redrive a dead-letter queue (safe to repeat)",
+                        description="Redrive a dead-letter queue as it is when the run starts (messages that fail "
+                                    "again meanwhile wait for the next run). Progress goes to stderr; the exit "
+                                    "status is 1 when SQS refused to take some messages back (they stay in the DLQ).")
     rp.add_argument("queue", nargs="?", help="DLQ name (as `--list` shows), physical name or URL")
     rp.add_argument("--list", action="store_true", help="list dead-letter queues and their depth")
     rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")
@@ -130,7 +166,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    return args.fn(args)
+    code = args.fn(args)
+    if args.fn is cmd_local_up and argv is None:
+        # the hub has stopped and saved its data: skip tearing down the emulator's heap object by object
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ shard iterator and every deleted SQS receipt handle. DynamoDB isolates transacti
   item of the table sorted;
 * stream records are kept while an open shard iterator has not read them, and at most 24 hours;
   shard iterators expire after 15 minutes or as soon as their successor has been used;
-* the set of deleted SQS receipt handles (moto's way to accept a repeated delete) is bounded.
+* the set of deleted SQS receipt handles (moto's way to accept a repeated delete) is bounded, and
+  sending or receiving one message no longer costs a pass over the whole queue.
 
 :func:`set_change_listener` lets the local hub's persistence learn which items and messages
 changed, so it writes only those.
@@ -378,7 +379,25 @@ class _BoundedHandles(set):  # type: ignore[type-arg]
 
 
 def _install_sqs() -> None:
-    from moto.sqs.models import Queue
+    import moto.sqs.models as sqs_models
+    from moto.sqs.models import Queue, SQSBackend
+
+    # moto computes every queue attribute (ApproximateNumberOfMessages* included: a visibility check
+    # per message, each through a datetime-based clock) to check one message's retention, for every
+    # message sent or received: O(queue depth) per message. Same answers from time.time() and the
+    # one attribute the check needs.
+    slow_unix_time = sqs_models.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else slow_unix_time(dt)
+
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > unix_time()
+
+    sqs_models.unix_time = unix_time
+    sqs_models.unix_time_millis = lambda dt=None: unix_time(dt) * 1000.0
+    SQSBackend.is_message_valid_based_on_retention_period = retained
 
     queue_init = Queue.__init__
 
@@ -410,8 +429,6 @@ def _install_sqs() -> None:
 
     Queue.delete_message = delete
 
-    from moto.sqs.models import SQSBackend
-
     purge = SQSBackend.purge_queue
 
     @functools.wraps(purge)
@@ -422,6 +439,19 @@ def _install_sqs() -> None:
             _listener.message_changed(message_id, None)  # type: ignore[union-attr]
 
     SQSBackend.purge_queue = purge_queue
+
+
+# -- per-request overhead of the server -------------------------------------------------------------
+def _install_request_shortcuts() -> None:
+    """Work moto's server redoes for every request although its answer never changes: listing its own
+    package directory to route a request (a directory scan per call), and compiling EventBridge's
+    default input-path expressions with a fresh parser generator for every event and target."""
+    import jsonpath_ng.ext
+    import moto.backends
+
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
 
 
 def install() -> None:
@@ -444,4 +474,5 @@ def install() -> None:
     _install_query()
     _install_streams()
     _install_sqs()
+    _install_request_shortcuts()
     _INSTALLED = True
