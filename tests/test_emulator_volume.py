@@ -198,3 +198,24 @@ def test_queries_read_their_partition_or_the_indexed_items_not_the_whole_table(
     rest = ddb.query(TableName="g", IndexName="sparse", KeyConditionExpression="gpk = :o",
                      ExclusiveStartKey=page["LastEvaluatedKey"], ExpressionAttributeValues={":o": {"S": "OPEN"}})
     assert [i["sk"]["S"] for i in rest["Items"]] == ["s20"]
+
+
+def test_moto_does_not_keep_every_item_stream_record_and_message_it_ever_made(moto_server: Any) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord
+    from moto.dynamodbstreams.models import ShardIterator
+    from moto.sqs.models import Message
+
+    ddb = moto_server("dynamodb")
+    ddb.create_table(TableName="k", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST",
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    for n in range(20):
+        ddb.put_item(TableName="k", Item={"pk": {"S": "same"}, "n": {"N": str(n)}})  # 20 versions of one item
+    sqs = moto_server("sqs")
+    url = sqs.create_queue(QueueName="m")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    sqs.receive_message(QueueUrl=url)
+    for model in (Item, StreamRecord, ShardIterator, Message):
+        assert model.instances_tracked == [], model.__name__

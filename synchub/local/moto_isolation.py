@@ -7,7 +7,7 @@ holds records of a transaction that never committed, so a stream consumer publis
 orders that do not exist. moto also keeps everything it ever saw: every stream record, every
 shard iterator and every deleted SQS receipt handle. DynamoDB isolates transactions
 (serializable writes, committed reads), trims streams after 24 hours and expires iterators after
-15 minutes.
+15 minutes. And moto's models remember every instance they ever created.
 
 :func:`install` restores those semantics inside the emulator:
 
@@ -21,6 +21,8 @@ shard iterator and every deleted SQS receipt handle. DynamoDB isolates transacti
   item of the table sorted;
 * stream records are kept while an open shard iterator has not read them, and at most 24 hours;
   shard iterators expire after 15 minutes or as soon as their successor has been used;
+* item versions, stream records, shard iterators and SQS messages are not kept in moto's
+  class-level instance lists (only its dashboard reads them), so they are freed when dropped;
 * the set of deleted SQS receipt handles (moto's way to accept a repeated delete) is bounded, and
   sending or receiving one message no longer costs a pass over the whole queue.
 
@@ -454,6 +456,35 @@ def _install_request_shortcuts() -> None:
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
 
 
+# -- instance tracking ---------------------------------------------------------------------------
+UNTRACKED_MODELS = (
+    ("moto.dynamodb.models.dynamo_type", "Item"),
+    ("moto.dynamodb.models.table", "StreamRecord"),
+    ("moto.dynamodbstreams.models", "ShardIterator"),
+    ("moto.sqs.models", "Message"),
+)
+
+
+def _untrack(obj_cls: type) -> Any:
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807 - replaces BaseModel.__new__
+        return object.__new__(cls)
+
+    obj_cls.__new__ = __new__  # type: ignore[assignment]
+    obj_cls.instances_tracked = []  # type: ignore[attr-defined]
+    return obj_cls
+
+
+def _install_untracked() -> None:
+    """moto's BaseModel keeps every instance it ever made in a class-level list (for its dashboard):
+    every item version, stream record, shard iterator and SQS message (and the copy made of each
+    message it returns) stays in memory for the life of the process. The models a request creates
+    are not tracked here; tables, queues and buses still are."""
+    import importlib
+
+    for module, name in UNTRACKED_MODELS:
+        _untrack(getattr(importlib.import_module(module), name))
+
+
 def install() -> None:
     global _INSTALLED
     if _INSTALLED:
@@ -475,4 +506,5 @@ def install() -> None:
     _install_streams()
     _install_sqs()
     _install_request_shortcuts()
+    _install_untracked()
     _INSTALLED = True
