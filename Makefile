@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth run test bench lint schemas clean
+.PHONY: setup synth run test bench bench-soak lint schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "synchub needs Python 3.11+")'
@@ -26,8 +26,11 @@ run: synth              ## local hub on embedded moto + the demo, then keeps ser
 test: synth             ## every test: unit (moto), CDK assertions, contracts, end-to-end over HTTP
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: synth            ## benchmarks, reported as ratios against a baseline measured in the same run
+bench: synth            ## benchmarks (ratios against a baseline measured in the same run), then the soak
 	$(BIN)/python -m benchmarks
+
+bench-soak: synth       ## only the soak: 10,000 orders over HTTP through the local hub (SOAK_ORDERS=N to change)
+	$(BIN)/python -m benchmarks.soak
 
 schemas: setup          ## regenerate events/schemas from the pydantic models
 	$(BIN)/python -m synchub.contracts

@@ -5,6 +5,10 @@ can cost. Every row is measured in the same process against the same emulator (m
 provisioned from the synthesized template), so the ratios are comparable between runs and
 machines even though absolute emulator times are not AWS times.
 
+A second section times one order's intake transaction with 100, 10,000 and 100,000 items already
+in the table (flat: the emulator's transactions cost what their items cost), and the last runs the
+soak benchmark (``benchmarks/soak.py``; ``BENCH_SOAK=0`` skips it).
+
 Cost is counted from the calls actually made (botocore event hooks), in DynamoDB request units
 (write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
 EventBridge PutEvents entries (64 KB chunks).
@@ -141,6 +145,7 @@ def main() -> None:
                                                       "shipment_id": uuid.uuid4().hex}})), meter))
         rows.append(measure("outbox publish of one event", lambda: accept(fresh_order(), uuid.uuid4().hex, "b"),
                             lambda _: sweep(__import__("datetime").timedelta(0)), meter))
+        flat = transaction_at_volume(table, fresh_order, accept)
         base = rows[0]
         print(f"synchub benchmarks ({ROUNDS} rounds each, moto in-process; ratios vs the baseline row)")
         print(f"{'operation':48s} {'time x':>8s} {'WRU':>6s} {'WRU x':>7s} {'RRU':>5s} {'events':>6s}")
@@ -148,6 +153,44 @@ def main() -> None:
             print(f"{r['name']:48s} {r['median_ms'] / base['median_ms']:8.2f} {r['wru']:6.1f} "
                   f"{r['wru'] / base['wru']:7.1f} {r['rru']:5.1f} {r['events']:6.0f}")
         print(f"(baseline median {base['median_ms']:.2f} ms, {base['wru']:.0f} WRU)")
+        print("\none order's intake transaction (logic.accept) as the orders table grows (ratio vs 100 items)")
+        for items, median_ms in flat:
+            print(f"  {items:>7,d} existing items: {median_ms / flat[0][1]:5.2f}x  ({median_ms:.2f} ms)")
+    if os.environ.get("BENCH_SOAK", "1") != "0":
+        from benchmarks import soak
+
+        print()
+        soak.main()
+
+
+def transaction_at_volume(table: str, fresh_order: Callable[[], Any], accept: Callable[..., Any],
+                          sizes: tuple[int, ...] = (100, 10_000, 100_000)) -> list[tuple[int, float]]:
+    """Median time of one order transaction with 100, 10,000 and 100,000 items already in the table.
+
+    The items go straight into the emulator's table (the point is its size, not how it got there);
+    the isolation patch must make a transaction cost what its items cost, whatever the table holds."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+    target = backend.tables[table]
+    filler = {"item_type": {"S": "BENCH"}, "doc": {"S": "x" * 1500}}
+    out = []
+    loaded = 0
+    for size in sizes:
+        while loaded < size:
+            h, r = DynamoType({"S": f"BENCH#{loaded}"}), DynamoType({"S": "ORDER"})
+            target.items[h][r] = Item(h, r, {"pk": {"S": f"BENCH#{loaded}"}, "sk": {"S": "ORDER"}, **filler})
+            loaded += 1
+        times = []
+        for _ in range(max(15, ROUNDS // 2)):
+            order = fresh_order()
+            started = time.perf_counter()
+            accept(order, uuid.uuid4().hex, "bench")
+            times.append(time.perf_counter() - started)
+        out.append((size, statistics.median(times) * 1000))
+    return out
 
 
 if __name__ == "__main__":

@@ -308,3 +308,27 @@ def test_worker_processes_time_out_crash_and_recover(tmp_path: Any) -> None:
         assert "ValueError: bad input" in (tmp_path / "Synchub-Fn.log").read_text()
     finally:
         pool.stop()
+
+
+def test_function_logs_are_rotated_and_stay_bounded(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synchub.local.functions import FunctionPool
+    from synchub.local.provision import FunctionSpec
+
+    (tmp_path / "chatty.py").write_text("def handler(event, context):\n    print('x' * 999)\n    return {}\n")
+    monkeypatch.setenv("SYNCHUB_LOCAL_LOG_MAX_BYTES", "20000")
+    spec = FunctionSpec(logical_id="Fn", name="Synchub-Chatty", handler="chatty.handler", code_dir=tmp_path,
+                        environment={}, timeout=5, memory=128)
+    pool = FunctionPool(spec, {}, tmp_path, "arn:aws:lambda:eu-west-1:1:function:Synchub-Chatty", concurrency=2)
+    pool.warm()
+    try:
+        threads = [threading.Thread(target=lambda: [pool.invoke({}) for _ in range(60)]) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        pool.stop()
+    log, rotated = tmp_path / "Synchub-Chatty.log", tmp_path / "Synchub-Chatty.log.1"
+    assert rotated.exists()  # 120 KB were written: the log rotated, and no more than two files remain
+    assert log.stat().st_size <= 20000 + 2 * 1000 and rotated.stat().st_size <= 20000 + 2 * 1000
+    assert not list(tmp_path.glob("*.log.2"))

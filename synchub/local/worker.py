@@ -30,15 +30,43 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# a function's log is rotated to <name>.log.1 beyond this size (SYNCHUB_LOCAL_LOG_MAX_BYTES overrides)
+LOG_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _open_log(path: str) -> None:
+    """Point stdout and stderr (what Lambda sends to CloudWatch Logs) at the function's log file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+
+def _rotate_log(path: str, max_bytes: int) -> None:
+    """Keep the log bounded: past LOG_MAX_BYTES it becomes ``.1`` (the previous ``.1`` is dropped).
+    Instances of one function share the file: one that finds it rotated by another reopens it."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        _open_log(path)
+        return
+    mine = os.fstat(1)
+    if (mine.st_dev, mine.st_ino) != (current.st_dev, current.st_ino):
+        _open_log(path)
+    elif mine.st_size > max_bytes:
+        os.replace(path, path + ".1")
+        _open_log(path)
+
+
 def main(conn: Any, spec: dict[str, Any]) -> None:
     # Ctrl-C in the terminal reaches the whole process group: the hub stops its workers itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if spec.get("log_path"):
-        fd = os.open(spec["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    log_path = spec.get("log_path")
+    log_max_bytes = int(os.environ.get("SYNCHUB_LOCAL_LOG_MAX_BYTES") or LOG_MAX_BYTES)
+    if log_path:
+        _open_log(log_path)
     for key in [k for k in os.environ if k.startswith(("AWS_", "POWERTOOLS_"))]:
         del os.environ[key]
     os.environ.update(spec["environment"])
@@ -73,3 +101,5 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
             conn.send(("error", {"errorType": type(exc).__name__, "errorMessage": str(exc),
                                  "stackTrace": traceback.format_exc().splitlines()}))
         sys.stdout.flush()
+        if log_path:
+            _rotate_log(log_path, log_max_bytes)
