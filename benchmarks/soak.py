@@ -53,7 +53,7 @@ class HubProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.console = (self.dir / "console.log").open("wb")  # a pipe nobody reads would block the hub
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "synchub.cli", "local", "up", "--no-synth", "--fresh", "--port", "0",
+            [sys.executable, "-m", "synchub.cli", "local", "up", "--no-synth", "--fresh", "--port", "0", "--emulator-port", "0",
              "--state-dir", str(self.dir)], cwd=ROOT, env=env, stdout=self.console, stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + 180

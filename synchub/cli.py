@@ -43,7 +43,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     if not args.no_synth:
         _synth()
     kwargs = {"state_dir": Path(args.state_dir)} if args.state_dir else {}
-    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, region=args.region, fresh=args.fresh, **kwargs)
+    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, emulator_port=args.emulator_port, region=args.region,
+                   fresh=args.fresh, **kwargs)
     try:
         hub.start()
     except HubStartError as exc:
@@ -135,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="the local hub").add_subparsers(dest="local_command", required=True)
     up = local.add_parser("up", help="start emulated AWS + the stack's functions, event sources and API")
     up.add_argument("--port", type=int, default=3000, help="API port on 127.0.0.1 (0 = any free port)")
+    up.add_argument("--emulator-port", type=int, default=4566,
+                    help="port of the embedded AWS emulator on 127.0.0.1, for the AWS CLI and SDKs "
+                         "(--endpoint-url http://127.0.0.1:4566); 0 = any free port")
     up.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL") or None,
                     help="use this AWS endpoint (e.g. LocalStack http://localhost:4566) instead of embedded "
                          "moto; defaults to $AWS_ENDPOINT_URL when set")

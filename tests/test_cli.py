@@ -23,7 +23,7 @@ def synchub(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_local_up_with_demo_drives_an_order_to_one_invoice(cdk_out: Path, tmp_path: Path) -> None:
-    proc = synchub("local", "up", "--demo", "--exit", "--port", "0", "--no-synth", "--state-dir", str(tmp_path))
+    proc = synchub("local", "up", "--demo", "--exit", "--port", "0", "--emulator-port", "0", "--no-synth", "--state-dir", str(tmp_path))
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out
     assert "synchub local hub is up (moto, embedded)" in out
@@ -34,7 +34,7 @@ def test_local_up_with_demo_drives_an_order_to_one_invoice(cdk_out: Path, tmp_pa
 
 
 def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path: Path) -> None:
-    hub = synchub("local", "up", "--port", "0", "--no-synth", "--state-dir", str(tmp_path))
+    hub = synchub("local", "up", "--port", "0", "--emulator-port", "0", "--no-synth", "--state-dir", str(tmp_path))
     try:
         state_file = tmp_path / "local.json"
         deadline = time.monotonic() + 120
@@ -68,7 +68,7 @@ def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path:
 
 
 def test_ctrl_c_stops_the_hub_and_its_workers_cleanly(cdk_out: Path, tmp_path: Path) -> None:
-    hub = synchub("local", "up", "--port", "0", "--no-synth", "--state-dir", str(tmp_path), start_new_session=True)
+    hub = synchub("local", "up", "--port", "0", "--emulator-port", "0", "--no-synth", "--state-dir", str(tmp_path), start_new_session=True)
     deadline = time.monotonic() + 120
     while not (tmp_path / "local.json").exists():
         assert hub.poll() is None, hub.stdout.read()

@@ -3,6 +3,7 @@ bookkeeping stay bounded, and a cancelled transaction leaves no trace (moto in-p
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -219,3 +220,40 @@ def test_moto_does_not_keep_every_item_stream_record_and_message_it_ever_made(mo
     sqs.receive_message(QueueUrl=url)
     for model in (Item, StreamRecord, ShardIterator, Message):
         assert model.instances_tracked == [], model.__name__
+
+
+def test_the_emulator_server_keeps_connections_alive_and_reads_whole_requests() -> None:
+    import http.client
+
+    from synchub.local.emulator_server import EmulatorServer
+
+    seen: list[tuple[str, bytes, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        seen.append((environ["REQUEST_METHOD"], body, environ.get("HTTP_X_AMZ_TARGET", "")))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"echo": ', str(len(body)).encode(), b"}"]
+
+    server = EmulatorServer(app)
+    server.start()
+    try:
+        host, port = server.host_and_port
+        conn = http.client.HTTPConnection(host, port, timeout=5)
+        conn.request("POST", "/", body=b'{"a": 1}', headers={"X-Amz-Target": "DynamoDB_20120810.GetItem"})
+        first = conn.getresponse()
+        assert first.status == 200 and first.read() == b'{"echo": 8}'
+        sock = conn.sock
+        conn.request("POST", "/", body=iter([b"chunk-1;", b"chunk-2"]), encode_chunked=True,
+                     headers={"Transfer-Encoding": "chunked"})
+        assert conn.getresponse().read() == b'{"echo": 15}'
+        conn.request("GET", "/moto-api/")
+        assert conn.getresponse().read() == b'{"echo": 0}'
+        assert conn.sock is sock  # one connection served all three
+        assert seen == [("POST", b'{"a": 1}', "DynamoDB_20120810.GetItem"), ("POST", b"chunk-1;chunk-2", ""),
+                        ("GET", b"", "")]
+        conn.close()
+    finally:
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 2

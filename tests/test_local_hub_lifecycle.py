@@ -67,7 +67,7 @@ def _dlq_bodies(env: environment.HubEnvironment, name: str) -> list[str]:
 
 def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    hub = _start(state, "--port", "0")
+    hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
     body = sample("api-post-order.json")
     status, _, accepted = _post(env, body, "restart-key-0001")
@@ -76,21 +76,26 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     env.clients()("sqs").send_message(QueueUrl=env.queues[dlq], MessageBody="poison: not json")
 
     # a second hub on the same state dir, and a hub on a port in use: one line each, no traceback
-    second = _run("local", "up", "--no-synth", "--port", "0", "--state-dir", str(state))
+    second = _run("local", "up", "--no-synth", "--port", "0", "--emulator-port", "0", "--state-dir", str(state))
     assert second.returncode == 1
     assert "another synchub hub is running on state dir" in second.stderr and "Traceback" not in second.stderr
     port = env.api_url.rsplit(":", 1)[1]
     taken = _run("local", "up", "--no-synth", "--port", port, "--state-dir", str(tmp_path / "other"))
     assert taken.returncode == 1
-    assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr and "Traceback" not in taken.stderr
-    assert len(taken.stderr.strip().splitlines()) == 1
+    assert f"port {port} on 127.0.0.1 (the API) is already in use" in taken.stderr
+    assert "Traceback" not in taken.stderr and len(taken.stderr.strip().splitlines()) == 1
+    emulator_port = env.endpoint.rsplit(":", 1)[1]
+    taken = _run("local", "up", "--no-synth", "--port", "0", "--emulator-port", emulator_port,
+                 "--state-dir", str(tmp_path / "other"))
+    assert taken.returncode == 1 and len(taken.stderr.strip().splitlines()) == 1, taken.stderr
+    assert f"port {emulator_port} on 127.0.0.1 (the emulator) is already in use" in taken.stderr
 
     time.sleep(1.5)  # the journal is flushed every second: kill -9 loses at most the last one
     os.kill(hub.pid, signal.SIGKILL)
     hub.communicate(timeout=30)
     assert not _group_alive(hub.pid, grace=10), "workers outlived a killed hub"  # their pipe closed
 
-    hub = _start(state, "--port", "0")
+    hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
     status, headers, again = _post(env, body, "restart-key-0001")
     assert status == 202 and again["order_id"] == accepted["order_id"]
@@ -105,7 +110,7 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     assert "recovered      the previous hub" in out and "Traceback" not in out
     assert not _group_alive(hub.pid)
 
-    hub = _start(state, "--port", "0")
+    hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
     assert demo.http("GET", f"{env.api_url}/orders/{accepted['order_id']}")[0] == 200
     assert _dlq_bodies(env, dlq) == ["poison: not json"]
@@ -115,7 +120,7 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     assert time.monotonic() - started < 5 and hub.returncode == 0, out
     assert "recovered" not in out  # the previous stop was clean
 
-    fresh = _start(state, "--port", "0", "--fresh")
+    fresh = _start(state, "--port", "0", "--emulator-port", "0", "--fresh")
     env = _wait_up(fresh, state)
     assert demo.http("GET", f"{env.api_url}/orders/{accepted['order_id']}")[0] == 404
     fresh.send_signal(signal.SIGTERM)

@@ -61,12 +61,13 @@ class LocalHub:
     """
 
     def __init__(self, cdk_out: Path = ROOT / "cdk.out", stack: str = "Synchub", *, endpoint: str | None = None,
-                 region: str = DEFAULT_REGION, api_port: int = 0, retry_delay: float = 1.0,
+                 region: str = DEFAULT_REGION, api_port: int = 0, emulator_port: int = 0, retry_delay: float = 1.0,
                  state_dir: Path = ROOT / ".synchub", api_concurrency: int = 2,
                  schedule_interval: float | None = None, persist: bool = True, fresh: bool = False,
                  flush_interval: float = 1.0) -> None:
         self.cdk_out, self.stack, self.endpoint, self.region = cdk_out, stack, endpoint, region
         self.api_port, self.retry_delay, self.state_dir = api_port, retry_delay, state_dir
+        self.emulator_port = emulator_port
         self.api_concurrency, self.schedule_interval = api_concurrency, schedule_interval
         self.persist, self.fresh, self.flush_interval = persist, fresh, flush_interval
         self.moto: Any = None
@@ -105,35 +106,27 @@ class LocalHub:
         if state_file.exists():  # left by a hub that was killed: its data is recovered below
             self.recovered_from = _read_json(state_file)
             state_file.unlink()
-        if self.api_port:
-            with socket.socket() as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind(("127.0.0.1", self.api_port))
-                except OSError as exc:
-                    if exc.errno != errno.EADDRINUSE:
-                        raise
-                    raise HubStartError(f"port {self.api_port} on 127.0.0.1 is already in use (another hub or "
-                                        "program): stop it, or pick another port with --port N "
-                                        "(--port 0 picks a free one)") from None
+        for port, what, option in ((self.api_port, "API", "--port"), (self.emulator_port, "emulator", "--emulator-port")):
+            if port and (what == "API" or self.endpoint is None):
+                _check_port_free(port, what, option)
 
     def _start(self) -> "LocalHub":
         from .apigw import ApiGateway
 
         if self.endpoint is None:
             from moto.core import DEFAULT_ACCOUNT_ID
-            from moto.server import ThreadedMotoServer
+            from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+            from .emulator_server import EmulatorServer
             from .moto_isolation import install
             from .persistence import Store
 
             install()
 
-            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto = EmulatorServer(DomainDispatcherApplication(create_backend_app), port=self.emulator_port)
             self.moto.start()
-            host, port = self.moto.get_host_and_port()
+            host, port = self.moto.host_and_port
             self.endpoint = f"http://{host}:{port}"
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
             reset_moto(self.endpoint)  # moto's backends are per process, not per server
             if self.persist:
                 self.store = Store(self.state_dir / "data", DEFAULT_ACCOUNT_ID, self.region, self.flush_interval)
@@ -242,6 +235,19 @@ class LocalHub:
         tmp = self.state_dir / "local.json.tmp"
         tmp.write_text(json.dumps(self.state(), indent=2))
         os.replace(tmp, self.state_dir / "local.json")  # readers never see half a file
+
+
+def _check_port_free(port: int, what: str, option: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise HubStartError(f"port {port} on 127.0.0.1 (the {what}) is already in use, by another hub or "
+                                f"program: stop it, or pick another port with {option} N ({option} 0 picks a "
+                                "free one)") from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
