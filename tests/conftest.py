@@ -142,6 +142,16 @@ def hub(cdk_out: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
         reset_settings()
 
 
+def create_streamed_table(ddb: Any, name: str) -> None:
+    """A pk/sk table with a NEW_IMAGE stream, like the stack's orders table, for emulator tests."""
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST",
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+
+
 @pytest.fixture
 def moto_server() -> Iterator[Any]:
     """An emulator over HTTP, as the local hub runs it; yields a ``service -> client`` factory."""

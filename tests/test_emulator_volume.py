@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from conftest import create_streamed_table
 from synchub.local import moto_isolation
 
 REGION = "eu-west-1"
@@ -16,13 +17,7 @@ REGION = "eu-west-1"
 @pytest.fixture
 def aws(moto_server: Any) -> Iterator[Any]:
     """The emulator over HTTP (streams need the server); tests look into its backends directly."""
-    ddb = moto_server("dynamodb")
-    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "S"}],
-                         BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    create_streamed_table(moto_server("dynamodb"), "t")
     yield moto_server
 
 

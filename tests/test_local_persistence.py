@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from conftest import create_streamed_table
 from synchub.local.persistence import Store
 
 REGION = "eu-west-1"
@@ -16,13 +17,8 @@ REGION = "eu-west-1"
 
 def _provision(aws: Any) -> dict[str, str]:
     """What the template would provision: a table with a stream, a queue with a DLQ."""
-    ddb, sqs = aws("dynamodb"), aws("sqs")
-    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                               {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    sqs = aws("sqs")
+    create_streamed_table(aws("dynamodb"), "t")
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     src = sqs.create_queue(QueueName="src", Attributes={"RedrivePolicy": json.dumps(
@@ -157,14 +153,19 @@ def test_compaction_keeps_everything_and_a_cut_short_compaction_is_harmless(moto
     assert not (tmp_path / "journal-00000001.jsonl").exists()
 
 
-def test_state_of_resources_no_longer_in_the_template_is_reported_not_fatal(moto_server: Any, tmp_path: Path) -> None:
-    aws = moto_server
+def _one_item_kept(aws: Any, tmp_path: Path) -> None:
+    """A hub that wrote one item and stopped cleanly."""
     _provision(aws)
     store = _store(tmp_path)
     store.restore()
     store.start()
     _put(aws, "k")
     store.stop()
+
+
+def test_state_of_resources_no_longer_in_the_template_is_reported_not_fatal(moto_server: Any, tmp_path: Path) -> None:
+    aws = moto_server
+    _one_item_kept(aws, tmp_path)
     urllib.request.urlopen(urllib.request.Request(f"{aws('sqs').meta.endpoint_url}/moto-api/reset",
                                                   method="POST")).read()
     report = _store(tmp_path).restore()  # nothing provisioned: the table is gone
@@ -174,12 +175,7 @@ def test_state_of_resources_no_longer_in_the_template_is_reported_not_fatal(moto
 
 def test_wipe_starts_empty(moto_server: Any, tmp_path: Path) -> None:
     aws = moto_server
-    _provision(aws)
-    store = _store(tmp_path)
-    store.restore()
-    store.start()
-    _put(aws, "k")
-    store.stop()
+    _one_item_kept(aws, tmp_path)
     _restart(aws)
     fresh = _store(tmp_path)
     fresh.wipe()

@@ -293,18 +293,23 @@ def _trim_stream(shard: Any, readers: Iterable[Any]) -> None:
         shard.starting_sequence_number += drop
 
 
+def _stamp_creation(cls: type, attribute: str, clock: Callable[[], float]) -> None:
+    """Make every new instance of ``cls`` carry the time it was created as ``attribute``."""
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        original(self, *args, **kwargs)
+        setattr(self, attribute, clock())
+
+    cls.__init__ = __init__  # type: ignore[misc]
+
+
 def _install_streams() -> None:
     from moto.dynamodb.models.table import StreamRecord, StreamShard
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
-    record_init = StreamRecord.__init__
-
-    @functools.wraps(record_init)
-    def init_record(self: Any, *args: Any, **kwargs: Any) -> None:
-        record_init(self, *args, **kwargs)
-        self._synchub_at = time.time()
-
-    StreamRecord.__init__ = init_record
+    _stamp_creation(StreamRecord, "_synchub_at", time.time)  # for the retention period
 
     def shard_get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
         # an iterator behind the trim horizon reads from the oldest record kept (AWS would answer
@@ -314,14 +319,7 @@ def _install_streams() -> None:
 
     StreamShard.get = shard_get
 
-    iterator_init = ShardIterator.__init__
-
-    @functools.wraps(iterator_init)
-    def init_iterator(self: Any, *args: Any, **kwargs: Any) -> None:
-        iterator_init(self, *args, **kwargs)
-        self._synchub_created = time.monotonic()
-
-    ShardIterator.__init__ = init_iterator
+    _stamp_creation(ShardIterator, "_synchub_created", time.monotonic)  # for the iterators' expiry
 
     def _expire(backend: Any) -> None:
         now = time.monotonic()

@@ -90,7 +90,7 @@ class LocalHub:
             raise
 
     def _claim_state_dir(self) -> None:
-        """One hub per state dir (an flock, released by the OS even on kill -9), and a free API port."""
+        """One hub per state dir (an flock, released by the OS even on kill -9), and free ports."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         state_file = self.state_dir / "local.json"
         fd = os.open(self.state_dir / "hub.lock", os.O_RDWR | os.O_CREAT, 0o644)
