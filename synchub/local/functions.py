@@ -74,7 +74,7 @@ class _Instance:
                                                    "errorMessage": f"timed out after {self.spec.timeout}s"})
         try:
             status, payload = self.conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the process died mid-invocation
             self.kill()
             raise InvocationError(self.spec.name, {"errorType": "Runtime.ExitError",
                                                    "errorMessage": "the function process exited"}) from None

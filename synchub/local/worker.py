@@ -56,7 +56,10 @@ def _rotate_log(path: str, max_bytes: int) -> None:
     if (mine.st_dev, mine.st_ino) != (current.st_dev, current.st_ino):
         _open_log(path)
     elif mine.st_size > max_bytes:
-        os.replace(path, path + ".1")
+        try:
+            os.replace(path, path + ".1")
+        except FileNotFoundError:
+            pass  # another instance of the function rotated it a moment ago
         _open_log(path)
 
 
@@ -102,4 +105,7 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
                                  "stackTrace": traceback.format_exc().splitlines()}))
         sys.stdout.flush()
         if log_path:
-            _rotate_log(log_path, log_max_bytes)
+            try:
+                _rotate_log(log_path, log_max_bytes)
+            except OSError:
+                traceback.print_exc()  # a log that cannot rotate must not take the function down
