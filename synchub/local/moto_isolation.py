@@ -103,21 +103,27 @@ class _ItemSnapshot:
         self.item = copy.deepcopy(current) if current is not None else None
 
     def restore(self) -> None:
-        items = self.table.items
-        if self.range is None:
-            if self.item is None:
-                items.pop(self.hash, None)
-            else:
-                items[self.hash] = self.item
-            return
-        if self.item is None:
-            partition = items.get(self.hash)
-            if partition is not None:
-                partition.pop(self.range, None)
-                if not partition:
-                    del items[self.hash]
+        place_item(self.table, self.hash, self.range, self.item)
+
+
+def place_item(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Put ``item`` at its key in a moto table, or remove what is there (``None``), without a stream
+    record or a condition: for rollback and restore, not for requests."""
+    items = table.items
+    if range_key is None:
+        if item is None:
+            items.pop(hash_key, None)
         else:
-            items[self.hash][self.range] = self.item
+            items[hash_key] = item
+        return
+    if item is None:
+        partition = items.get(hash_key)
+        if partition is not None:
+            partition.pop(range_key, None)
+            if not partition:
+                del items[hash_key]
+    else:
+        items[hash_key][range_key] = item
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
@@ -252,7 +258,7 @@ def _query(self: Any, original: Callable[..., Any], hash_key: Any, index_name: s
             candidates = None
         else:
             attr = next(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
-            candidates = [i for i in _items_of(self) if attr in i.attrs]
+            candidates = [i for i in items_of(self) if attr in i.attrs]
             candidates.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
     elif hash_key is not None:
         partition = self.items.get(hash_key)
@@ -270,7 +276,8 @@ def _query(self: Any, original: Callable[..., Any], hash_key: Any, index_name: s
         self.__dict__.pop("all_items", None)
 
 
-def _items_of(table: Any) -> list[Any]:
+def items_of(table: Any) -> list[Any]:
+    """Every item of a moto table, unsorted (moto's ``all_items`` sorts them all)."""
     if table.range_key_attr:
         return [item for partition in table.items.values() for item in partition.values()]
     return list(table.items.values())
