@@ -13,6 +13,7 @@ Cost is counted from the calls actually made (botocore event hooks), in DynamoDB
 (write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
 EventBridge PutEvents entries (64 KB chunks).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,16 +63,26 @@ def measure(name: str, setup: Callable[[], Any], op: Callable[[Any], Any], meter
         wru.append(meter.wru - before[0])
         rru.append(meter.rru - before[1])
         events.append(meter.events - before[2])
-    return {"name": name, "median_ms": statistics.median(times) * 1000, "wru": statistics.median(wru),
-            "rru": statistics.median(rru), "events": statistics.median(events)}
+    return {
+        "name": name,
+        "median_ms": statistics.median(times) * 1000,
+        "wru": statistics.median(wru),
+        "rru": statistics.median(rru),
+        "events": statistics.median(events),
+    }
 
 
 def main() -> None:
     import boto3
     from moto import mock_aws
 
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1",
-                      AWS_REGION="eu-west-1", POWERTOOLS_TRACE_DISABLED="true")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="eu-west-1",
+        AWS_REGION="eu-west-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+    )
     from synchub.local.moto_isolation import install
     from synchub.local.provision import provision
     from synchub.local.template import Template
@@ -79,8 +90,11 @@ def main() -> None:
     install()
     with mock_aws():
         dep = provision(Template.load(ROOT / "cdk.out", "Synchub", "eu-west-1"), lambda s: boto3.client(s), "moto")
-        os.environ.update(ORDERS_TABLE=dep.tables["DataOrdersTable"], INVENTORY_TABLE=dep.tables["DataInventoryTable"],
-                          EVENT_BUS_NAME=dep.bus_name)
+        os.environ.update(
+            ORDERS_TABLE=dep.tables["DataOrdersTable"],
+            INVENTORY_TABLE=dep.tables["DataInventoryTable"],
+            EVENT_BUS_NAME=dep.bus_name,
+        )
         from inventory.models import PositionReport
         from inventory.repository import apply_report
         from invoicing.logic import issue
@@ -103,8 +117,11 @@ def main() -> None:
 
         def stock() -> None:
             for line in body["lines"]:
-                apply_report(PositionReport(sku=line["sku"], location_id="UTR-A01", on_hand=10**9,
-                                            as_of="2026-01-01T00:00:00Z"), time.time_ns(), str(uuid.uuid4()))
+                apply_report(
+                    PositionReport(sku=line["sku"], location_id="UTR-A01", on_hand=10**9, as_of="2026-01-01T00:00:00Z"),
+                    time.time_ns(),
+                    str(uuid.uuid4()),
+                )
 
         stock()
         table = dep.tables["DataOrdersTable"]
@@ -112,7 +129,9 @@ def main() -> None:
         order_item = to_ddb({"pk": "x", "sk": "ORDER", "doc": json.dumps(body)})
 
         def accepted(order_id: str) -> EventEnvelope:
-            return new_event("OrderAccepted", order_id, 1, {"order_id": order_id}, correlation_id="b", causation_id=None)
+            return new_event(
+                "OrderAccepted", order_id, 1, {"order_id": order_id}, correlation_id="b", causation_id=None
+            )
 
         def reserved_order() -> str:
             oid = accept(fresh_order(), uuid.uuid4().hex, "bench").order_id
@@ -120,38 +139,92 @@ def main() -> None:
             return oid
 
         rows = [
-            measure("baseline: conditional PutItem of the order", lambda: uuid.uuid4().hex,
-                    lambda k: ddb.put_item(TableName=table, Item={**order_item, "pk": {"S": k}},
-                                           ConditionExpression="attribute_not_exists(pk)"), meter),
-            measure("POST /orders: new order (logic.accept)", lambda: (fresh_order(), uuid.uuid4().hex),
-                    lambda a: accept(a[0], a[1], "bench"), meter),
+            measure(
+                "baseline: conditional PutItem of the order",
+                lambda: uuid.uuid4().hex,
+                lambda k: ddb.put_item(
+                    TableName=table, Item={**order_item, "pk": {"S": k}}, ConditionExpression="attribute_not_exists(pk)"
+                ),
+                meter,
+            ),
+            measure(
+                "POST /orders: new order (logic.accept)",
+                lambda: (fresh_order(), uuid.uuid4().hex),
+                lambda a: accept(a[0], a[1], "bench"),
+                meter,
+            ),
         ]
         replay_order = fresh_order()
         accept(replay_order, "bench-replay-key", "bench")
-        rows.append(measure("POST /orders: idempotent replay", lambda: None,
-                            lambda _: accept(replay_order, "bench-replay-key", "bench"), meter))
-        rows.append(measure("inventory report applied", lambda: time.time_ns(),
-                            lambda seq: apply_report(PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5,
-                                                                    as_of="2026-01-01T00:00:00Z"), seq, "e"), meter))
-        rows.append(measure("inventory report stale (ignored)", lambda: None,
-                            lambda _: apply_report(PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5,
-                                                                  as_of="2026-01-01T00:00:00Z"), 1, "e"), meter))
-        rows.append(measure("reservation of a 2-line order",
-                            lambda: accept(fresh_order(), uuid.uuid4().hex, "bench").order_id,
-                            lambda oid: reserve(accepted(oid)), meter))
-        rows.append(measure("invoice for a full shipment", reserved_order,
-                            lambda oid: issue(EventEnvelope.model_validate(
-                                {**shipment, "data": {**shipment["data"], "order_id": oid,
-                                                      "shipment_id": uuid.uuid4().hex}})), meter))
-        rows.append(measure("outbox publish of one event", lambda: accept(fresh_order(), uuid.uuid4().hex, "b"),
-                            lambda _: sweep(__import__("datetime").timedelta(0)), meter))
+        rows.append(
+            measure(
+                "POST /orders: idempotent replay",
+                lambda: None,
+                lambda _: accept(replay_order, "bench-replay-key", "bench"),
+                meter,
+            )
+        )
+        rows.append(
+            measure(
+                "inventory report applied",
+                lambda: time.time_ns(),
+                lambda seq: apply_report(
+                    PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5, as_of="2026-01-01T00:00:00Z"),
+                    seq,
+                    "e",
+                ),
+                meter,
+            )
+        )
+        rows.append(
+            measure(
+                "inventory report stale (ignored)",
+                lambda: None,
+                lambda _: apply_report(
+                    PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5, as_of="2026-01-01T00:00:00Z"),
+                    1,
+                    "e",
+                ),
+                meter,
+            )
+        )
+        rows.append(
+            measure(
+                "reservation of a 2-line order",
+                lambda: accept(fresh_order(), uuid.uuid4().hex, "bench").order_id,
+                lambda oid: reserve(accepted(oid)),
+                meter,
+            )
+        )
+        rows.append(
+            measure(
+                "invoice for a full shipment",
+                reserved_order,
+                lambda oid: issue(
+                    EventEnvelope.model_validate(
+                        {**shipment, "data": {**shipment["data"], "order_id": oid, "shipment_id": uuid.uuid4().hex}}
+                    )
+                ),
+                meter,
+            )
+        )
+        rows.append(
+            measure(
+                "outbox publish of one event",
+                lambda: accept(fresh_order(), uuid.uuid4().hex, "b"),
+                lambda _: sweep(__import__("datetime").timedelta(0)),
+                meter,
+            )
+        )
         flat = transaction_at_volume(table, fresh_order, accept)
         base = rows[0]
         print(f"synchub benchmarks ({ROUNDS} rounds each, moto in-process; ratios vs the baseline row)")
         print(f"{'operation':48s} {'time x':>8s} {'WRU':>6s} {'WRU x':>7s} {'RRU':>5s} {'events':>6s}")
         for r in rows:
-            print(f"{r['name']:48s} {r['median_ms'] / base['median_ms']:8.2f} {r['wru']:6.1f} "
-                  f"{r['wru'] / base['wru']:7.1f} {r['rru']:5.1f} {r['events']:6.0f}")
+            print(
+                f"{r['name']:48s} {r['median_ms'] / base['median_ms']:8.2f} {r['wru']:6.1f} "
+                f"{r['wru'] / base['wru']:7.1f} {r['rru']:5.1f} {r['events']:6.0f}"
+            )
         print(f"(baseline median {base['median_ms']:.2f} ms, {base['wru']:.0f} WRU)")
         print("\none order's intake transaction (logic.accept) as the orders table grows (ratio vs 100 items)")
         for items, median_ms in flat:
@@ -163,8 +236,12 @@ def main() -> None:
         soak.main()
 
 
-def transaction_at_volume(table: str, fresh_order: Callable[[], Any], accept: Callable[..., Any],
-                          sizes: tuple[int, ...] = (100, 10_000, 100_000)) -> list[tuple[int, float]]:
+def transaction_at_volume(
+    table: str,
+    fresh_order: Callable[[], Any],
+    accept: Callable[..., Any],
+    sizes: tuple[int, ...] = (100, 10_000, 100_000),
+) -> list[tuple[int, float]]:
     """Median time of one order transaction with 100, 10,000 and 100,000 items already in the table.
 
     The items go straight into the emulator's table (the point is its size, not how it got there);

@@ -17,6 +17,7 @@ the WMS inventory queue, and then measures, all in the same run:
 Environment: ``SOAK_ORDERS``, ``SOAK_THREADS``, ``SOAK_PHASE_ORDERS`` (orders per throughput
 phase, 500), ``SOAK_CEILING_TXNS`` (transactions per ceiling phase, 500).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -53,9 +54,27 @@ class HubProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.console = (self.dir / "console.log").open("wb")  # a pipe nobody reads would block the hub
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "synchub.cli", "local", "up", "--no-synth", "--fresh", "--port", "0", "--emulator-port", "0",
-             "--state-dir", str(self.dir)], cwd=ROOT, env=env, stdout=self.console, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "synchub.cli",
+                "local",
+                "up",
+                "--no-synth",
+                "--fresh",
+                "--port",
+                "0",
+                "--emulator-port",
+                "0",
+                "--state-dir",
+                str(self.dir),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 180
         state_file = self.dir / "local.json"
         while not state_file.exists():
@@ -114,8 +133,9 @@ class Channel(threading.local):
         self.url = urlsplit(api_url)
         self.conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         for attempt in range(2):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
@@ -134,16 +154,18 @@ class Channel(threading.local):
 def post_order(channel: Channel, n: int) -> tuple[float, str]:
     body = json.dumps({**BODY, "channel_order_ref": f"SOAK-{n}-{uuid.uuid4().hex[:8]}"}).encode()
     started = time.perf_counter()
-    status, payload = channel.request("POST", "/orders", body, {"Content-Type": "application/json",
-                                                              "Idempotency-Key": f"soak-{uuid.uuid4().hex}"})
+    status, payload = channel.request(
+        "POST", "/orders", body, {"Content-Type": "application/json", "Idempotency-Key": f"soak-{uuid.uuid4().hex}"}
+    )
     elapsed = time.perf_counter() - started
     if status != 202:
         raise RuntimeError(f"POST /orders answered {status}: {payload[:300]!r}")
     return elapsed, json.loads(payload)["order_id"]
 
 
-def wait_reserved(channel_for: Callable[[], Channel], order_ids: list[str], pool: ThreadPoolExecutor,
-                  timeout: float = 600) -> None:
+def wait_reserved(
+    channel_for: Callable[[], Channel], order_ids: list[str], pool: ThreadPoolExecutor, timeout: float = 600
+) -> None:
     pending = list(order_ids)
     states: dict[str, str] = {}
     deadline = time.monotonic() + timeout
@@ -154,8 +176,9 @@ def wait_reserved(channel_for: Callable[[], Channel], order_ids: list[str], pool
 
     while pending:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(pending)} order(s) not RESERVED after {timeout:.0f} s: "
-                               f"{sorted(set(states.values()))}")
+            raise RuntimeError(
+                f"{len(pending)} order(s) not RESERVED after {timeout:.0f} s: {sorted(set(states.values()))}"
+            )
         states = dict(pool.map(state, pending))
         bad = {s for s in states.values() if s not in ("ACCEPTED", "RESERVED", "")}
         if bad:
@@ -172,8 +195,11 @@ def stock(hub: HubProcess) -> None:
     inv = hub.env.clients()("dynamodb")
     for line in BODY["lines"]:
         msg = json.loads(json.dumps(report))
-        msg.update(event_id=str(uuid.uuid4()), sequence=int(time.time() * 1000),
-                   entity_id=f"{line['sku']}@{report['data']['location_id']}")
+        msg.update(
+            event_id=str(uuid.uuid4()),
+            sequence=int(time.time() * 1000),
+            entity_id=f"{line['sku']}@{report['data']['location_id']}",
+        )
         msg["data"].update(sku=line["sku"], on_hand=10**9, quality_hold=0)
         sqs.send_message(QueueUrl=hub.env.queues["WorkersInventoryWorkerQueue"], MessageBody=json.dumps(msg))
     for line in BODY["lines"]:
@@ -192,8 +218,13 @@ def order_transaction() -> list[dict[str, Any]]:
     from moto import mock_aws
 
     saved = dict(os.environ)
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1",
-                      AWS_REGION="eu-west-1", POWERTOOLS_TRACE_DISABLED="true")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="eu-west-1",
+        AWS_REGION="eu-west-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+    )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     captured: list[dict[str, Any]] = []
     try:
@@ -202,8 +233,11 @@ def order_transaction() -> list[dict[str, Any]]:
             from synchub.local.template import Template
 
             dep = provision(Template.load(ROOT / "cdk.out", "Synchub", "eu-west-1"), lambda s: boto3.client(s), "moto")
-            os.environ.update(ORDERS_TABLE=dep.tables["DataOrdersTable"],
-                              INVENTORY_TABLE=dep.tables["DataInventoryTable"], EVENT_BUS_NAME=dep.bus_name)
+            os.environ.update(
+                ORDERS_TABLE=dep.tables["DataOrdersTable"],
+                INVENTORY_TABLE=dep.tables["DataInventoryTable"],
+                EVENT_BUS_NAME=dep.bus_name,
+            )
             from orders.logic import accept
             from orders.models import OrderIn
             from synchub_core import aws
@@ -267,17 +301,27 @@ def main() -> dict[str, Any]:
                 from botocore.config import Config
 
                 ddb_local.client = boto3.client(
-                    "dynamodb", endpoint_url=hub.env.endpoint, region_name=hub.env.region,
-                    aws_access_key_id="testing", aws_secret_access_key="testing",
-                    config=Config(max_pool_connections=64, retries={"mode": "standard"}))
+                    "dynamodb",
+                    endpoint_url=hub.env.endpoint,
+                    region_name=hub.env.region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(max_pool_connections=64, retries={"mode": "standard"}),
+                )
             return ddb_local.client
 
-        print(f"synchub soak: {ORDERS} orders at {THREADS} client threads, after throughput phases of "
-              f"{PHASE_ORDERS} orders at 1/8/32 threads ({len(txn)}-item order transaction)", flush=True)
+        print(
+            f"synchub soak: {ORDERS} orders at {THREADS} client threads, after throughput phases of "
+            f"{PHASE_ORDERS} orders at 1/8/32 threads ({len(txn)}-item order transaction)",
+            flush=True,
+        )
         serial = iter(range(10**9))
         for threads in (1, 8, 32):
-            ceiling, _ = rate(threads, CEILING_TXNS, lambda n: ddb().transact_write_items(
-                TransactItems=fresh_transaction(txn, f"{n}-{uuid.uuid4().hex}")))
+            ceiling, _ = rate(
+                threads,
+                CEILING_TXNS,
+                lambda n: ddb().transact_write_items(TransactItems=fresh_transaction(txn, f"{n}-{uuid.uuid4().hex}")),
+            )
             started = time.perf_counter()
             with ThreadPoolExecutor(threads) as pool:
                 results = list(pool.map(lambda _: post_order(channel, next(serial)), range(PHASE_ORDERS)))
@@ -286,9 +330,11 @@ def main() -> dict[str, Any]:
             reserved = time.perf_counter() - started
             report["ceiling"][threads] = ceiling
             report["throughput"][threads] = {"to_202": PHASE_ORDERS / accepted, "to_reserved": PHASE_ORDERS / reserved}
-            print(f"  {threads:2d} thread(s): ceiling {ceiling:7.1f} txn/s | 202 {PHASE_ORDERS / accepted:7.1f}/s "
-                  f"({PHASE_ORDERS / accepted / ceiling:4.2f}x ceiling) | RESERVED {PHASE_ORDERS / reserved:7.1f}/s",
-                  flush=True)
+            print(
+                f"  {threads:2d} thread(s): ceiling {ceiling:7.1f} txn/s | 202 {PHASE_ORDERS / accepted:7.1f}/s "
+                f"({PHASE_ORDERS / accepted / ceiling:4.2f}x ceiling) | RESERVED {PHASE_ORDERS / reserved:7.1f}/s",
+                flush=True,
+            )
 
         done = 0
         with ThreadPoolExecutor(THREADS) as pool:
@@ -301,13 +347,20 @@ def main() -> dict[str, Any]:
                 latencies = [lat for lat, _ in results]
                 wait_reserved(lambda: channel, [oid for _, oid in results], pool)
                 hub_mb, total_mb = hub.rss_mb()
-                row = {"orders": done, "hub_rss_mb": hub_mb, "total_rss_mb": total_mb,
-                       "p50_ms": statistics.median(latencies) * 1000, "p95_ms": percentile(latencies, 95) * 1000,
-                       "orders_per_s": batch / elapsed}
+                row = {
+                    "orders": done,
+                    "hub_rss_mb": hub_mb,
+                    "total_rss_mb": total_mb,
+                    "p50_ms": statistics.median(latencies) * 1000,
+                    "p95_ms": percentile(latencies, 95) * 1000,
+                    "orders_per_s": batch / elapsed,
+                }
                 report["soak"].append(row)
-                print(f"  {done:6d} orders RESERVED: hub RSS {hub_mb:7.1f} MB, with workers {total_mb:7.1f} MB, "
-                      f"POST p50 {row['p50_ms']:6.1f} ms p95 {row['p95_ms']:6.1f} ms, {row['orders_per_s']:6.1f}/s",
-                      flush=True)
+                print(
+                    f"  {done:6d} orders RESERVED: hub RSS {hub_mb:7.1f} MB, with workers {total_mb:7.1f} MB, "
+                    f"POST p50 {row['p50_ms']:6.1f} ms p95 {row['p95_ms']:6.1f} ms, {row['orders_per_s']:6.1f}/s",
+                    flush=True,
+                )
     finally:
         report["stop_s"] = hub.stop()
     summarize(report)
@@ -328,10 +381,14 @@ def summarize(report: dict[str, Any]) -> None:
         xs = [r["orders"] / STEP for r in steady]
         hub_growth = slope(xs, [r["hub_rss_mb"] for r in steady])
         total_growth = slope(xs, [r["total_rss_mb"] for r in steady])
-        print(f"  memory growth after warm-up: hub {hub_growth:+.1f} MB per 1,000 orders, "
-              f"with workers {total_growth:+.1f} MB per 1,000 orders")
-        print(f"  p95 latency: first 1,000 {soak[0]['p95_ms']:.1f} ms, last 1,000 {soak[-1]['p95_ms']:.1f} ms "
-              f"({soak[-1]['p95_ms'] / soak[0]['p95_ms']:.2f}x)")
+        print(
+            f"  memory growth after warm-up: hub {hub_growth:+.1f} MB per 1,000 orders, "
+            f"with workers {total_growth:+.1f} MB per 1,000 orders"
+        )
+        print(
+            f"  p95 latency: first 1,000 {soak[0]['p95_ms']:.1f} ms, last 1,000 {soak[-1]['p95_ms']:.1f} ms "
+            f"({soak[-1]['p95_ms'] / soak[0]['p95_ms']:.2f}x)"
+        )
         report["growth_mb_per_1000"] = {"hub": hub_growth, "total": total_growth}
 
 

@@ -1,4 +1,5 @@
 """CDK app entry point: ``python -m infra.app`` synthesizes into ./cdk.out (no Docker, offline)."""
+
 from __future__ import annotations
 
 import json

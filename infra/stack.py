@@ -1,4 +1,5 @@
 """The synchub stack: one construct per domain."""
+
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
@@ -17,14 +18,21 @@ class SynchubStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         data = DataStores(self, "Data")
         bus = events.EventBus(self, "Bus", event_bus_name="synchub-bus")
-        bus.archive("Archive", description="every synchub event, for replay",
-                    event_pattern=events.EventPattern(account=[Stack.of(self).account]),
-                    retention=Duration.days(90))
-        defaults = LambdaDefaults(self, "LambdaDefaults", environment={
-            "ORDERS_TABLE": data.orders.table_name,
-            "INVENTORY_TABLE": data.inventory.table_name,
-            "EVENT_BUS_NAME": bus.event_bus_name,
-        })
+        bus.archive(
+            "Archive",
+            description="every synchub event, for replay",
+            event_pattern=events.EventPattern(account=[Stack.of(self).account]),
+            retention=Duration.days(90),
+        )
+        defaults = LambdaDefaults(
+            self,
+            "LambdaDefaults",
+            environment={
+                "ORDERS_TABLE": data.orders.table_name,
+                "INVENTORY_TABLE": data.inventory.table_name,
+                "EVENT_BUS_NAME": bus.event_bus_name,
+            },
+        )
         api = OrdersApi(self, "Orders", defaults=defaults, data=data)
         Outbox(self, "Outbox", defaults=defaults, data=data, bus=bus)
         workers = Workers(self, "Workers", defaults=defaults, data=data, bus=bus)

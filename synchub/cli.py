@@ -1,4 +1,5 @@
 """``synchub`` command line: local hub, demo, DLQ replay, synth."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,14 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     if not args.no_synth:
         _synth()
     kwargs = {"state_dir": Path(args.state_dir)} if args.state_dir else {}
-    hub = LocalHub(endpoint=args.endpoint, api_port=args.port, emulator_port=args.emulator_port, region=args.region,
-                   fresh=args.fresh, **kwargs)
+    hub = LocalHub(
+        endpoint=args.endpoint,
+        api_port=args.port,
+        emulator_port=args.emulator_port,
+        region=args.region,
+        fresh=args.fresh,
+        **kwargs,
+    )
     try:
         hub.start()
     except HubStartError as exc:
@@ -58,11 +65,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     print(f"  function logs  {hub.state_dir / 'logs'}")
     print(f"  state          {hub.state_dir / 'local.json'}")
     if hub.recovered_from is not None:
-        print(f"  recovered      the previous hub (pid {hub.recovered_from.get('pid', '?')}) did not stop cleanly; "
-              "its data was recovered from the journal")
+        print(
+            f"  recovered      the previous hub (pid {hub.recovered_from.get('pid', '?')}) did not stop cleanly; "
+            "its data was recovered from the journal"
+        )
     if hub.store is not None:
-        print(f"  data           {hub.store.dir} ({'restored: ' + str(hub.restored) if hub.restored else 'empty'}; "
-              "--fresh starts empty)")
+        print(
+            f"  data           {hub.store.dir} ({'restored: ' + str(hub.restored) if hub.restored else 'empty'}; "
+            "--fresh starts empty)"
+        )
     sys.stdout.flush()
     code = 0
     try:
@@ -113,7 +124,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for name, url in env.queues.items():
             if "DeadLetter" in name:
                 count = env.clients()("sqs").get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]
                 print(f"{name:45s} {count['ApproximateNumberOfMessages']:>6} message(s)")
         return 0
     if not args.queue:
@@ -136,27 +148,40 @@ def parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="the local hub").add_subparsers(dest="local_command", required=True)
     up = local.add_parser("up", help="start emulated AWS + the stack's functions, event sources and API")
     up.add_argument("--port", type=int, default=3000, help="API port on 127.0.0.1 (0 = any free port)")
-    up.add_argument("--emulator-port", type=int, default=4566,
-                    help="port of the embedded AWS emulator on 127.0.0.1, for the AWS CLI and SDKs "
-                         "(--endpoint-url http://127.0.0.1:4566); 0 = any free port")
-    up.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL") or None,
-                    help="use this AWS endpoint (e.g. LocalStack http://localhost:4566) instead of embedded "
-                         "moto; defaults to $AWS_ENDPOINT_URL when set")
+    up.add_argument(
+        "--emulator-port",
+        type=int,
+        default=4566,
+        help="port of the embedded AWS emulator on 127.0.0.1, for the AWS CLI and SDKs "
+        "(--endpoint-url http://127.0.0.1:4566); 0 = any free port",
+    )
+    up.add_argument(
+        "--endpoint",
+        default=os.environ.get("AWS_ENDPOINT_URL") or None,
+        help="use this AWS endpoint (e.g. LocalStack http://localhost:4566) instead of embedded "
+        "moto; defaults to $AWS_ENDPOINT_URL when set",
+    )
     up.add_argument("--state-dir", default=None, help="where the state file and function logs go (.synchub)")
     up.add_argument("--region", default="eu-west-1")
     up.add_argument("--demo", action="store_true", help="run the demo once the hub is up")
     up.add_argument("--exit", action="store_true", help="stop after start-up (and the demo) instead of serving")
     up.add_argument("--no-synth", action="store_true", help="use the existing cdk.out")
-    up.add_argument("--fresh", action="store_true",
-                    help="start empty: delete the data the hub kept in its state dir (tables, queues, DLQs)")
+    up.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start empty: delete the data the hub kept in its state dir (tables, queues, DLQs)",
+    )
     up.set_defaults(fn=cmd_local_up)
     dm = sub.add_parser("demo", help="drive a sample order through a running local hub")
     dm.add_argument("--state-dir", default=None, help="the running hub's state dir (.synchub)")
     dm.set_defaults(fn=cmd_demo)
-    rp = sub.add_parser("replay", help="redrive a dead-letter queue (safe to repeat)",
-                        description="Redrive a dead-letter queue as it is when the run starts (messages that fail "
-                                    "again meanwhile wait for the next run). Progress goes to stderr; the exit "
-                                    "status is 1 when SQS refused to take some messages back (they stay in the DLQ).")
+    rp = sub.add_parser(
+        "replay",
+        help="redrive a dead-letter queue (safe to repeat)",
+        description="Redrive a dead-letter queue as it is when the run starts (messages that fail "
+        "again meanwhile wait for the next run). Progress goes to stderr; the exit "
+        "status is 1 when SQS refused to take some messages back (they stay in the DLQ).",
+    )
     rp.add_argument("queue", nargs="?", help="DLQ name (as `--list` shows), physical name or URL")
     rp.add_argument("--list", action="store_true", help="list dead-letter queues and their depth")
     rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")

@@ -1,6 +1,7 @@
 """Event contracts: JSON Schemas in ``events/schemas`` generated from the pydantic models the
 functions validate with, so the published contract and the code cannot drift apart
 (``python -m synchub.contracts`` rewrites them; a test fails when they are stale)."""
+
 from __future__ import annotations
 
 import copy
@@ -44,8 +45,11 @@ def generate() -> dict[str, dict[str, Any]]:
     envelope, events, documents = _models()
     out: dict[str, dict[str, Any]] = {}
     env_schema = envelope.model_json_schema()
-    out["envelope.schema.json"] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                   "$id": BASE_ID + "envelope.schema.json", **env_schema}
+    out["envelope.schema.json"] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": BASE_ID + "envelope.schema.json",
+        **env_schema,
+    }
     for event_type, model in events.items():
         schema = copy.deepcopy(env_schema)
         data = model.model_json_schema(ref_template="#/$defs/{model}")
@@ -56,8 +60,11 @@ def generate() -> dict[str, dict[str, Any]]:
         name = f"{_kebab(event_type)}.schema.json"
         out[name] = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": BASE_ID + name, **schema}
     for name, model in documents.items():
-        out[f"{name}.schema.json"] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                      "$id": BASE_ID + f"{name}.schema.json", **model.model_json_schema()}
+        out[f"{name}.schema.json"] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": BASE_ID + f"{name}.schema.json",
+            **model.model_json_schema(),
+        }
     return out
 
 

@@ -3,6 +3,7 @@
 Uses the real sample events from ``events/samples`` (with fresh ids), the HTTP API for the
 channel's side, the inventory queue for the WMS feed and the event bus for the shipment.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,13 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / name).read_text())
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+def http(
+    method: str, url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
@@ -65,17 +68,31 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
     sequence = int(time.time() * 1000)
     for line in order_body["lines"]:
         msg = json.loads(json.dumps(report))
-        msg.update(event_id=str(uuid.uuid4()), occurred_at=now(), sequence=sequence,
-                   entity_id=f"{line['sku']}@{report['data']['location_id']}")
+        msg.update(
+            event_id=str(uuid.uuid4()),
+            occurred_at=now(),
+            sequence=sequence,
+            entity_id=f"{line['sku']}@{report['data']['location_id']}",
+        )
         msg["data"].update(sku=line["sku"], on_hand=line["quantity"] * 10, as_of=now())
         clients("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=json.dumps(msg))
-        out(f"1. WMS -> SQS   InventoryPositionReported {line['sku']} @ {report['data']['location_id']}: "
-            f"on_hand={msg['data']['on_hand']}")
+        out(
+            f"1. WMS -> SQS   InventoryPositionReported {line['sku']} @ {report['data']['location_id']}: "
+            f"on_hand={msg['data']['on_hand']}"
+        )
     inv_table = env.tables["DataInventoryTable"]
     for line in order_body["lines"]:
-        wait_for(f"inventory position {line['sku']}", lambda sku=line["sku"]: clients("dynamodb").get_item(
-            TableName=inv_table, Key={"pk": {"S": f"SKU#{sku}"},
-                                      "sk": {"S": f"LOC#{report['data']['location_id']}"}}).get("Item"))
+        wait_for(
+            f"inventory position {line['sku']}",
+            lambda sku=line["sku"]: (
+                clients("dynamodb")
+                .get_item(
+                    TableName=inv_table,
+                    Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{report['data']['location_id']}"}},
+                )
+                .get("Item")
+            ),
+        )
     # 2. channel posts the order (and retries it: same key, same answer)
     key = f"demo-{run_id}"
     status, headers, body = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
@@ -84,36 +101,62 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
     order_id = body["order_id"]
     out(f"2. channel -> POST /orders  {status} {body['state']} order_id={order_id}")
     status2, headers2, body2 = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
-    out(f"   retry with the same Idempotency-Key -> {status2}, same order: {body2['order_id'] == order_id}, "
-        f"Idempotent-Replayed: {headers2.get('Idempotent-Replayed')}")
+    out(
+        f"   retry with the same Idempotency-Key -> {status2}, same order: {body2['order_id'] == order_id}, "
+        f"Idempotent-Replayed: {headers2.get('Idempotent-Replayed')}"
+    )
     # 3. OrderAccepted -> outbox -> EventBridge -> reservation
-    order = wait_for("reservation", lambda: (lambda o: o if o["state"] in ("RESERVED", "BACKORDERED") else None)(
-        http("GET", env.api_url + f"/orders/{order_id}")[2]))
-    out(f"3. OrderAccepted -> EventBridge -> reservation: {order['state']} "
-        f"{[(a['sku'], a['location_id'], a['quantity']) for a in order['allocations']]}")
+    order = wait_for(
+        "reservation",
+        lambda: (lambda o: o if o["state"] in ("RESERVED", "BACKORDERED") else None)(
+            http("GET", env.api_url + f"/orders/{order_id}")[2]
+        ),
+    )
+    out(
+        f"3. OrderAccepted -> EventBridge -> reservation: {order['state']} "
+        f"{[(a['sku'], a['location_id'], a['quantity']) for a in order['allocations']]}"
+    )
     # 4. WMS confirms the shipment on the bus (and, at-least-once, sends it twice)
     shipment = sample("eventbridge-shipment-confirmed.json")
     detail = shipment["detail"]
     detail.update(event_id=str(uuid.uuid4()), occurred_at=now(), entity_id=f"SHP-{run_id}")
-    detail["data"].update(shipment_id=f"SHP-{run_id}", order_id=order_id, shipped_at=now(),
-                          lines=[{"sku": l["sku"], "quantity": l["quantity"]} for l in order_body["lines"]])
+    detail["data"].update(
+        shipment_id=f"SHP-{run_id}",
+        order_id=order_id,
+        shipped_at=now(),
+        lines=[{"sku": l["sku"], "quantity": l["quantity"]} for l in order_body["lines"]],
+    )
     for attempt in (1, 2):
-        resp = clients("events").put_events(Entries=[{
-            "Source": shipment["source"], "DetailType": shipment["detail-type"], "Detail": json.dumps(detail),
-            "EventBusName": env.event_bus}])
+        resp = clients("events").put_events(
+            Entries=[
+                {
+                    "Source": shipment["source"],
+                    "DetailType": shipment["detail-type"],
+                    "Detail": json.dumps(detail),
+                    "EventBusName": env.event_bus,
+                }
+            ]
+        )
         if resp.get("FailedEntryCount"):
             raise DemoFailed(f"EventBridge refused the shipment: {resp['Entries']}")
         out(f"4. WMS -> EventBridge ShipmentConfirmed {detail['data']['shipment_id']} (delivery #{attempt})")
     # 5. exactly one invoice
-    order = wait_for("invoice", lambda: (lambda o: o if o["state"] == "INVOICED" else None)(
-        http("GET", env.api_url + f"/orders/{order_id}")[2]))
-    item = clients("dynamodb").get_item(TableName=env.orders_table,
-                                        Key={"pk": {"S": f"INVOICE#SHP-{run_id}"}, "sk": {"S": "INVOICE"}})["Item"]
+    order = wait_for(
+        "invoice",
+        lambda: (lambda o: o if o["state"] == "INVOICED" else None)(
+            http("GET", env.api_url + f"/orders/{order_id}")[2]
+        ),
+    )
+    item = clients("dynamodb").get_item(
+        TableName=env.orders_table, Key={"pk": {"S": f"INVOICE#SHP-{run_id}"}, "sk": {"S": "INVOICE"}}
+    )["Item"]
     invoice = json.loads(item["doc"]["S"])
     time.sleep(1.0)  # let the duplicate delivery be processed too
     order = http("GET", env.api_url + f"/orders/{order_id}")[2]
-    out(f"5. invoice {invoice['invoice_number']} ({invoice['invoice_id']}): net {invoice['net_total']} + "
+    out(
+        f"5. invoice {invoice['invoice_number']} ({invoice['invoice_id']}): net {invoice['net_total']} + "
         f"tax {invoice['tax_total']} = {invoice['gross_total']} {invoice['currency']}; "
-        f"invoices on the order: {len(order['invoices'])}")
+        f"invoices on the order: {len(order['invoices'])}"
+    )
     out("   history: " + " -> ".join(h["state"] for h in order["history"]))
     return {"order_id": order_id, "order": order, "invoice": invoice}

@@ -1,4 +1,5 @@
 """Where a synchub deployment lives: the local hub's state file, or a CloudFormation stack."""
+
 from __future__ import annotations
 
 import json
@@ -31,23 +32,39 @@ class HubEnvironment:
 
     def function_env(self) -> dict[str, str]:
         """The environment the Lambda code reads, for running its logic from the CLI."""
-        env = {"ORDERS_TABLE": self.orders_table, "INVENTORY_TABLE": self.tables["DataInventoryTable"],
-               "EVENT_BUS_NAME": self.event_bus, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
-               "POWERTOOLS_TRACE_DISABLED": "true"}
+        env = {
+            "ORDERS_TABLE": self.orders_table,
+            "INVENTORY_TABLE": self.tables["DataInventoryTable"],
+            "EVENT_BUS_NAME": self.event_bus,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
         if self.endpoint:
-            env.update({"AWS_ENDPOINT_URL": self.endpoint,
-                        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-                        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")})
+            env.update(
+                {
+                    "AWS_ENDPOINT_URL": self.endpoint,
+                    "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                    "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                }
+            )
         return env
 
 
 def local(state_file: Path = LOCAL_STATE) -> HubEnvironment:
     if not state_file.exists():
-        raise SystemExit(f"no local hub is running ({state_file} missing): start one with `make run` "
-                         "or `synchub local up`")
+        raise SystemExit(
+            f"no local hub is running ({state_file} missing): start one with `make run` or `synchub local up`"
+        )
     s = json.loads(state_file.read_text())
-    return HubEnvironment(endpoint=s["endpoint"], region=s["region"], queues=s["queues"], tables=s["tables"],
-                          event_bus=s["event_bus"], api_url=s.get("api_url"))
+    return HubEnvironment(
+        endpoint=s["endpoint"],
+        region=s["region"],
+        queues=s["queues"],
+        tables=s["tables"],
+        event_bus=s["event_bus"],
+        api_url=s.get("api_url"),
+    )
 
 
 def from_stack(stack: str, region: str | None = None) -> HubEnvironment:
@@ -66,5 +83,6 @@ def from_stack(stack: str, region: str | None = None) -> HubEnvironment:
                 tables[name] = r["PhysicalResourceId"]
             elif r["ResourceType"] == "AWS::Events::EventBus":
                 bus = r["PhysicalResourceId"]
-    return HubEnvironment(endpoint=os.environ.get("AWS_ENDPOINT_URL"), region=region, queues=queues,
-                          tables=tables, event_bus=bus)
+    return HubEnvironment(
+        endpoint=os.environ.get("AWS_ENDPOINT_URL"), region=region, queues=queues, tables=tables, event_bus=bus
+    )

@@ -41,6 +41,7 @@ was sent before the start (plus the allowance) and is replayed at most once, and
 receives that replay something there are fewer than ``IDLE_RECEIVES`` that do not: the run is
 bounded even if the consumers keep failing and new failures keep coming.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,8 +96,9 @@ class ReplayReport:
         if self.arrived:
             notes.append(f"{self.arrived} arrived after the run started and wait in the DLQ")
         if self.hidden:
-            notes.append(f"{self.hidden} could not be made visible again (they reappear within "
-                         f"{HOLD_SECONDS // 60} min)")
+            notes.append(
+                f"{self.hidden} could not be made visible again (they reappear within {HOLD_SECONDS // 60} min)"
+            )
         return notes
 
 
@@ -127,9 +129,14 @@ class _Run:
     def batches(self) -> Iterator[list[dict[str, Any]]]:
         idle = 0
         while idle < IDLE_RECEIVES:
-            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=WAIT_SECONDS,
-                                           VisibilityTimeout=HOLD_SECONDS, AttributeNames=["All"],
-                                           MessageAttributeNames=["All"]).get("Messages", [])
+            got = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=BATCH,
+                WaitTimeSeconds=WAIT_SECONDS,
+                VisibilityTimeout=HOLD_SECONDS,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
             if not got:
                 return
             fresh = []
@@ -155,8 +162,10 @@ class _Run:
         """DeleteMessageBatch; returns how many were deleted (the rest stay held, then released)."""
         deleted = 0
         for chunk in _chunks(messages, BATCH):
-            result = self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
-                {"Id": str(i), "ReceiptHandle": self.held[m["MessageId"]]} for i, m in enumerate(chunk)])
+            result = self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(i), "ReceiptHandle": self.held[m["MessageId"]]} for i, m in enumerate(chunk)],
+            )
             for ok in result.get("Successful", []):
                 self.held.pop(chunk[int(ok["Id"])]["MessageId"], None)
                 deleted += 1
@@ -167,8 +176,10 @@ class _Run:
         handles = list(self.held.values())
         for chunk in _chunks(handles, BATCH):
             try:
-                result = self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)])
+                result = self.sqs.change_message_visibility_batch(
+                    QueueUrl=self.url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)],
+                )
                 self.report.hidden += len(result.get("Failed", []))
             except Exception:  # never mask the run's own outcome: they reappear anyway
                 self.report.hidden += len(chunk)
@@ -186,11 +197,17 @@ class _Run:
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
-def replay(env: HubEnvironment, queue: str, *, dry_run: bool = False, progress: Progress | None = None,
-           progress_every: int = PROGRESS_EVERY) -> ReplayReport:
+def replay(
+    env: HubEnvironment,
+    queue: str,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    progress_every: int = PROGRESS_EVERY,
+) -> ReplayReport:
     """Replay (or, with ``dry_run``, list) what the DLQ ``queue`` holds now.
 
     ``progress(count, finished)`` is called every ``progress_every`` messages (listed, replayed or,
@@ -221,8 +238,10 @@ def replay(env: HubEnvironment, queue: str, *, dry_run: bool = False, progress: 
 
 
 def _copy_attributes(m: dict[str, Any]) -> dict[str, Any]:
-    attrs = {k: {kk: vv for kk, vv in v.items() if kk in ("DataType", "StringValue", "BinaryValue")}
-             for k, v in m.get("MessageAttributes", {}).items()}
+    attrs = {
+        k: {kk: vv for kk, vv in v.items() if kk in ("DataType", "StringValue", "BinaryValue")}
+        for k, v in m.get("MessageAttributes", {}).items()
+    }
     try:
         count = int(attrs.get(REPLAY_ATTRIBUTE, {}).get("StringValue", "0")) + 1
     except ValueError:
@@ -257,8 +276,10 @@ def _send_chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]
 def _redrive(run: _Run, source: str) -> None:
     report = run.report
     for batch in run.batches():
-        entries = [{"Id": str(i), "MessageBody": m["Body"], "MessageAttributes": _copy_attributes(m)}
-                   for i, m in enumerate(batch)]
+        entries = [
+            {"Id": str(i), "MessageBody": m["Body"], "MessageAttributes": _copy_attributes(m)}
+            for i, m in enumerate(batch)
+        ]
         sent: list[dict[str, Any]] = []
         for chunk in _send_chunks(entries):
             result = run.sqs.send_message_batch(QueueUrl=source, Entries=chunk)
@@ -309,6 +330,7 @@ def run_outbox_sweep(env: HubEnvironment) -> int:
 
 def run_backorder_sweep(env: HubEnvironment) -> int:
     """Try every open backorder again, as the scheduled sweeper does. Returns the orders reserved."""
+
     def run() -> int:
         from reservation.logic import sweep_backorders
 
@@ -340,7 +362,7 @@ def preview(body: str, width: int = 200) -> str:
         text = json.dumps(json.loads(body), ensure_ascii=False)
     except (ValueError, RecursionError):
         text = body.translate(_CONTROL)
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}

@@ -1,5 +1,6 @@
 """Shared fixtures: every unit test runs against moto (in-process) provisioned from the very
 template CDK synthesizes, through the same provisioner the local runtime uses."""
+
 from __future__ import annotations
 
 import json
@@ -76,26 +77,44 @@ class Hub:
     def receive(self, name: str, max_messages: int = 10, visibility: int = 30) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while True:
-            got = self.sqs.receive_message(QueueUrl=self.queue(name), MaxNumberOfMessages=10,
-                                           VisibilityTimeout=visibility, AttributeNames=["All"],
-                                           MessageAttributeNames=["All"]).get("Messages", [])
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue(name),
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=visibility,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
             out.extend(got)
             if not got or len(out) >= max_messages:
                 return out
 
     def depth(self, name: str) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue(name),
-                                              AttributeNames=["ApproximateNumberOfMessages",
-                                                              "ApproximateNumberOfMessagesNotVisible"])
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue(name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"]) + int(
-            attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+            attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+        )
 
     def sqs_event(self, name: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         arn = self.dep.queues[name]["arn"]
-        return {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION} for m in messages]}
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
 
     def publish_outbox(self) -> int:
         """Play the stream publisher: push every pending outbox item to EventBridge."""
@@ -144,12 +163,16 @@ def hub(cdk_out: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
 
 def create_streamed_table(ddb: Any, name: str) -> None:
     """A pk/sk table with a NEW_IMAGE stream, like the stack's orders table, for emulator tests."""
-    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                                {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The local API Gateway's HTTP front: concurrency, keep-alive, request framing, and the answers the
 gateway gives by itself (unknown routes and methods, bad framing, Lambda failures) without a Lambda."""
+
 from __future__ import annotations
 
 import http.client
@@ -43,13 +44,25 @@ class FakeLambda:
             if order_id == "malformed":
                 return {"statusCode": 200, "body": {"not": "a string"}}
             if order_id == "cookies":
-                return {"statusCode": 200, "headers": {"X-One": "1", "Set-Cookie": "a=1"},
-                        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": "ok"}
+                return {
+                    "statusCode": 200,
+                    "headers": {"X-One": "1", "Set-Cookie": "a=1"},
+                    "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+                    "body": "ok",
+                }
             if order_id == "empty":
                 return {"statusCode": 204, "body": "ignored"}
-            return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"method": event["httpMethod"], "body": event["body"],
-                                        "headers": sorted(k.lower() for k in event["headers"])})}
+            return {
+                "statusCode": 200,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(
+                    {
+                        "method": event["httpMethod"],
+                        "body": event["body"],
+                        "headers": sorted(k.lower() for k in event["headers"]),
+                    }
+                ),
+            }
         finally:
             with self.lock:
                 self.in_flight -= 1
@@ -187,6 +200,7 @@ def get(path: str, *headers: str, method: str = "GET", body: bytes = b"") -> byt
 # problem type base, shared with the functions and the CDK templates
 # --------------------------------------------------------------------------------------------------
 
+
 def test_problem_base_is_the_functions_one() -> None:
     from synchub_core.problem import PROBLEM_BASE as functions_base
 
@@ -199,6 +213,7 @@ def test_problem_base_is_the_functions_one() -> None:
 # concurrency and stopping
 # --------------------------------------------------------------------------------------------------
 
+
 def _hammer(gw: Gw, clients: int, requests: int, keep_alive: bool) -> list[BaseException]:
     errors: list[BaseException] = []
     barrier = threading.Barrier(clients)
@@ -209,8 +224,12 @@ def _hammer(gw: Gw, clients: int, requests: int, keep_alive: bool) -> list[BaseE
             barrier.wait(10)
             for i in range(requests):
                 body = json.dumps({"client": n, "request": i})
-                conn.request("POST", "/orders", body=body,
-                             headers={"Content-Type": "application/json", **({} if keep_alive else {"Connection": "close"})})
+                conn.request(
+                    "POST",
+                    "/orders",
+                    body=body,
+                    headers={"Content-Type": "application/json", **({} if keep_alive else {"Connection": "close"})},
+                )
                 resp = conn.getresponse()
                 assert resp.status == 200, resp.status
                 assert json.loads(resp.read())["body"] == body
@@ -267,6 +286,7 @@ def test_stop_returns_fast_with_idle_keep_alive_connections_and_closes_everythin
 # keep-alive and Content-Length
 # --------------------------------------------------------------------------------------------------
 
+
 def test_keep_alive_serves_many_requests_on_one_connection_even_after_errors(gw: Gw) -> None:
     conn = gw.connection()
     conn.request("GET", "/orders/ord_1")
@@ -274,10 +294,10 @@ def test_keep_alive_serves_many_requests_on_one_connection_even_after_errors(gw:
     assert first.status == 200 and json.loads(first.read())["method"] == "GET"
     sock = conn.sock
     for method, path, body, status in [
-        ("GET", "/nope", None, 404),                       # unknown route
-        ("POST", "/orders/ord_1", b'{"x": 1}', 405),       # known resource, wrong method, with a body to skip
+        ("GET", "/nope", None, 404),  # unknown route
+        ("POST", "/orders/ord_1", b'{"x": 1}', 405),  # known resource, wrong method, with a body to skip
         ("HEAD", "/orders/ord_1", None, 405),
-        ("GET", "/orders/boom", None, 502),                # Lambda error
+        ("GET", "/orders/boom", None, 502),  # Lambda error
         ("POST", "/orders", b'{"y": 2}', 200),
         ("GET", "/orders/ord_2", None, 200),
     ]:
@@ -320,30 +340,41 @@ def test_connection_close_from_the_client_is_honoured(gw: Gw) -> None:
 # request bodies: chunked, Content-Length, payload limit
 # --------------------------------------------------------------------------------------------------
 
+
 def test_chunked_bodies_reach_the_lambda_de_chunked(gw: Gw) -> None:
     conn = gw.connection()
-    conn.request("POST", "/orders", body=iter([b'{"order": ', b'"chunked"}']), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})
+    conn.request(
+        "POST",
+        "/orders",
+        body=iter([b'{"order": ', b'"chunked"}']),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
     resp = conn.getresponse()
     echoed = json.loads(resp.read())
     assert resp.status == 200 and echoed["body"] == '{"order": "chunked"}'
     assert "transfer-encoding" not in echoed["headers"]
     raw = gw.raw()  # chunk extensions and a trailer section, then another request on the same connection
-    raw.send(b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-             b"5\r\nhello\r\n6 ;ext=1\r\n world\r\nA\r\n, chunked!\r\n0\r\nX-Trailer: t\r\n\r\n")
+    raw.send(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6 ;ext=1\r\n world\r\nA\r\n, chunked!\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
     assert raw.response().json()["body"] == "hello world, chunked!"
     assert raw.send(get("/orders/ord_1")).response().status == 200
 
 
-@pytest.mark.parametrize("chunks", [
-    b"zz\r\nhello\r\n0\r\n\r\n",                 # not hex
-    b"0x5\r\nhello\r\n0\r\n\r\n",                # int() would take it, HTTP does not
-    b"-5\r\nhello\r\n0\r\n\r\n",
-    b"5\r\nhelloXX0\r\n\r\n",                    # data not followed by CRLF
-    b"5\nhello\r\n0\r\n\r\n",                    # bare LF
-    b"5\r\nhel",                                 # the connection ends mid-chunk
-    b"5\r\nhello\r\n0\r\nno colon here\r\n\r\n",  # bad trailer
-])
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"zz\r\nhello\r\n0\r\n\r\n",  # not hex
+        b"0x5\r\nhello\r\n0\r\n\r\n",  # int() would take it, HTTP does not
+        b"-5\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",  # data not followed by CRLF
+        b"5\nhello\r\n0\r\n\r\n",  # bare LF
+        b"5\r\nhel",  # the connection ends mid-chunk
+        b"5\r\nhello\r\n0\r\nno colon here\r\n\r\n",  # bad trailer
+    ],
+)
 def test_malformed_chunking_is_a_400(gw: Gw, chunks: bytes) -> None:
     raw = gw.raw()
     raw.send(b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
@@ -389,8 +420,10 @@ def test_a_chunked_body_over_the_limit_is_a_413(stack_responses: dict[str, Gatew
     api = _start(fn, stack_responses, payload_limit=10)
     try:
         raw = Gw(api, fn).raw()
-        raw.send(b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 b"6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n")
+        raw.send(
+            b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n"
+        )
         assert_problem(raw.response(), 413)
         assert raw.closed() and fn.events == []
     finally:
@@ -412,6 +445,7 @@ def test_expect_100_continue(gw: Gw) -> None:
 # methods, malformed requests
 # --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["HEAD", "TRACE", "OPTIONS", "CONNECT", "DELETE", "PATCH", "FOO"])
 def test_methods_a_resource_lacks_get_405_with_allow(gw: Gw, method: str) -> None:
     raw = gw.raw()
@@ -427,24 +461,27 @@ def test_methods_a_resource_lacks_get_405_with_allow(gw: Gw, method: str) -> Non
     assert len(gw.fn.events) == 1
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"   \r\n\r\n", 400),
-    (b"GET /orders/ord_1 HTTP/1.x\r\n\r\n", 400),
-    (b"GET /orders/ord_1\r\n", 400),  # HTTP/0.9
-    (b"GET /orders/ord_1 HTTP/2.0\r\n\r\n", 505),
-    (b"GE(T /orders/ord_1 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-    (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n", 400),
-    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
-    (b"GET /orders/ord_1 HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
-    (b"GET /orders/ord_1 HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 120 + b"\r\n", 431),
-    (b"POST /orders HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    (b"POST /orders HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
-    (b"POST /orders HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello", 400),
-    (b"POST /orders HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    (b"POST /orders HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", 400),
-    (b"GET /orders/ord_1 HTTP/1.1\r\nExpect: the-unexpected\r\n\r\n", 417),
-])
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"   \r\n\r\n", 400),
+        (b"GET /orders/ord_1 HTTP/1.x\r\n\r\n", 400),
+        (b"GET /orders/ord_1\r\n", 400),  # HTTP/0.9
+        (b"GET /orders/ord_1 HTTP/2.0\r\n\r\n", 505),
+        (b"GE(T /orders/ord_1 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /orders/ord_1 HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        (b"GET /orders/ord_1 HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 120 + b"\r\n", 431),
+        (b"POST /orders HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST /orders HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST /orders HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello", 400),
+        (b"POST /orders HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST /orders HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", 400),
+        (b"GET /orders/ord_1 HTTP/1.1\r\nExpect: the-unexpected\r\n\r\n", 417),
+    ],
+)
 def test_malformed_requests_get_problem_json_never_html(gw: Gw, request_bytes: bytes, status: int) -> None:
     raw = gw.raw()
     resp = raw.send(request_bytes).response()
@@ -457,6 +494,7 @@ def test_malformed_requests_get_problem_json_never_html(gw: Gw, request_bytes: b
 # --------------------------------------------------------------------------------------------------
 # unknown routes, Lambda failures and responses: as API Gateway with the stack's gateway responses
 # --------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method, path", [("GET", "/nope"), ("POST", "/"), ("GET", "/orders/a/b"), ("FOO", "/x")])
 def test_unknown_routes_answer_the_stacks_gateway_response(gw: Gw, method: str, path: str) -> None:
@@ -487,8 +525,12 @@ def test_gateway_responses_reach_the_local_api_through_provisioning(hub: Any) ->
     assert dep.routes and all(r.gateway_responses for r in dep.routes)
     spec = dep.routes[0].gateway_responses["MISSING_AUTHENTICATION_TOKEN"]
     assert spec.status == 404 and spec.headers["Content-Type"] == f"'{PROBLEM}'"
-    assert set(dep.routes[0].gateway_responses) == {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE",
-                                                   "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert set(dep.routes[0].gateway_responses) == {
+        "MISSING_AUTHENTICATION_TOKEN",
+        "REQUEST_TOO_LARGE",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
     fn = FakeLambda()
     api = ApiGateway(dep.routes, fn, dep.stage, "eu-west-1", "123456789012")  # as LocalHub builds it
     api.start()
@@ -503,9 +545,13 @@ def test_gateway_responses_reach_the_local_api_through_provisioning(hub: Any) ->
 def test_lambda_failures_answer_the_default_5xx_gateway_response(gw: Gw, order_id: str) -> None:
     resp = gw.raw().send(get(f"/orders/{order_id}")).response()
     body = assert_problem(resp, 502)
-    assert body == {"type": PROBLEM_BASE + "gateway-error", "title": "API Gateway error",
-                    "detail": "Internal server error", "errorType": "DEFAULT_5XX",
-                    "requestId": resp.headers["x-amzn-requestid"]}
+    assert body == {
+        "type": PROBLEM_BASE + "gateway-error",
+        "title": "API Gateway error",
+        "detail": "Internal server error",
+        "errorType": "DEFAULT_5XX",
+        "requestId": resp.headers["x-amzn-requestid"],
+    }
 
 
 def test_lambda_headers_and_multi_value_headers_are_sent_as_api_gateway_merges_them(gw: Gw) -> None:
@@ -516,10 +562,17 @@ def test_lambda_headers_and_multi_value_headers_are_sent_as_api_gateway_merges_t
 
 
 def test_gateway_response_templates_pick_the_accepted_content_type() -> None:
-    responses = {"MISSING_AUTHENTICATION_TOKEN": GatewayResponseSpec(
-        "MISSING_AUTHENTICATION_TOKEN", None, {"X-Static": "'yes'", "X-Echo": "method.request.header.X-In"},
-        {"application/json": '{"m": $context.error.messageString, "s": "$context.stage"}',
-         "text/plain": "$context.error.message at $context.path"})}
+    responses = {
+        "MISSING_AUTHENTICATION_TOKEN": GatewayResponseSpec(
+            "MISSING_AUTHENTICATION_TOKEN",
+            None,
+            {"X-Static": "'yes'", "X-Echo": "method.request.header.X-In"},
+            {
+                "application/json": '{"m": $context.error.messageString, "s": "$context.stage"}',
+                "text/plain": "$context.error.message at $context.path",
+            },
+        )
+    }
     fn = FakeLambda()
     api = _start(fn, responses)
     try:

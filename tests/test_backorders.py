@@ -1,5 +1,6 @@
 """Backorders are tried again on a schedule and reserved once stock allows (oldest first, without
 head-of-line blocking); nothing changes while stock is still short."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def open_backorders() -> list[str]:
 
 
 def snapshot(hub: Hub) -> tuple[list[Any], list[Any]]:
-    scan = lambda t: sorted(hub.ddb.scan(TableName=t, ConsistentRead=True)["Items"],  # noqa: E731
-                            key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+    scan = lambda t: sorted(
+        hub.ddb.scan(TableName=t, ConsistentRead=True)["Items"],  # noqa: E731
+        key=lambda i: (i["pk"]["S"], i["sk"]["S"]),
+    )
     return scan(hub.orders_table), scan(hub.inventory_table)
 
 
@@ -95,8 +98,7 @@ def test_scheduled_handler_reports_what_it_did(hub: Hub, lambda_context: Any) ->
 
     order_id = backordered(hub, lambda_context, [(FLOUR, 2)])
     stock(FLOUR, "UTR-A02", 2)
-    event = {"version": "0", "id": "sched-1", "detail-type": "Scheduled Event", "source": "aws.events",
-             "detail": {}}
+    event = {"version": "0", "id": "sched-1", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
     assert backorder_handler(event, lambda_context) == {"tried": 1, "reserved": 1, "still_backordered": 0}
     (reserved,) = outbox(hub, "OrderReserved")
     assert reserved["event"]["causation_id"] == "schedule:sched-1"
@@ -125,8 +127,13 @@ def test_replaying_the_backorder_dlq_runs_the_sweep(hub: Hub, lambda_context: An
     stock(FLOUR, "UTR-A01", 1)
     dlq = "WorkersBackorderDeadLetterQueue"
     hub.sqs.send_message(QueueUrl=hub.queue(dlq), MessageBody=json.dumps({"detail-type": "Scheduled Event"}))
-    env = HubEnvironment(endpoint=None, region="eu-west-1", queues={k: v["url"] for k, v in hub.dep.queues.items()},
-                         tables=hub.dep.tables, event_bus=hub.dep.bus_name)
+    env = HubEnvironment(
+        endpoint=None,
+        region="eu-west-1",
+        queues={k: v["url"] for k, v in hub.dep.queues.items()},
+        tables=hub.dep.tables,
+        event_bus=hub.dep.bus_name,
+    )
     report = replay.replay(env, dlq)
     assert (report.target, report.moved, report.swept) == ("backorders", 1, 1)
     assert str(report) == f"{dlq}: 1 DLQ record(s) cleared, 1 backordered order(s) reserved"

@@ -1,5 +1,6 @@
 """Event contracts: committed schemas match the models, samples match the schemas, and the
 functions accept the samples."""
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,19 @@ def test_committed_schemas_are_generated_from_the_models() -> None:
         assert (SCHEMAS / name).read_text() == contracts.render(body), f"{name} is stale: run `make schemas`"
 
 
-@pytest.mark.parametrize("sample_file, schema_file, pick", [
-    ("api-post-order.json", "order-request.schema.json", lambda s: s),
-    ("apigw-post-order-event.json", "order-request.schema.json", lambda s: json.loads(s["body"])),
-    ("sqs-inventory-position-reported.json", "inventory-position-reported.schema.json", lambda s: s),
-    ("eventbridge-shipment-confirmed.json", "shipment-confirmed.schema.json", lambda s: s["detail"]),
-    ("eventbridge-order-accepted.json", "order-accepted.schema.json", lambda s: s["detail"]),
-    ("eventbridge-order-reserved.json", "order-reserved.schema.json", lambda s: s["detail"]),
-    ("eventbridge-order-backordered.json", "order-backordered.schema.json", lambda s: s["detail"]),
-    ("eventbridge-invoice-issued.json", "invoice-issued.schema.json", lambda s: s["detail"]),
-])
+@pytest.mark.parametrize(
+    "sample_file, schema_file, pick",
+    [
+        ("api-post-order.json", "order-request.schema.json", lambda s: s),
+        ("apigw-post-order-event.json", "order-request.schema.json", lambda s: json.loads(s["body"])),
+        ("sqs-inventory-position-reported.json", "inventory-position-reported.schema.json", lambda s: s),
+        ("eventbridge-shipment-confirmed.json", "shipment-confirmed.schema.json", lambda s: s["detail"]),
+        ("eventbridge-order-accepted.json", "order-accepted.schema.json", lambda s: s["detail"]),
+        ("eventbridge-order-reserved.json", "order-reserved.schema.json", lambda s: s["detail"]),
+        ("eventbridge-order-backordered.json", "order-backordered.schema.json", lambda s: s["detail"]),
+        ("eventbridge-invoice-issued.json", "invoice-issued.schema.json", lambda s: s["detail"]),
+    ],
+)
 def test_samples_conform_to_their_schemas(sample_file: str, schema_file: str, pick) -> None:
     document = pick(json.loads((SAMPLES / sample_file).read_text()))
     jsonschema.Draft202012Validator(schema(schema_file)).validate(document)
@@ -73,8 +77,11 @@ def test_emitted_events_conform_to_their_schemas(hub, lambda_context, order_body
 
     order = OrderIn.model_validate(order_body)
     for line in order.lines:
-        apply_report(PositionReport(sku=line.sku, location_id="UTR-A01", on_hand=100,
-                                    as_of="2026-11-23T07:00:00Z"), 1, str(uuid.uuid4()))
+        apply_report(
+            PositionReport(sku=line.sku, location_id="UTR-A01", on_hand=100, as_of="2026-11-23T07:00:00Z"),
+            1,
+            str(uuid.uuid4()),
+        )
     created = accept(order, "contract-key-0001", "corr-1")
 
     def outbox() -> list[dict]:

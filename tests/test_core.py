@@ -1,4 +1,5 @@
 """synchub_core: configuration, envelope parsing, transaction limits."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """End to end through the local runtime: HTTP API, worker processes, SQS pollers, the DynamoDB
 stream, EventBridge rules and DLQs, exactly as `synchub local up` runs them."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,13 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def local_hub(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
     # schedules (outbox and backorder sweeps) every second instead of every 5 minutes
-    hub = LocalHub(cdk_out=cdk_out, api_port=0, retry_delay=0.3, schedule_interval=1.0,
-                   state_dir=tmp_path_factory.mktemp("synchub-state"))
+    hub = LocalHub(
+        cdk_out=cdk_out,
+        api_port=0,
+        retry_delay=0.3,
+        schedule_interval=1.0,
+        state_dir=tmp_path_factory.mktemp("synchub-state"),
+    )
     hub.start()
     yield hub
     hub.stop()
@@ -45,9 +51,15 @@ def scan(env: environment.HubEnvironment, table: str) -> list[dict[str, Any]]:
 
 
 def position(env: environment.HubEnvironment, sku: str, loc: str) -> dict[str, Any] | None:
-    return env.clients()("dynamodb").get_item(
-        TableName=env.tables["DataInventoryTable"], ConsistentRead=True,
-        Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{loc}"}}).get("Item")
+    return (
+        env.clients()("dynamodb")
+        .get_item(
+            TableName=env.tables["DataInventoryTable"],
+            ConsistentRead=True,
+            Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{loc}"}},
+        )
+        .get("Item")
+    )
 
 
 def inventory_message(sku: str, loc: str, seq: int, on_hand: int) -> str:
@@ -70,13 +82,21 @@ def test_order_to_invoice_exactly_once_over_http(env: environment.HubEnvironment
     items = scan(env, env.orders_table)
     assert sum(i["pk"]["S"] == f"INVOICE#{invoice['references']['shipment_id']}" for i in items) == 1
     # the duplicate ShipmentConfirmed delivery produced no second InvoiceIssued
-    issued = [json.loads(i["detail"]["S"]) for i in items
-              if i["pk"]["S"].startswith("OUTBOX#") and i["detail_type"]["S"] == "InvoiceIssued"
-              and json.loads(i["detail"]["S"])["data"]["references"]["order_id"] == result["order_id"]]
+    issued = [
+        json.loads(i["detail"]["S"])
+        for i in items
+        if i["pk"]["S"].startswith("OUTBOX#")
+        and i["detail_type"]["S"] == "InvoiceIssued"
+        and json.loads(i["detail"]["S"])["data"]["references"]["order_id"] == result["order_id"]
+    ]
     assert len(issued) == 1
     # every outbox event of this order was published (stream path), none left pending
-    eventually("outbox drained", lambda: not any(
-        "outbox_status" in i for i in scan(env, env.orders_table) if i["pk"]["S"].startswith("OUTBOX#")))
+    eventually(
+        "outbox drained",
+        lambda: (
+            not any("outbox_status" in i for i in scan(env, env.orders_table) if i["pk"]["S"].startswith("OUTBOX#"))
+        ),
+    )
     assert any("2. channel -> POST /orders  202" in line for line in lines)
 
 
@@ -136,8 +156,11 @@ def test_poison_message_lands_in_dlq_after_retries_and_replay_is_safe(env: envir
     sqs.send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody='{"not": "an envelope"}')
 
     def dlq_depth() -> int:
-        return int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
-                   ["Attributes"]["ApproximateNumberOfMessages"])
+        return int(
+            sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
 
     eventually("poison message in the DLQ", lambda: dlq_depth() == 1, timeout=40)
     # a good event that failed during an outage also waits in the DLQ (sent there directly here)
@@ -153,8 +176,9 @@ def test_poison_message_lands_in_dlq_after_retries_and_replay_is_safe(env: envir
     replay.replay(env, "WorkersInventoryWorkerDeadLetterQueue")
     time.sleep(1.0)
     after = position(env, sku, "UTR-B02")
-    assert {k: v for k, v in after.items() if k != "updated_at"} == \
-        {k: v for k, v in applied.items() if k != "updated_at"}
+    assert {k: v for k, v in after.items() if k != "updated_at"} == {
+        k: v for k, v in applied.items() if k != "updated_at"
+    }
     assert after["updated_at"] == applied["updated_at"]  # the duplicate did not write at all
     # the poison message is back in the DLQ after its retries: nothing lost, nothing looping forever
     eventually("poison message dead-lettered again", lambda: dlq_depth() == 1, timeout=40)
@@ -166,12 +190,23 @@ def test_shipment_for_unknown_order_is_dead_lettered_not_lost(env: environment.H
     shipment = sample("eventbridge-shipment-confirmed.json")
     detail = shipment["detail"]
     detail["data"].update(order_id="ord_unknown", shipment_id=f"SHP-{uuid.uuid4().hex[:8]}")
-    env.clients()("events").put_events(Entries=[{"Source": shipment["source"], "DetailType": "ShipmentConfirmed",
-                                                 "Detail": json.dumps(detail), "EventBusName": env.event_bus}])
+    env.clients()("events").put_events(
+        Entries=[
+            {
+                "Source": shipment["source"],
+                "DetailType": "ShipmentConfirmed",
+                "Detail": json.dumps(detail),
+                "EventBusName": env.event_bus,
+            }
+        ]
+    )
     sqs = env.clients()("sqs")
     dlq = env.queues["WorkersInvoicingWorkerDeadLetterQueue"]
-    msgs = eventually("shipment in the invoicing DLQ", lambda: sqs.receive_message(
-        QueueUrl=dlq, VisibilityTimeout=0, MaxNumberOfMessages=10).get("Messages"), timeout=40)
+    msgs = eventually(
+        "shipment in the invoicing DLQ",
+        lambda: sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0, MaxNumberOfMessages=10).get("Messages"),
+        timeout=40,
+    )
     assert json.loads(msgs[0]["Body"])["detail"]["data"]["shipment_id"] == detail["data"]["shipment_id"]
     assert not any(i["pk"]["S"] == f"INVOICE#{detail['data']['shipment_id']}" for i in scan(env, env.orders_table))
 
@@ -185,9 +220,12 @@ def test_backordered_order_is_reserved_when_stock_arrives(env: environment.HubEn
     assert status == 202
     url = env.api_url + f"/orders/{created['order_id']}"
     eventually("backorder", lambda: demo.http("GET", url)[2]["state"] == "BACKORDERED")
-    env.clients()("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"],
-                                      MessageBody=inventory_message(sku, "UTR-C03", 1, 5))
-    order = eventually("reservation by the backorder sweep", lambda: (lambda o: o if o["state"] == "RESERVED"
-                                                                     else None)(demo.http("GET", url)[2]))
+    env.clients()("sqs").send_message(
+        QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=inventory_message(sku, "UTR-C03", 1, 5)
+    )
+    order = eventually(
+        "reservation by the backorder sweep",
+        lambda: (lambda o: o if o["state"] == "RESERVED" else None)(demo.http("GET", url)[2]),
+    )
     assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "BACKORDERED", "RESERVED"]
     assert order["allocations"] == [{"sku": sku, "location_id": "UTR-C03", "quantity": 3}]

@@ -1,5 +1,6 @@
 """The emulator at volume: transactions cost what their items cost, streams, iterators and SQS
 bookkeeping stay bounded, and a cancelled transaction leaves no trace (moto in-process)."""
+
 from __future__ import annotations
 
 import copy
@@ -39,14 +40,27 @@ def test_a_cancelled_transaction_restores_updated_and_deleted_items_and_its_stre
     ddb.put_item(TableName="t", Item={"pk": {"S": "guard"}, "sk": {"S": "A"}})
     records_before = len(_table().stream_shard.items)
     with pytest.raises(ddb.exceptions.TransactionCanceledException) as err:
-        ddb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": "t", "Key": {"pk": {"S": "upd"}, "sk": {"S": "A"}},
-                        "UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "del"}, "sk": {"S": "A"}}}},
-            {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}, "sk": {"S": "A"}}}},
-            {"Put": {"TableName": "t", "Item": {"pk": {"S": "guard"}, "sk": {"S": "A"}},
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-        ])
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "upd"}, "sk": {"S": "A"}},
+                        "UpdateExpression": "SET n = n + :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Delete": {"TableName": "t", "Key": {"pk": {"S": "del"}, "sk": {"S": "A"}}}},
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}, "sk": {"S": "A"}}}},
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": {"pk": {"S": "guard"}, "sk": {"S": "A"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
     reasons = [r["Code"] for r in err.value.response["CancellationReasons"]]
     assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
     assert _item(ddb, "upd")["n"] == {"N": "1"}
@@ -54,13 +68,26 @@ def test_a_cancelled_transaction_restores_updated_and_deleted_items_and_its_stre
     assert _item(ddb, "new") is None
     assert len(_table().stream_shard.items) == records_before
     # and a transaction that commits writes every item and every stream record
-    ddb.transact_write_items(TransactItems=[
-        {"Update": {"TableName": "t", "Key": {"pk": {"S": "upd"}, "sk": {"S": "A"}},
-                    "UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-        {"Delete": {"TableName": "t", "Key": {"pk": {"S": "del"}, "sk": {"S": "A"}}}},
-        {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "guard"}, "sk": {"S": "A"}},
-                            "ConditionExpression": "attribute_exists(pk)"}},
-    ])
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "upd"}, "sk": {"S": "A"}},
+                    "UpdateExpression": "SET n = n + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "del"}, "sk": {"S": "A"}}}},
+            {
+                "ConditionCheck": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "guard"}, "sk": {"S": "A"}},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+        ]
+    )
     assert _item(ddb, "upd")["n"] == {"N": "2"} and _item(ddb, "del") is None
     assert len(_table().stream_shard.items) == records_before + 2
 
@@ -68,10 +95,12 @@ def test_a_cancelled_transaction_restores_updated_and_deleted_items_and_its_stre
 def test_validation_errors_and_duplicate_keys_roll_back_too(aws: Any) -> None:
     ddb = aws("dynamodb")
     with pytest.raises(ddb.exceptions.ClientError):
-        ddb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "A"}}}},
-            {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "A"}, "x": {"S": "1"}}}},
-        ])
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "A"}}}},
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "A"}, "x": {"S": "1"}}}},
+            ]
+        )
     assert _item(ddb, "a") is None
     assert _table().stream_shard.items == []
 
@@ -93,8 +122,9 @@ def test_a_transaction_copies_only_the_items_it_touches(aws: Any, monkeypatch: p
 
     monkeypatch.setattr(moto_isolation.copy, "deepcopy", counting)
     monkeypatch.setattr(copy, "deepcopy", counting)
-    ddb.transact_write_items(TransactItems=[
-        {"Put": {"TableName": "t", "Item": {"pk": {"S": f"o{n}"}, "sk": {"S": "A"}}}} for n in range(6)])
+    ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": f"o{n}"}, "sk": {"S": "A"}}}} for n in range(6)]
+    )
     from moto.dynamodb.models.table import Table
 
     assert not any(isinstance(obj, Table) for obj in copied)
@@ -105,8 +135,9 @@ def _stream(aws: Any) -> tuple[Any, str]:
     ddb, streams = aws("dynamodb"), aws("dynamodbstreams")
     arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    return streams, streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    return streams, streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
 
 
 def test_stream_records_are_trimmed_once_every_open_iterator_has_read_them(aws: Any) -> None:
@@ -123,7 +154,9 @@ def test_stream_records_are_trimmed_once_every_open_iterator_has_read_them(aws: 
     got3 = streams.get_records(ShardIterator=got2["NextShardIterator"])
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in got3["Records"]] == ["later"]
     # sequence numbers keep growing across trims
-    assert int(got3["Records"][0]["dynamodb"]["SequenceNumber"]) > int(got2["Records"][-1]["dynamodb"]["SequenceNumber"])
+    assert int(got3["Records"][0]["dynamodb"]["SequenceNumber"]) > int(
+        got2["Records"][-1]["dynamodb"]["SequenceNumber"]
+    )
 
 
 def test_records_an_open_iterator_has_not_read_are_kept(aws: Any) -> None:
@@ -165,34 +198,65 @@ def test_deleted_sqs_receipt_handles_are_bounded(moto_server: Any, monkeypatch: 
 
 
 def test_queries_read_their_partition_or_the_indexed_items_not_the_whole_table(
-        moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ddb = moto_server("dynamodb")
-    ddb.create_table(TableName="g", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                               {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gpk")],
-                     BillingMode="PAY_PER_REQUEST", GlobalSecondaryIndexes=[{
-                         "IndexName": "sparse", "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"},
-                                                              {"AttributeName": "sk", "KeyType": "RANGE"}],
-                         "Projection": {"ProjectionType": "ALL"}}])
+    ddb.create_table(
+        TableName="g",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gpk")],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "sparse",
+                "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
     for n in range(30):
-        ddb.put_item(TableName="g", Item={"pk": {"S": f"p{n % 3}"}, "sk": {"S": f"s{n:02d}"},
-                                          **({"gpk": {"S": "OPEN"}} if n % 10 == 0 else {})})
+        ddb.put_item(
+            TableName="g",
+            Item={
+                "pk": {"S": f"p{n % 3}"},
+                "sk": {"S": f"s{n:02d}"},
+                **({"gpk": {"S": "OPEN"}} if n % 10 == 0 else {}),
+            },
+        )
     from moto.dynamodb.models.table import Table
 
     def no_full_listing(self: Any) -> Any:
         raise AssertionError("a query listed every item of the table")
 
     monkeypatch.setattr(Table, "all_items", no_full_listing)
-    got = ddb.query(TableName="g", KeyConditionExpression="pk = :p AND sk > :s",
-                    ExpressionAttributeValues={":p": {"S": "p1"}, ":s": {"S": "s05"}}, ScanIndexForward=False)
+    got = ddb.query(
+        TableName="g",
+        KeyConditionExpression="pk = :p AND sk > :s",
+        ExpressionAttributeValues={":p": {"S": "p1"}, ":s": {"S": "s05"}},
+        ScanIndexForward=False,
+    )
     assert [i["sk"]["S"] for i in got["Items"]] == ["s28", "s25", "s22", "s19", "s16", "s13", "s10", "s07"]
-    assert ddb.query(TableName="g", KeyConditionExpression="pk = :p",
-                     ExpressionAttributeValues={":p": {"S": "nope"}})["Items"] == []
-    page = ddb.query(TableName="g", IndexName="sparse", KeyConditionExpression="gpk = :o", Limit=2,
-                     ExpressionAttributeValues={":o": {"S": "OPEN"}})
+    assert (
+        ddb.query(TableName="g", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "nope"}})[
+            "Items"
+        ]
+        == []
+    )
+    page = ddb.query(
+        TableName="g",
+        IndexName="sparse",
+        KeyConditionExpression="gpk = :o",
+        Limit=2,
+        ExpressionAttributeValues={":o": {"S": "OPEN"}},
+    )
     assert [i["sk"]["S"] for i in page["Items"]] == ["s00", "s10"]
-    rest = ddb.query(TableName="g", IndexName="sparse", KeyConditionExpression="gpk = :o",
-                     ExclusiveStartKey=page["LastEvaluatedKey"], ExpressionAttributeValues={":o": {"S": "OPEN"}})
+    rest = ddb.query(
+        TableName="g",
+        IndexName="sparse",
+        KeyConditionExpression="gpk = :o",
+        ExclusiveStartKey=page["LastEvaluatedKey"],
+        ExpressionAttributeValues={":o": {"S": "OPEN"}},
+    )
     assert [i["sk"]["S"] for i in rest["Items"]] == ["s20"]
 
 
@@ -203,10 +267,13 @@ def test_moto_does_not_keep_every_item_stream_record_and_message_it_ever_made(mo
     from moto.sqs.models import Message
 
     ddb = moto_server("dynamodb")
-    ddb.create_table(TableName="k", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    ddb.create_table(
+        TableName="k",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
     for n in range(20):
         ddb.put_item(TableName="k", Item={"pk": {"S": "same"}, "n": {"N": str(n)}})  # 20 versions of one item
     sqs = moto_server("sqs")
@@ -239,14 +306,22 @@ def test_the_emulator_server_keeps_connections_alive_and_reads_whole_requests() 
         first = conn.getresponse()
         assert first.status == 200 and first.read() == b'{"echo": 8}'
         sock = conn.sock
-        conn.request("POST", "/", body=iter([b"chunk-1;", b"chunk-2"]), encode_chunked=True,
-                     headers={"Transfer-Encoding": "chunked"})
+        conn.request(
+            "POST",
+            "/",
+            body=iter([b"chunk-1;", b"chunk-2"]),
+            encode_chunked=True,
+            headers={"Transfer-Encoding": "chunked"},
+        )
         assert conn.getresponse().read() == b'{"echo": 15}'
         conn.request("GET", "/moto-api/")
         assert conn.getresponse().read() == b'{"echo": 0}'
         assert conn.sock is sock  # one connection served all three
-        assert seen == [("POST", b'{"a": 1}', "DynamoDB_20120810.GetItem"), ("POST", b"chunk-1;chunk-2", ""),
-                        ("GET", b"", "")]
+        assert seen == [
+            ("POST", b'{"a": 1}', "DynamoDB_20120810.GetItem"),
+            ("POST", b"chunk-1;chunk-2", ""),
+            ("GET", b"", ""),
+        ]
         conn.close()
     finally:
         started = time.monotonic()

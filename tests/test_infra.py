@@ -8,6 +8,7 @@ fail when the wiring regresses. One test runs cfn-lint on cdk.out/Synchub.templa
 ``template``/``cdk_out`` fixtures) and one re-synthesizes in a subprocess with a booby-trapped
 ``docker`` to prove synth never needs Docker.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -41,12 +42,14 @@ EXPECTED_HANDLERS = {
     "reservation.handler.backorder_handler",
 }
 POWERTOOLS_LAYER = re.compile(
-    r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:\d+$")
+    r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:\d+$"
+)
 
 
 # --------------------------------------------------------------------------------------------------
 # fixtures and helpers
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Synth:
@@ -65,14 +68,18 @@ class Synth:
         return self.resources[logical_id].get("Properties", {})
 
     def function_by_handler(self, handler: str) -> str:
-        found = [k for k, v in self.of_type("AWS::Lambda::Function").items()
-                 if v["Properties"].get("Handler") == handler]
+        found = [
+            k for k, v in self.of_type("AWS::Lambda::Function").items() if v["Properties"].get("Handler") == handler
+        ]
         assert len(found) == 1, f"expected exactly one function with handler {handler}, found {found}"
         return found[0]
 
     def table_with_index(self, index_name: str) -> str:
-        found = [k for k, v in self.of_type("AWS::DynamoDB::Table").items()
-                 if any(g["IndexName"] == index_name for g in v["Properties"].get("GlobalSecondaryIndexes", []))]
+        found = [
+            k
+            for k, v in self.of_type("AWS::DynamoDB::Table").items()
+            if any(g["IndexName"] == index_name for g in v["Properties"].get("GlobalSecondaryIndexes", []))
+        ]
         assert len(found) == 1, f"expected one table carrying GSI {index_name}, found {found}"
         return found[0]
 
@@ -138,8 +145,11 @@ def action_matches(pattern: str, action: str) -> bool:
 
 
 def allows(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [s for s in statements if s.get("Effect") == "Allow"
-            and any(action_matches(a, action) for a in as_list(s.get("Action", [])))]
+    return [
+        s
+        for s in statements
+        if s.get("Effect") == "Allow" and any(action_matches(a, action) for a in as_list(s.get("Action", [])))
+    ]
 
 
 def filter_matches(pattern: Any, event: Any) -> bool:
@@ -173,41 +183,58 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 # DynamoDB
 # --------------------------------------------------------------------------------------------------
 
+
 def test_orders_table_shape(synth: Synth) -> None:
     from aws_cdk.assertions import Match
 
     table = synth.table_with_index("outbox-pending")
-    synth.template.has_resource("AWS::DynamoDB::Table", {
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": Match.object_like({
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
-                          {"AttributeName": "sk", "KeyType": "RANGE"}],
-            "AttributeDefinitions": Match.array_with([
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "outbox_status", "AttributeType": "S"},
-                {"AttributeName": "created_at", "AttributeType": "S"},
-                {"AttributeName": "backorder_status", "AttributeType": "S"},
-                {"AttributeName": "backordered_at", "AttributeType": "S"},
-            ]),
-            "BillingMode": "PAY_PER_REQUEST",
-            "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "GlobalSecondaryIndexes": [{
-                "IndexName": "outbox-pending",
-                "KeySchema": [{"AttributeName": "outbox_status", "KeyType": "HASH"},
-                              {"AttributeName": "created_at", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }, {
-                "IndexName": "backorders",
-                "KeySchema": [{"AttributeName": "backorder_status", "KeyType": "HASH"},
-                              {"AttributeName": "backordered_at", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }],
-        }),
-    })
+    synth.template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "AttributeDefinitions": Match.array_with(
+                        [
+                            {"AttributeName": "pk", "AttributeType": "S"},
+                            {"AttributeName": "sk", "AttributeType": "S"},
+                            {"AttributeName": "outbox_status", "AttributeType": "S"},
+                            {"AttributeName": "created_at", "AttributeType": "S"},
+                            {"AttributeName": "backorder_status", "AttributeType": "S"},
+                            {"AttributeName": "backordered_at", "AttributeType": "S"},
+                        ]
+                    ),
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": "outbox-pending",
+                            "KeySchema": [
+                                {"AttributeName": "outbox_status", "KeyType": "HASH"},
+                                {"AttributeName": "created_at", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        },
+                        {
+                            "IndexName": "backorders",
+                            "KeySchema": [
+                                {"AttributeName": "backorder_status", "KeyType": "HASH"},
+                                {"AttributeName": "backordered_at", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        },
+                    ],
+                }
+            ),
+        },
+    )
     # the match above could be satisfied by any table: pin it to the one carrying the GSI
     resource = synth.resources[table]
     assert resource["DeletionPolicy"] == "Retain"
@@ -221,8 +248,10 @@ def test_inventory_table_shape(synth: Synth) -> None:
     inventory = next(k for k in tables if k != synth.table_with_index("outbox-pending"))
     resource = tables[inventory]
     props = resource["Properties"]
-    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
-                                  {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
     types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert types["pk"] == "S" and types["sk"] == "S"
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -233,6 +262,7 @@ def test_inventory_table_shape(synth: Synth) -> None:
 # --------------------------------------------------------------------------------------------------
 # SQS
 # --------------------------------------------------------------------------------------------------
+
 
 def _dead_letter_queue_ids(synth: Synth) -> set[str]:
     """Queues used as a dead-letter target anywhere: SQS redrive, rule target DLQ, ESM on-failure."""
@@ -253,8 +283,11 @@ def _dead_letter_queue_ids(synth: Synth) -> set[str]:
 
 def _sqs_mappings(synth: Synth) -> dict[str, dict[str, Any]]:
     queues = synth.of_type("AWS::SQS::Queue")
-    return {k: v for k, v in synth.of_type("AWS::Lambda::EventSourceMapping").items()
-            if ref_target(v["Properties"]["EventSourceArn"]) in queues}
+    return {
+        k: v
+        for k, v in synth.of_type("AWS::Lambda::EventSourceMapping").items()
+        if ref_target(v["Properties"]["EventSourceArn"]) in queues
+    }
 
 
 def test_every_work_queue_redrives_to_a_dlq(synth: Synth) -> None:
@@ -289,7 +322,8 @@ def test_every_lambda_consumed_queue_is_a_work_queue_with_long_enough_visibility
         assert timeout == FUNCTION_TIMEOUT_S, f"{function_id} timeout {timeout}"
         visibility = queues[queue_id]["Properties"].get("VisibilityTimeout", 30)
         assert visibility >= 6 * timeout, (
-            f"{queue_id} VisibilityTimeout {visibility}s < 6 x {function_id} timeout {timeout}s ({mapping_id})")
+            f"{queue_id} VisibilityTimeout {visibility}s < 6 x {function_id} timeout {timeout}s ({mapping_id})"
+        )
 
 
 def test_all_queues_use_sqs_managed_encryption_and_tls(synth: Synth) -> None:
@@ -299,15 +333,20 @@ def test_all_queues_use_sqs_managed_encryption_and_tls(synth: Synth) -> None:
     for queue_id, queue in queues.items():
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, f"{queue_id} not SQS-SSE encrypted"
         assert "KmsMasterKeyId" not in queue["Properties"], f"{queue_id}: KMS would need a key policy for EventBridge"
-        deny_plain = [s for p in policies if {"Ref": queue_id} in p["Properties"]["Queues"]
-                      for s in p["Properties"]["PolicyDocument"]["Statement"]
-                      if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
+        deny_plain = [
+            s
+            for p in policies
+            if {"Ref": queue_id} in p["Properties"]["Queues"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
         assert deny_plain, f"{queue_id} does not enforce TLS"
 
 
 # --------------------------------------------------------------------------------------------------
 # EventBridge
 # --------------------------------------------------------------------------------------------------
+
 
 def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
     rules = synth.of_type("AWS::Events::Rule")
@@ -322,24 +361,36 @@ def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
             assert dlq in queues, f"{rule_id}/{target['Id']} dead-letters to {dlq}, not a queue"
             retry = target.get("RetryPolicy")
             assert retry and "MaximumRetryAttempts" in retry and "MaximumEventAgeInSeconds" in retry, (
-                f"{rule_id}/{target['Id']} RetryPolicy {retry}")
+                f"{rule_id}/{target['Id']} RetryPolicy {retry}"
+            )
             assert 0 <= retry["MaximumRetryAttempts"] <= 185 and 60 <= retry["MaximumEventAgeInSeconds"] <= 86400
             # EventBridge can only dead-letter if the DLQ's policy lets this rule send to it
-            granted = [s for p in synth.of_type("AWS::SQS::QueuePolicy").values()
-                       if {"Ref": dlq} in p["Properties"]["Queues"]
-                       for s in p["Properties"]["PolicyDocument"]["Statement"]
-                       if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "events.amazonaws.com"}
-                       and "sqs:SendMessage" in as_list(s["Action"]) and references(s.get("Condition"), rule_id)]
+            granted = [
+                s
+                for p in synth.of_type("AWS::SQS::QueuePolicy").values()
+                if {"Ref": dlq} in p["Properties"]["Queues"]
+                for s in p["Properties"]["PolicyDocument"]["Statement"]
+                if s["Effect"] == "Allow"
+                and s.get("Principal") == {"Service": "events.amazonaws.com"}
+                and "sqs:SendMessage" in as_list(s["Action"])
+                and references(s.get("Condition"), rule_id)
+            ]
             assert granted, f"DLQ {dlq} of {rule_id} does not allow events.amazonaws.com to SendMessage"
 
 
-@pytest.mark.parametrize("detail_type, handler", [
-    ("OrderAccepted", "reservation.handler.lambda_handler"),
-    ("ShipmentConfirmed", "invoicing.handler.lambda_handler"),
-])
+@pytest.mark.parametrize(
+    "detail_type, handler",
+    [
+        ("OrderAccepted", "reservation.handler.lambda_handler"),
+        ("ShipmentConfirmed", "invoicing.handler.lambda_handler"),
+    ],
+)
 def test_bus_rule_routes_detail_type_to_worker_queue(synth: Synth, detail_type: str, handler: str) -> None:
-    rules = [(k, v) for k, v in synth.of_type("AWS::Events::Rule").items()
-             if detail_type in v["Properties"].get("EventPattern", {}).get("detail-type", [])]
+    rules = [
+        (k, v)
+        for k, v in synth.of_type("AWS::Events::Rule").items()
+        if detail_type in v["Properties"].get("EventPattern", {}).get("detail-type", [])
+    ]
     assert len(rules) == 1, f"expected one rule for {detail_type}, got {[k for k, _ in rules]}"
     rule_id, rule = rules[0]
     props = rule["Properties"]
@@ -352,14 +403,23 @@ def test_bus_rule_routes_detail_type_to_worker_queue(synth: Synth, detail_type: 
     queue = ref_target(props["Targets"][0]["Arn"])
     assert synth.resources[queue]["Type"] == "AWS::SQS::Queue", f"{rule_id} targets {queue}, not a queue"
     # ... and that queue is drained by the right worker
-    consumers = [ref_target(m["Properties"]["FunctionName"]) for m in _sqs_mappings(synth).values()
-                 if ref_target(m["Properties"]["EventSourceArn"]) == queue]
+    consumers = [
+        ref_target(m["Properties"]["FunctionName"])
+        for m in _sqs_mappings(synth).values()
+        if ref_target(m["Properties"]["EventSourceArn"]) == queue
+    ]
     assert consumers == [synth.function_by_handler(handler)]
     # ... and the queue policy lets this rule deliver
-    granted = [s for p in synth.of_type("AWS::SQS::QueuePolicy").values() if {"Ref": queue} in p["Properties"]["Queues"]
-               for s in p["Properties"]["PolicyDocument"]["Statement"]
-               if s["Effect"] == "Allow" and "sqs:SendMessage" in as_list(s["Action"])
-               and s.get("Principal") == {"Service": "events.amazonaws.com"} and references(s.get("Condition"), rule_id)]
+    granted = [
+        s
+        for p in synth.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue} in p["Properties"]["Queues"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+        and "sqs:SendMessage" in as_list(s["Action"])
+        and s.get("Principal") == {"Service": "events.amazonaws.com"}
+        and references(s.get("Condition"), rule_id)
+    ]
     assert granted, f"{queue} policy does not allow {rule_id} to send"
 
 
@@ -368,14 +428,18 @@ def test_sweep_schedules_invoke_their_sweepers_every_5_minutes(synth: Synth, han
     sweeper = synth.function_by_handler(handler)
     scheduled = {k: v for k, v in synth.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in v["Properties"]}
     assert len(scheduled) == 2, sorted(scheduled)
-    (rule_id, rule), = [(k, v) for k, v in scheduled.items()
-                        if [ref_target(t["Arn"]) for t in v["Properties"]["Targets"]] == [sweeper]]
+    ((rule_id, rule),) = [
+        (k, v) for k, v in scheduled.items() if [ref_target(t["Arn"]) for t in v["Properties"]["Targets"]] == [sweeper]
+    ]
     assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
     assert rule["Properties"].get("State", "ENABLED") == "ENABLED"
-    permissions = [p for p in synth.of_type("AWS::Lambda::Permission").values()
-                   if ref_target(p["Properties"]["FunctionName"]) == sweeper
-                   and p["Properties"]["Principal"] == "events.amazonaws.com"
-                   and ref_target(p["Properties"].get("SourceArn")) == rule_id]
+    permissions = [
+        p
+        for p in synth.of_type("AWS::Lambda::Permission").values()
+        if ref_target(p["Properties"]["FunctionName"]) == sweeper
+        and p["Properties"]["Principal"] == "events.amazonaws.com"
+        and ref_target(p["Properties"].get("SourceArn")) == rule_id
+    ]
     assert permissions, "EventBridge is not allowed to invoke the sweeper"
     assert permissions[0]["Properties"]["Action"] == "lambda:InvokeFunction"
 
@@ -384,13 +448,16 @@ def test_event_bus_and_archive(synth: Synth) -> None:
     synth.template.resource_count_is("AWS::Events::EventBus", 1)
     synth.template.has_resource_properties("AWS::Events::EventBus", {"Name": BUS_NAME})
     bus = next(iter(synth.of_type("AWS::Events::EventBus")))
-    archives = [a for a in synth.of_type("AWS::Events::Archive").values() if ref_target(a["Properties"]["SourceArn"]) == bus]
+    archives = [
+        a for a in synth.of_type("AWS::Events::Archive").values() if ref_target(a["Properties"]["SourceArn"]) == bus
+    ]
     assert len(archives) == 1 and archives[0]["Properties"]["RetentionDays"] == 90
 
 
 # --------------------------------------------------------------------------------------------------
 # Lambda event source mappings
 # --------------------------------------------------------------------------------------------------
+
 
 def test_every_sqs_mapping_reports_batch_item_failures(synth: Synth) -> None:
     mappings = _sqs_mappings(synth)
@@ -402,8 +469,11 @@ def test_every_sqs_mapping_reports_batch_item_failures(synth: Synth) -> None:
 
 def test_dynamodb_stream_mapping(synth: Synth) -> None:
     orders_table = synth.table_with_index("outbox-pending")
-    stream_mappings = {k: v for k, v in synth.of_type("AWS::Lambda::EventSourceMapping").items()
-                       if v["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [orders_table, "StreamArn"]}}
+    stream_mappings = {
+        k: v
+        for k, v in synth.of_type("AWS::Lambda::EventSourceMapping").items()
+        if v["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [orders_table, "StreamArn"]}
+    }
     assert len(stream_mappings) == 1, sorted(stream_mappings)
     props = next(iter(stream_mappings.values()))["Properties"]
     assert ref_target(props["FunctionName"]) == synth.function_by_handler("outbox.handler.stream_handler")
@@ -415,7 +485,9 @@ def test_dynamodb_stream_mapping(synth: Synth) -> None:
     assert synth.resources[destination]["Type"] == "AWS::SQS::Queue"
     # the publisher must be able to write its failures to that queue
     publisher = ref_target(props["FunctionName"])
-    assert any(references(s["Resource"], destination) for s in allows(synth.policy_statements(publisher), "sqs:SendMessage"))
+    assert any(
+        references(s["Resource"], destination) for s in allows(synth.policy_statements(publisher), "sqs:SendMessage")
+    )
 
     filters = props["FilterCriteria"]["Filters"]
     assert len(filters) == 1, "several filters are OR-ed: each one would widen what gets through"
@@ -428,14 +500,21 @@ def test_dynamodb_stream_mapping(synth: Synth) -> None:
         return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": {"NewImage": image}}
 
     assert filter_matches(pattern, record("INSERT", "OUTBOX"))
-    for event_name, item_type in [("MODIFY", "OUTBOX"), ("REMOVE", "OUTBOX"), ("INSERT", "ORDER"),
-                                  ("INSERT", "IDEMPOTENCY"), ("INSERT", None), ("MODIFY", "ORDER")]:
+    for event_name, item_type in [
+        ("MODIFY", "OUTBOX"),
+        ("REMOVE", "OUTBOX"),
+        ("INSERT", "ORDER"),
+        ("INSERT", "IDEMPOTENCY"),
+        ("INSERT", None),
+        ("MODIFY", "ORDER"),
+    ]:
         assert not filter_matches(pattern, record(event_name, item_type)), (event_name, item_type, pattern)
 
 
 # --------------------------------------------------------------------------------------------------
 # Lambda functions
 # --------------------------------------------------------------------------------------------------
+
 
 def test_function_set(synth: Synth) -> None:
     handlers = sorted(f["Properties"]["Handler"] for f in synth.of_type("AWS::Lambda::Function").values())
@@ -471,13 +550,16 @@ def test_every_handler_resolves_to_a_callable(synth: Synth) -> None:
         module_name, _, attribute = function["Properties"]["Handler"].rpartition(".")
         module = importlib.import_module(module_name)
         assert Path(module.__file__).resolve().is_relative_to(FUNCTIONS_DIR), (
-            f"{module_name} imported from {module.__file__}, not from functions/")
+            f"{module_name} imported from {module.__file__}, not from functions/"
+        )
         handler = getattr(module, attribute, None)
         assert callable(handler), f"{function_id}: {module_name}.{attribute} is missing or not callable"
 
 
 def test_every_function_uses_the_one_code_asset(synth: Synth) -> None:
-    keys = {json.dumps(f["Properties"]["Code"], sort_keys=True) for f in synth.of_type("AWS::Lambda::Function").values()}
+    keys = {
+        json.dumps(f["Properties"]["Code"], sort_keys=True) for f in synth.of_type("AWS::Lambda::Function").values()
+    }
     assert len(keys) == 1, keys
     assert "ZipFile" not in next(iter(synth.of_type("AWS::Lambda::Function").values()))["Properties"]["Code"]
 
@@ -486,6 +568,7 @@ def test_every_function_uses_the_one_code_asset(synth: Synth) -> None:
 # API Gateway
 # --------------------------------------------------------------------------------------------------
 
+
 def test_api_resources_methods_and_stage(synth: Synth) -> None:
     apis = synth.of_type("AWS::ApiGateway::RestApi")
     assert len(apis) == 1
@@ -493,15 +576,24 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
     orders_fn = synth.function_by_handler("orders.handler.lambda_handler")
 
     resources = synth.of_type("AWS::ApiGateway::Resource")
-    orders = [k for k, v in resources.items() if v["Properties"]["PathPart"] == "orders"
-              and v["Properties"]["ParentId"] == {"Fn::GetAtt": [api, "RootResourceId"]}]
+    orders = [
+        k
+        for k, v in resources.items()
+        if v["Properties"]["PathPart"] == "orders"
+        and v["Properties"]["ParentId"] == {"Fn::GetAtt": [api, "RootResourceId"]}
+    ]
     assert len(orders) == 1, "no /orders resource under the API root"
-    by_id = [k for k, v in resources.items() if v["Properties"]["PathPart"] == "{order_id}"
-             and v["Properties"]["ParentId"] == {"Ref": orders[0]}]
+    by_id = [
+        k
+        for k, v in resources.items()
+        if v["Properties"]["PathPart"] == "{order_id}" and v["Properties"]["ParentId"] == {"Ref": orders[0]}
+    ]
     assert len(by_id) == 1, "no /orders/{order_id} resource"
 
-    methods = {(ref_target(m["Properties"]["ResourceId"]), m["Properties"]["HttpMethod"]): m["Properties"]
-               for m in synth.of_type("AWS::ApiGateway::Method").values()}
+    methods = {
+        (ref_target(m["Properties"]["ResourceId"]), m["Properties"]["HttpMethod"]): m["Properties"]
+        for m in synth.of_type("AWS::ApiGateway::Method").values()
+    }
     assert set(methods) == {(orders[0], "POST"), (by_id[0], "GET")}, sorted(methods)
     for key, method in methods.items():
         integration = method["Integration"]
@@ -510,14 +602,18 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
         assert {"Fn::GetAtt": [orders_fn, "Arn"]} in integration["Uri"]["Fn::Join"][1], key
         assert render(integration["Uri"]).endswith(f"/functions/${{{orders_fn}.Arn}}/invocations"), key
         # API Gateway may invoke the function for this method
-        assert any(ref_target(p["Properties"]["FunctionName"]) == orders_fn
-                   and p["Properties"]["Principal"] == "apigateway.amazonaws.com"
-                   and render(p["Properties"]["SourceArn"]).endswith(
-                       f"/{key[1]}/orders" + ("/*" if key[0] == by_id[0] else ""))
-                   for p in synth.of_type("AWS::Lambda::Permission").values()), key
+        assert any(
+            ref_target(p["Properties"]["FunctionName"]) == orders_fn
+            and p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+            and render(p["Properties"]["SourceArn"]).endswith(
+                f"/{key[1]}/orders" + ("/*" if key[0] == by_id[0] else "")
+            )
+            for p in synth.of_type("AWS::Lambda::Permission").values()
+        ), key
 
-    synth.template.has_resource_properties("AWS::ApiGateway::Stage", {
-        "StageName": "v1", "TracingEnabled": True, "RestApiId": {"Ref": api}})
+    synth.template.has_resource_properties(
+        "AWS::ApiGateway::Stage", {"StageName": "v1", "TracingEnabled": True, "RestApiId": {"Ref": api}}
+    )
 
 
 def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
@@ -528,8 +624,10 @@ def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
     from synchub.local.apigw import render_template
 
     api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
-    responses = {v["Properties"]["ResponseType"]: (k, v["Properties"])
-                 for k, v in synth.of_type("AWS::ApiGateway::GatewayResponse").items()}
+    responses = {
+        v["Properties"]["ResponseType"]: (k, v["Properties"])
+        for k, v in synth.of_type("AWS::ApiGateway::GatewayResponse").items()
+    }
     assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
     assert responses["MISSING_AUTHENTICATION_TOKEN"][1]["StatusCode"] == "404"  # not API Gateway's 403
     statuses = {"MISSING_AUTHENTICATION_TOKEN": 404, "REQUEST_TOO_LARGE": 413}
@@ -556,6 +654,7 @@ def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
 # --------------------------------------------------------------------------------------------------
 # assets / Docker-free synth
 # --------------------------------------------------------------------------------------------------
+
 
 def _asset_dir(outdir: Path, template: dict[str, Any]) -> Path:
     functions = [v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function"]
@@ -598,17 +697,22 @@ def test_synth_never_calls_docker(tmp_path: Path) -> None:
     fake_bin.mkdir()
     marker = tmp_path / "docker-was-called"
     docker = fake_bin / "docker"
-    docker.write_text(f"#!/bin/sh\necho \"$@\" >> {marker}\nexit 1\n")
+    docker.write_text(f'#!/bin/sh\necho "$@" >> {marker}\nexit 1\n')
     docker.chmod(0o755)
     outdir = tmp_path / "cdk.out"
-    env = {**os.environ, "PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}", "CDK_DOCKER": str(docker),
-           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env = {
+        **os.environ,
+        "PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CDK_DOCKER": str(docker),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
     code = textwrap.dedent(f"""
         from infra.app import build
         build({str(outdir)!r}).synth()
     """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert not marker.exists(), f"synth invoked docker: {marker.read_text()}"
     template = json.loads((outdir / f"{STACK}.template.json").read_text())
@@ -618,6 +722,7 @@ def test_synth_never_calls_docker(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # IAM least privilege
 # --------------------------------------------------------------------------------------------------
+
 
 def test_orders_function_can_use_orders_table_but_not_publish_events(synth: Synth) -> None:
     orders_fn = synth.function_by_handler("orders.handler.lambda_handler")
@@ -642,18 +747,23 @@ def test_outbox_functions_can_put_events_on_the_bus(synth: Synth, handler: str) 
     granted = allows(synth.policy_statements(function), "events:PutEvents")
     assert granted, f"{handler} cannot events:PutEvents"
     assert all(s["Resource"] == {"Fn::GetAtt": [bus, "Arn"]} for s in granted), (
-        f"{handler} PutEvents should be scoped to the synchub bus: {granted}")
+        f"{handler} PutEvents should be scoped to the synchub bus: {granted}"
+    )
 
 
 def test_only_outbox_functions_publish_events(synth: Synth) -> None:
-    publishers = {synth.props(k)["Handler"] for k in synth.of_type("AWS::Lambda::Function")
-                  if allows(synth.policy_statements(k), "events:PutEvents")}
+    publishers = {
+        synth.props(k)["Handler"]
+        for k in synth.of_type("AWS::Lambda::Function")
+        if allows(synth.policy_statements(k), "events:PutEvents")
+    }
     assert publishers == {"outbox.handler.stream_handler", "outbox.handler.sweep_handler"}
 
 
 # --------------------------------------------------------------------------------------------------
 # cfn-lint
 # --------------------------------------------------------------------------------------------------
+
 
 def _cfn_lint() -> list[str]:
     script = Path(sys.executable).parent / "cfn-lint"
@@ -668,16 +778,20 @@ def _cfn_lint() -> list[str]:
 @pytest.fixture(scope="module")
 def cfn_lint_report(cdk_out: Path) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     template = cdk_out / f"{STACK}.template.json"
-    result = subprocess.run([*_cfn_lint(), "--format", "json", str(template)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [*_cfn_lint(), "--format", "json", str(template)], capture_output=True, text=True, timeout=300
+    )
     assert result.stdout.strip(), f"cfn-lint produced no report (rc={result.returncode}): {result.stderr}"
     yield result.returncode, json.loads(result.stdout)
 
 
 def test_cfn_lint_reports_no_errors(cfn_lint_report: tuple[int, list[dict[str, Any]]]) -> None:
     returncode, matches = cfn_lint_report
-    errors = [f"{m['Rule']['Id']} {'/'.join(map(str, m['Location']['Path']))}: {m['Message']}"
-              for m in matches if m["Level"] == "Error"]
+    errors = [
+        f"{m['Rule']['Id']} {'/'.join(map(str, m['Location']['Path']))}: {m['Message']}"
+        for m in matches
+        if m["Level"] == "Error"
+    ]
     assert not errors, "\n".join(errors)
     assert returncode & 2 == 0, f"cfn-lint exit code {returncode} has the error bit set"
     assert returncode & 1 == 0, f"cfn-lint exit code {returncode}: cfn-lint itself failed"
@@ -685,8 +799,11 @@ def test_cfn_lint_reports_no_errors(cfn_lint_report: tuple[int, list[dict[str, A
 
 def test_cfn_lint_warnings_are_only_cdk_dependson_noise(cfn_lint_report: tuple[int, list[dict[str, Any]]]) -> None:
     _, matches = cfn_lint_report
-    unexpected = [f"{m['Rule']['Id']} {'/'.join(map(str, m['Location']['Path']))}: {m['Message']}"
-                  for m in matches if m["Level"] == "Warning" and m["Rule"]["Id"] != "W3005"]
+    unexpected = [
+        f"{m['Rule']['Id']} {'/'.join(map(str, m['Location']['Path']))}: {m['Message']}"
+        for m in matches
+        if m["Level"] == "Warning" and m["Rule"]["Id"] != "W3005"
+    ]
     assert not unexpected, "\n".join(unexpected)
 
 
@@ -697,8 +814,12 @@ def test_cdk_json_context_drives_the_python_synth(template: dict[str, Any]) -> N
     from infra.app import ROOT
 
     version = _json.loads((ROOT / "cdk.json").read_text())["context"]["synchub:powertoolsLayerVersion"]
-    layers = {render(layer) for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-              for layer in r["Properties"].get("Layers", [])}
+    layers = {
+        render(layer)
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        for layer in r["Properties"].get("Layers", [])
+    }
     assert layers and all(layer.endswith(f":{version}") for layer in layers)
 
 
@@ -726,7 +847,10 @@ def test_api_function_times_out_before_api_gateway_does(synth: Synth) -> None:
 
 
 def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> None:
-    patterns = {p["detail-type"][0]: p for p in (r["Properties"].get("EventPattern")
-                                                 for r in synth.of_type("AWS::Events::Rule").values()) if p}
+    patterns = {
+        p["detail-type"][0]: p
+        for p in (r["Properties"].get("EventPattern") for r in synth.of_type("AWS::Events::Rule").values())
+        if p
+    }
     assert patterns["OrderAccepted"]["source"] == ["synchub.orders"]
     assert patterns["ShipmentConfirmed"]["source"] == [{"prefix": "wms."}]

@@ -4,6 +4,7 @@ Messages are built from the real sample (events/samples/sqs-inventory-position-r
 sent to the provisioned WorkersInventoryWorkerQueue and drained with ``hub.run_worker`` (the
 Lambda SQS poller: delete what succeeded, leave the reported failures in the queue).
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,13 +21,22 @@ from conftest import Hub, sample
 
 QUEUE = "WorkersInventoryWorkerQueue"
 SAMPLE = sample("sqs-inventory-position-reported.json")
-SKU = SAMPLE["data"]["sku"]            # FLOUR-T55-25KG
+SKU = SAMPLE["data"]["sku"]  # FLOUR-T55-25KG
 LOCATION = SAMPLE["data"]["location_id"]  # UTR-A01
 
 
-def report(sequence: int, *, on_hand: int = 120, quality_hold: int = 5, in_transit: int = 40,
-           sku: str = SKU, location_id: str = LOCATION, as_of: str | None = None,
-           event_id: str | None = None, event_type: str | None = None) -> dict[str, Any]:
+def report(
+    sequence: int,
+    *,
+    on_hand: int = 120,
+    quality_hold: int = 5,
+    in_transit: int = 40,
+    sku: str = SKU,
+    location_id: str = LOCATION,
+    as_of: str | None = None,
+    event_id: str | None = None,
+    event_type: str | None = None,
+) -> dict[str, Any]:
     """The sample envelope with its identity, ordering and quantities varied."""
     env = copy.deepcopy(SAMPLE)
     env["event_id"] = event_id or str(uuid.uuid4())
@@ -34,8 +44,9 @@ def report(sequence: int, *, on_hand: int = 120, quality_hold: int = 5, in_trans
     env["entity_id"] = f"{sku}@{location_id}"
     if event_type:
         env["event_type"] = event_type
-    env["data"].update(sku=sku, location_id=location_id, on_hand=on_hand, quality_hold=quality_hold,
-                       in_transit=in_transit)
+    env["data"].update(
+        sku=sku, location_id=location_id, on_hand=on_hand, quality_hold=quality_hold, in_transit=in_transit
+    )
     if as_of:
         env["data"]["as_of"] = as_of
     return env
@@ -64,8 +75,11 @@ def deliver(hub: Hub, ctx: Any, *bodies: dict[str, Any] | str) -> dict[str, Any]
 
 
 def raw_item(hub: Hub, sku: str = SKU, location_id: str = LOCATION) -> dict[str, Any] | None:
-    return hub.ddb.get_item(TableName=hub.inventory_table, ConsistentRead=True,
-                            Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{location_id}"}}).get("Item")
+    return hub.ddb.get_item(
+        TableName=hub.inventory_table,
+        ConsistentRead=True,
+        Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{location_id}"}},
+    ).get("Item")
 
 
 def position(hub: Hub, sku: str = SKU, location_id: str = LOCATION) -> dict[str, Any] | None:
@@ -82,13 +96,21 @@ def expected_fields(env: dict[str, Any], reserved: int = 0) -> dict[str, Any]:
     """Every stored attribute but ``updated_at`` (a wall-clock stamp) for report ``env``."""
     d = env["data"]
     return {
-        "pk": f"SKU#{d['sku']}", "sk": f"LOC#{d['location_id']}",
-        "sku": d["sku"], "location_id": d["location_id"],
-        "on_hand": d["on_hand"], "quality_hold": d["quality_hold"], "in_transit": d["in_transit"],
-        "reserved": reserved, "available": d["on_hand"] - reserved - d["quality_hold"],
+        "pk": f"SKU#{d['sku']}",
+        "sk": f"LOC#{d['location_id']}",
+        "sku": d["sku"],
+        "location_id": d["location_id"],
+        "on_hand": d["on_hand"],
+        "quality_hold": d["quality_hold"],
+        "in_transit": d["in_transit"],
+        "reserved": reserved,
+        "available": d["on_hand"] - reserved - d["quality_hold"],
         "as_of": d["as_of"].replace("Z", ".000Z") if "." not in d["as_of"] else d["as_of"],
-        "wms_sequence": env["sequence"], "last_event_id": env["event_id"],
-        "reported_on_hand": d["on_hand"], "pending_shipments": [], "pending_rev": 0,
+        "wms_sequence": env["sequence"],
+        "last_event_id": env["event_id"],
+        "reported_on_hand": d["on_hand"],
+        "pending_shipments": [],
+        "pending_rev": 0,
     }
 
 
@@ -220,15 +242,18 @@ def test_mixed_batch_reports_exactly_the_bad_messages(hub: Hub, lambda_context: 
     assert len(all_items(hub)) == 3
 
 
-@pytest.mark.parametrize("bad", [
-    pytest.param(lambda: report(1, on_hand=-5, quality_hold=0), id="negative-on-hand"),
-    pytest.param(lambda: report(1, on_hand=3, quality_hold=4), id="hold-exceeds-on-hand"),
-    pytest.param(lambda: {k: v for k, v in report(1).items() if k != "sequence"}, id="missing-sequence"),
-    pytest.param(lambda: report(1) | {"data": {**report(1)["data"], "reserved": 3}}, id="wms-sends-reserved"),
-    pytest.param(lambda: report(1, location_id="utr a01"), id="bad-location-id"),
-    pytest.param(lambda: "{not json", id="malformed-json"),
-    pytest.param(lambda: report(1, event_type="OrderAccepted"), id="wrong-event-type"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda: report(1, on_hand=-5, quality_hold=0), id="negative-on-hand"),
+        pytest.param(lambda: report(1, on_hand=3, quality_hold=4), id="hold-exceeds-on-hand"),
+        pytest.param(lambda: {k: v for k, v in report(1).items() if k != "sequence"}, id="missing-sequence"),
+        pytest.param(lambda: report(1) | {"data": {**report(1)["data"], "reserved": 3}}, id="wms-sends-reserved"),
+        pytest.param(lambda: report(1, location_id="utr a01"), id="bad-location-id"),
+        pytest.param(lambda: "{not json", id="malformed-json"),
+        pytest.param(lambda: report(1, event_type="OrderAccepted"), id="wrong-event-type"),
+    ],
+)
 def test_bad_record_alone_writes_nothing_and_fails_the_batch(hub: Hub, lambda_context: Any, bad: Any) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -250,10 +275,13 @@ def test_direct_event_batch_reports_failures_by_message_id(hub: Hub, lambda_cont
 
     good = report(10, on_hand=40, quality_hold=0, in_transit=0)
     bad = report(11, on_hand=4, quality_hold=5)
-    event = hub.sqs_event(QUEUE, [
-        {"MessageId": "m-good", "ReceiptHandle": "rh-1", "Body": json.dumps(good)},
-        {"MessageId": "m-bad", "ReceiptHandle": "rh-2", "Body": json.dumps(bad)},
-    ])
+    event = hub.sqs_event(
+        QUEUE,
+        [
+            {"MessageId": "m-good", "ReceiptHandle": "rh-1", "Body": json.dumps(good)},
+            {"MessageId": "m-bad", "ReceiptHandle": "rh-2", "Body": json.dumps(bad)},
+        ],
+    )
     assert lambda_handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
     assert without_stamp(position(hub)) == expected_fields(good)
 
@@ -273,8 +301,11 @@ def report_streams(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int]]:
         on_hand = draw(st.integers(min_value=0, max_value=10_000))
         hold = draw(st.integers(min_value=0, max_value=on_hand))
         transit = draw(st.integers(min_value=0, max_value=10_000))
-        reports.append(report(seq, on_hand=on_hand, quality_hold=hold, in_transit=transit,
-                              as_of=f"2026-11-23T07:{seq % 60:02d}:00Z"))
+        reports.append(
+            report(
+                seq, on_hand=on_hand, quality_hold=hold, in_transit=transit, as_of=f"2026-11-23T07:{seq % 60:02d}:00Z"
+            )
+        )
     duplicates = draw(st.lists(st.integers(min_value=0, max_value=len(reports) - 1), max_size=6))
     order = draw(st.permutations(list(range(len(reports))) + duplicates))
     return reports, order
@@ -282,9 +313,9 @@ def report_streams(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int]]:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=report_streams(), batch_size=st.integers(min_value=1, max_value=10))
-def test_any_delivery_order_converges_on_highest_sequence(hub: Hub, lambda_context: Any,
-                                                          stream: tuple[list[dict[str, Any]], list[int]],
-                                                          batch_size: int) -> None:
+def test_any_delivery_order_converges_on_highest_sequence(
+    hub: Hub, lambda_context: Any, stream: tuple[list[dict[str, Any]], list[int]], batch_size: int
+) -> None:
     from inventory.handler import lambda_handler
 
     reports, order = stream
@@ -294,10 +325,11 @@ def test_any_delivery_order_converges_on_highest_sequence(hub: Hub, lambda_conte
         r["data"]["location_id"] = location
         r["entity_id"] = f"{SKU}@{location}"
 
-    messages = [{"MessageId": f"m-{n}", "ReceiptHandle": f"rh-{n}", "Body": json.dumps(reports[i])}
-                for n, i in enumerate(order)]
+    messages = [
+        {"MessageId": f"m-{n}", "ReceiptHandle": f"rh-{n}", "Body": json.dumps(reports[i])} for n, i in enumerate(order)
+    ]
     for start in range(0, len(messages), batch_size):
-        result = lambda_handler(hub.sqs_event(QUEUE, messages[start:start + batch_size]), lambda_context)
+        result = lambda_handler(hub.sqs_event(QUEUE, messages[start : start + batch_size]), lambda_context)
         assert result["batchItemFailures"] == []
 
     newest = max(reports, key=lambda r: r["sequence"])

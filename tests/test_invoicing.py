@@ -5,6 +5,7 @@ invoicing worker's queue and ``hub.run_worker`` plays the Lambda SQS poller. Ord
 the real intake code, stock is seeded with WMS position reports and reserved by the reservation
 worker (through the outbox, the bus and its queue), so every test runs the whole chain.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,6 +28,7 @@ FLOUR, YEAST = "FLOUR-T55-25KG", "YEAST-DRY-500G"
 
 # --------------------------------------------------------------------------------------------- helpers
 
+
 def order_body(lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body = sample("api-post-order.json")
     body["channel_order_ref"] = f"{body['channel_order_ref']}-{uuid.uuid4().hex[:8]}"
@@ -39,8 +41,11 @@ def accept_order(body: dict[str, Any] | None = None) -> str:
     from orders.logic import accept
     from orders.models import OrderIn
 
-    result = accept(OrderIn.model_validate(body or order_body()), f"idem-{uuid.uuid4().hex}",
-                    correlation_id="corr-" + uuid.uuid4().hex[:8])
+    result = accept(
+        OrderIn.model_validate(body or order_body()),
+        f"idem-{uuid.uuid4().hex}",
+        correlation_id="corr-" + uuid.uuid4().hex[:8],
+    )
     assert result.created
     return result.order_id
 
@@ -49,8 +54,9 @@ def seed_stock(sku: str, location_id: str, on_hand: int, sequence: int = 1) -> N
     from inventory.models import PositionReport
     from inventory.repository import apply_report
 
-    report = PositionReport(sku=sku, location_id=location_id, on_hand=on_hand,
-                            as_of=datetime(2026, 11, 23, 7, 45, tzinfo=timezone.utc))
+    report = PositionReport(
+        sku=sku, location_id=location_id, on_hand=on_hand, as_of=datetime(2026, 11, 23, 7, 45, tzinfo=timezone.utc)
+    )
     assert apply_report(report, sequence, f"seed-{sku}-{location_id}-{sequence}")
 
 
@@ -71,8 +77,9 @@ def reserve_through_queue(hub: Hub, ctx: Any) -> dict[str, Any]:
     return result
 
 
-def shipment_detail(order_id: str, shipment_id: str, lines: list[dict[str, Any]] | None = None,
-                    event_id: str | None = None) -> dict[str, Any]:
+def shipment_detail(
+    order_id: str, shipment_id: str, lines: list[dict[str, Any]] | None = None, event_id: str | None = None
+) -> dict[str, Any]:
     """The envelope of the real sample event, for another order / shipment."""
     detail = copy.deepcopy(sample("eventbridge-shipment-confirmed.json")["detail"])
     detail["event_id"] = event_id or str(uuid.uuid4())
@@ -87,9 +94,16 @@ def shipment_detail(order_id: str, shipment_id: str, lines: list[dict[str, Any]]
 def put_shipment(hub: Hub, detail: dict[str, Any], times: int = 1) -> None:
     event = sample("eventbridge-shipment-confirmed.json")
     for _ in range(times):
-        resp = hub.events.put_events(Entries=[{
-            "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(detail),
-            "EventBusName": hub.dep.bus_name or "synchub-bus"}])
+        resp = hub.events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(detail),
+                    "EventBusName": hub.dep.bus_name or "synchub-bus",
+                }
+            ]
+        )
         assert resp["FailedEntryCount"] == 0
 
 
@@ -133,8 +147,7 @@ def invoice_items(hub: Hub) -> list[dict[str, Any]]:
 
 
 def outbox_events(hub: Hub, detail_type: str) -> list[dict[str, Any]]:
-    return [i for i in scan(hub, hub.orders_table)
-            if i["pk"].startswith("OUTBOX#") and i["detail_type"] == detail_type]
+    return [i for i in scan(hub, hub.orders_table) if i["pk"].startswith("OUTBOX#") and i["detail_type"] == detail_type]
 
 
 def position(hub: Hub, sku: str, location_id: str) -> dict[str, int]:
@@ -175,8 +188,10 @@ def reserved_order(hub: Hub, lambda_context: Any) -> str:
 
 # --------------------------------------------------------------------------------------------- tests
 
-def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(hub: Hub, lambda_context: Any,
-                                                                      reserved_order: str) -> None:
+
+def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
     order_id, shipment_id = reserved_order, "SHP-FULL-0001"
     detail = shipment_detail(order_id, shipment_id)
     put_shipment(hub, detail)
@@ -199,12 +214,26 @@ def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(hub: Hub, 
 
     # prices: per line net = qty x unit rounded half up, tax = net x rate rounded half up
     lines = {line["sku"]: line for line in invoice["lines"]}
-    assert lines[FLOUR] == {"line_id": "1", "sku": FLOUR, "quantity": 4, "unit_price": "18.40",
-                            "tax_rate": "0.09", "net_amount": "73.60", "tax_amount": "6.62",
-                            "gross_amount": "80.22"}
-    assert lines[YEAST] == {"line_id": "2", "sku": YEAST, "quantity": 10, "unit_price": "3.95",
-                            "tax_rate": "0.09", "net_amount": "39.50", "tax_amount": "3.56",  # 3.555 -> 3.56
-                            "gross_amount": "43.06"}
+    assert lines[FLOUR] == {
+        "line_id": "1",
+        "sku": FLOUR,
+        "quantity": 4,
+        "unit_price": "18.40",
+        "tax_rate": "0.09",
+        "net_amount": "73.60",
+        "tax_amount": "6.62",
+        "gross_amount": "80.22",
+    }
+    assert lines[YEAST] == {
+        "line_id": "2",
+        "sku": YEAST,
+        "quantity": 10,
+        "unit_price": "3.95",
+        "tax_rate": "0.09",
+        "net_amount": "39.50",
+        "tax_amount": "3.56",  # 3.555 -> 3.56
+        "gross_amount": "43.06",
+    }
     assert (invoice["net_total"], invoice["tax_total"], invoice["gross_total"]) == ("113.10", "10.18", "123.28")
     assert invoice["currency"] == "EUR"
     body = sample("api-post-order.json")
@@ -215,9 +244,13 @@ def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(hub: Hub, 
     # what finance needs to reconcile
     order = read_order(order_id)
     assert invoice["references"] == {
-        "order_id": order_id, "shipment_id": shipment_id, "channel": "webshop-nl",
-        "channel_order_ref": order.channel_order_ref, "warehouse_id": "UTR",
-        "shipped_at": "2026-11-24T13:58:00.000Z"}
+        "order_id": order_id,
+        "shipment_id": shipment_id,
+        "channel": "webshop-nl",
+        "channel_order_ref": order.channel_order_ref,
+        "warehouse_id": "UTR",
+        "shipped_at": "2026-11-24T13:58:00.000Z",
+    }
 
     # the order is closed
     assert order.state.value == "INVOICED"
@@ -254,13 +287,21 @@ def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(hub: Hub, 
 def test_rounding_is_decimal_half_up_per_line(hub: Hub, lambda_context: Any) -> None:
     seed_stock("ROUND-A", "UTR-C01", 10)
     seed_stock("ROUND-B", "UTR-C02", 10)
-    order_id = accept_order(order_body([
-        {"line_id": "a", "sku": "ROUND-A", "quantity": 3, "unit_price": "0.335", "tax_rate": "0.21"},
-        {"line_id": "b", "sku": "ROUND-B", "quantity": 1, "unit_price": "2.50", "tax_rate": "0.21"},
-    ]))
+    order_id = accept_order(
+        order_body(
+            [
+                {"line_id": "a", "sku": "ROUND-A", "quantity": 3, "unit_price": "0.335", "tax_rate": "0.21"},
+                {"line_id": "b", "sku": "ROUND-B", "quantity": 1, "unit_price": "2.50", "tax_rate": "0.21"},
+            ]
+        )
+    )
     reserve_through_queue(hub, lambda_context)
-    put_shipment(hub, shipment_detail(order_id, "SHP-ROUND-01",
-                                      [{"sku": "ROUND-A", "quantity": 3}, {"sku": "ROUND-B", "quantity": 1}]))
+    put_shipment(
+        hub,
+        shipment_detail(
+            order_id, "SHP-ROUND-01", [{"sku": "ROUND-A", "quantity": 3}, {"sku": "ROUND-B", "quantity": 1}]
+        ),
+    )
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
 
     from invoicing.logic import load_invoice
@@ -268,11 +309,17 @@ def test_rounding_is_decimal_half_up_per_line(hub: Hub, lambda_context: Any) -> 
     invoice = load_invoice("SHP-ROUND-01")
     lines = {line["sku"]: line for line in invoice["lines"]}
     # 3 x 0.335 = 1.005 exactly -> 1.01 (round(1.005, 2) on a float gives 1.0); 1.01 x 21% = 0.2121 -> 0.21
-    assert (lines["ROUND-A"]["net_amount"], lines["ROUND-A"]["tax_amount"], lines["ROUND-A"]["gross_amount"]) \
-        == ("1.01", "0.21", "1.22")
+    assert (lines["ROUND-A"]["net_amount"], lines["ROUND-A"]["tax_amount"], lines["ROUND-A"]["gross_amount"]) == (
+        "1.01",
+        "0.21",
+        "1.22",
+    )
     # 2.50 x 21% = 0.525 -> 0.53 (half up, not banker's 0.52)
-    assert (lines["ROUND-B"]["net_amount"], lines["ROUND-B"]["tax_amount"], lines["ROUND-B"]["gross_amount"]) \
-        == ("2.50", "0.53", "3.03")
+    assert (lines["ROUND-B"]["net_amount"], lines["ROUND-B"]["tax_amount"], lines["ROUND-B"]["gross_amount"]) == (
+        "2.50",
+        "0.53",
+        "3.03",
+    )
     assert (invoice["net_total"], invoice["tax_total"], invoice["gross_total"]) == ("3.51", "0.74", "4.25")
 
     # totals are the sums of the rounded lines, and gross = net + tax on every line
@@ -321,8 +368,9 @@ def test_same_shipment_delivered_twice_is_invoiced_once(hub: Hub, lambda_context
     _assert_single_invoice(hub, reserved_order, "SHP-TWICE-01")
 
 
-def test_same_shipment_delivered_five_times_in_one_batch_and_resent_by_wms(hub: Hub, lambda_context: Any,
-                                                                          reserved_order: str) -> None:
+def test_same_shipment_delivered_five_times_in_one_batch_and_resent_by_wms(
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
     detail = shipment_detail(reserved_order, "SHP-FIVE-01")
     put_shipment(hub, detail, times=5)
     assert hub.depth(INVOICING_QUEUE) == 5
@@ -335,8 +383,9 @@ def test_same_shipment_delivered_five_times_in_one_batch_and_resent_by_wms(hub: 
     _assert_single_invoice(hub, reserved_order, "SHP-FIVE-01")
 
 
-def test_concurrent_deliveries_of_one_shipment_create_one_invoice(hub: Hub, lambda_context: Any,
-                                                                  reserved_order: str) -> None:
+def test_concurrent_deliveries_of_one_shipment_create_one_invoice(
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
     from invoicing import logic
     from synchub_core.envelope import EventEnvelope
 
@@ -368,8 +417,10 @@ def test_concurrent_deliveries_of_one_shipment_create_one_invoice(hub: Hub, lamb
 def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
     from invoicing.logic import invoice_id_for, load_invoice
 
-    put_shipment(hub, shipment_detail(reserved_order, "SHP-PART-01",
-                                      [{"sku": FLOUR, "quantity": 1}, {"sku": YEAST, "quantity": 10}]))
+    put_shipment(
+        hub,
+        shipment_detail(reserved_order, "SHP-PART-01", [{"sku": FLOUR, "quantity": 1}, {"sku": YEAST, "quantity": 10}]),
+    )
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     order = read_order(reserved_order)
     assert order.state.value == "SHIPPED"
@@ -377,7 +428,9 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
     assert order.invoices == [invoice_id_for("SHP-PART-01")]
     first = load_invoice("SHP-PART-01")
     assert [(line["sku"], line["quantity"], line["net_amount"]) for line in first["lines"]] == [
-        (FLOUR, 1, "18.40"), (YEAST, 10, "39.50")]
+        (FLOUR, 1, "18.40"),
+        (YEAST, 10, "39.50"),
+    ]
     assert (first["net_total"], first["tax_total"], first["gross_total"]) == ("57.90", "5.22", "63.12")
     # 1 of the 4 reserved flour released from the first allocation; yeast released whole
     assert position(hub, FLOUR, "UTR-A01")["reserved"] == 2
@@ -385,7 +438,8 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
     assert position(hub, YEAST, "UTR-B01")["reserved"] == 0
     assert [a.model_dump() for a in order.allocations] == [
         {"sku": FLOUR, "location_id": "UTR-A01", "quantity": 2},
-        {"sku": FLOUR, "location_id": "UTR-A02", "quantity": 1}]
+        {"sku": FLOUR, "location_id": "UTR-A02", "quantity": 1},
+    ]
 
     put_shipment(hub, shipment_detail(reserved_order, "SHP-PART-02", [{"sku": FLOUR, "quantity": 3}]))
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
@@ -396,14 +450,16 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
     assert order.allocations == []
     second = load_invoice("SHP-PART-02")
     assert [(line["sku"], line["quantity"], line["net_amount"], line["tax_amount"]) for line in second["lines"]] == [
-        (FLOUR, 3, "55.20", "4.97")]  # 4.968 -> 4.97
+        (FLOUR, 3, "55.20", "4.97")
+    ]  # 4.968 -> 4.97
     assert second["gross_total"] == "60.17"
     assert second["invoice_id"] != first["invoice_id"]
     assert [h.state.value for h in order.history][-3:] == ["SHIPPED", "SHIPPED", "INVOICED"]
 
     assert sorted(i["pk"] for i in invoice_items(hub)) == ["INVOICE#SHP-PART-01", "INVOICE#SHP-PART-02"]
     assert sorted(i["event_id"] for i in outbox_events(hub, "InvoiceIssued")) == sorted(
-        [invoice_event_id("SHP-PART-01"), invoice_event_id("SHP-PART-02")])
+        [invoice_event_id("SHP-PART-01"), invoice_event_id("SHP-PART-02")]
+    )
     for loc, on_hand in (("UTR-A01", 0), ("UTR-A02", 1)):
         assert position(hub, FLOUR, loc) == {"on_hand": on_hand, "reserved": 0, "available": on_hand}
 
@@ -426,8 +482,9 @@ def _assert_rejected(hub: Hub, ctx: Any, detail: dict[str, Any], error: type[Exc
     assert snapshot(hub) == before  # nothing written: no invoice, no order change, no stock change
 
 
-def test_bad_shipment_is_a_batch_item_failure_next_to_good_ones(hub: Hub, lambda_context: Any,
-                                                                reserved_order: str) -> None:
+def test_bad_shipment_is_a_batch_item_failure_next_to_good_ones(
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
     put_shipment(hub, shipment_detail(reserved_order, "SHP-BATCH-BAD", [{"sku": FLOUR, "quantity": 9}]))
     put_shipment(hub, shipment_detail(reserved_order, "SHP-BATCH-OK"))
     put_shipment(hub, shipment_detail("ord_" + uuid.uuid4().hex, "SHP-BATCH-NOORDER"))
@@ -436,15 +493,20 @@ def test_bad_shipment_is_a_batch_item_failure_next_to_good_ones(hub: Hub, lambda
     by_shipment = {json.loads(m["Body"])["detail"]["data"]["shipment_id"]: m["MessageId"] for m in messages}
     result = run_invoicing_batch(hub, lambda_context, messages)
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
-        [by_shipment["SHP-BATCH-BAD"], by_shipment["SHP-BATCH-NOORDER"]])
+        [by_shipment["SHP-BATCH-BAD"], by_shipment["SHP-BATCH-NOORDER"]]
+    )
     assert hub.depth(INVOICING_QUEUE) == 2  # only the good message was deleted
     assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-BATCH-OK"]
     assert read_order(reserved_order).state.value == "INVOICED"
 
 
 def test_over_shipment_is_rejected_and_writes_nothing(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
-    _assert_rejected(hub, lambda_context, shipment_detail(reserved_order, "SHP-OVER-01",
-                                                          [{"sku": FLOUR, "quantity": 5}]), ShipmentRejected)
+    _assert_rejected(
+        hub,
+        lambda_context,
+        shipment_detail(reserved_order, "SHP-OVER-01", [{"sku": FLOUR, "quantity": 5}]),
+        ShipmentRejected,
+    )
     assert invoice_items(hub) == []
     assert read_order(reserved_order).state.value == "RESERVED"
 
@@ -454,23 +516,34 @@ def test_over_shipment_counts_earlier_shipments(hub: Hub, lambda_context: Any, r
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     assert read_order(reserved_order).state.value == "SHIPPED"
     # 3 already shipped + 2 more > 4 ordered, although 2 <= 4 on its own
-    _assert_rejected(hub, lambda_context, shipment_detail(reserved_order, "SHP-OVER-03",
-                                                          [{"sku": FLOUR, "quantity": 2}]), ShipmentRejected)
+    _assert_rejected(
+        hub,
+        lambda_context,
+        shipment_detail(reserved_order, "SHP-OVER-03", [{"sku": FLOUR, "quantity": 2}]),
+        ShipmentRejected,
+    )
     assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-OVER-02"]
     assert read_order(reserved_order).shipped == {FLOUR: 3}
 
 
-def test_sku_not_on_the_order_is_rejected_and_writes_nothing(hub: Hub, lambda_context: Any,
-                                                             reserved_order: str) -> None:
-    _assert_rejected(hub, lambda_context, shipment_detail(
-        reserved_order, "SHP-SKU-01", [{"sku": FLOUR, "quantity": 4}, {"sku": "SUGAR-1KG", "quantity": 1}]),
-        ShipmentRejected)
+def test_sku_not_on_the_order_is_rejected_and_writes_nothing(
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
+    _assert_rejected(
+        hub,
+        lambda_context,
+        shipment_detail(
+            reserved_order, "SHP-SKU-01", [{"sku": FLOUR, "quantity": 4}, {"sku": "SUGAR-1KG", "quantity": 1}]
+        ),
+        ShipmentRejected,
+    )
     assert invoice_items(hub) == []
     assert outbox_events(hub, "InvoiceIssued") == []
 
 
-def test_unknown_order_fails_and_is_retried_until_the_order_exists(hub: Hub, lambda_context: Any,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_order_fails_and_is_retried_until_the_order_exists(
+    hub: Hub, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     from invoicing.handler import lambda_handler as invoicing_handler
@@ -491,8 +564,9 @@ def test_unknown_order_fails_and_is_retried_until_the_order_exists(hub: Hub, lam
 
     monkeypatch.setattr(orders.logic, "new_order_id", lambda: order_id)
     assert accept_order() == order_id
-    hub.sqs.change_message_visibility(QueueUrl=hub.queue(INVOICING_QUEUE),
-                                      ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0)
+    hub.sqs.change_message_visibility(
+        QueueUrl=hub.queue(INVOICING_QUEUE), ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
     redelivered = hub.receive(INVOICING_QUEUE)
     assert [m["MessageId"] for m in redelivered] == [messages[0]["MessageId"]]
     assert redelivered[0]["Attributes"]["ApproximateReceiveCount"] == "2"
@@ -503,7 +577,8 @@ def test_unknown_order_fails_and_is_retried_until_the_order_exists(hub: Hub, lam
 
 
 def test_shipment_before_reservation_is_invoiced_and_late_order_accepted_reserves_nothing(
-        hub: Hub, lambda_context: Any) -> None:
+    hub: Hub, lambda_context: Any
+) -> None:
     from reservation.handler import lambda_handler as reservation_handler
 
     seed_sample_stock()
@@ -542,8 +617,7 @@ def test_cancelled_order_cannot_be_invoiced(hub: Hub, lambda_context: Any, reser
     order.version += 1
     order.state = OrderState.CANCELLED
     order.updated_at = repository.now_iso()
-    ddb.transact(repository.transition_ops(order, expected, [(OrderState.CANCELLED, "cancelled by channel")],
-                                           None))
+    ddb.transact(repository.transition_ops(order, expected, [(OrderState.CANCELLED, "cancelled by channel")], None))
 
     _assert_rejected(hub, lambda_context, shipment_detail(reserved_order, "SHP-CANC-01"), ShipmentRejected)
     assert invoice_items(hub) == []
@@ -560,11 +634,17 @@ def test_issue_raises_the_documented_errors(hub: Hub, reserved_order: str) -> No
     with pytest.raises(OrderNotFound):
         logic.issue(EventEnvelope.model_validate(shipment_detail("ord_missing", "SHP-ERR-01")))
     with pytest.raises(ShipmentRejected, match="not on order"):
-        logic.issue(EventEnvelope.model_validate(
-            shipment_detail(reserved_order, "SHP-ERR-02", [{"sku": "SUGAR-1KG", "quantity": 1}])))
+        logic.issue(
+            EventEnvelope.model_validate(
+                shipment_detail(reserved_order, "SHP-ERR-02", [{"sku": "SUGAR-1KG", "quantity": 1}])
+            )
+        )
     with pytest.raises(ShipmentRejected, match="already shipped"):
-        logic.issue(EventEnvelope.model_validate(
-            shipment_detail(reserved_order, "SHP-ERR-03", [{"sku": YEAST, "quantity": 11}])))
+        logic.issue(
+            EventEnvelope.model_validate(
+                shipment_detail(reserved_order, "SHP-ERR-03", [{"sku": YEAST, "quantity": 11}])
+            )
+        )
     assert invoice_items(hub) == []
 
 
@@ -573,15 +653,19 @@ def wms_report(sku: str, location_id: str, on_hand: int, sequence: int, as_of: d
     from inventory.models import PositionReport
     from inventory.repository import apply_report
 
-    return apply_report(PositionReport(sku=sku, location_id=location_id, on_hand=on_hand, as_of=as_of),
-                        sequence, f"wms-{sku}-{location_id}-{sequence}")
+    return apply_report(
+        PositionReport(sku=sku, location_id=location_id, on_hand=on_hand, as_of=as_of),
+        sequence,
+        f"wms-{sku}-{location_id}-{sequence}",
+    )
 
 
 SHIPPED_AT = datetime(2026, 11, 24, 13, 58, tzinfo=timezone.utc)  # the sample shipment's shipped_at
 
 
 def test_wms_report_taken_before_the_shipment_does_not_bring_shipped_units_back(
-        hub: Hub, lambda_context: Any, reserved_order: str) -> None:
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
     put_shipment(hub, shipment_detail(reserved_order, "SHP-WMS-1"))
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
@@ -598,7 +682,8 @@ def test_wms_report_taken_before_the_shipment_does_not_bring_shipped_units_back(
 
 
 def test_shipment_confirmed_after_the_wms_already_counted_it_only_drops_the_reservation(
-        hub: Hub, lambda_context: Any, reserved_order: str) -> None:
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
     # the WMS reports the emptier shelves (as of after the shipment) before ShipmentConfirmed arrives
     assert wms_report(FLOUR, "UTR-A01", 0, 2, SHIPPED_AT.replace(hour=15))
     assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 3, "available": -3}
@@ -609,8 +694,9 @@ def test_shipment_confirmed_after_the_wms_already_counted_it_only_drops_the_rese
     assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 1, "reserved": 0, "available": 1}
 
 
-def test_report_racing_a_shipment_is_retried_not_lost(hub: Hub, lambda_context: Any, reserved_order: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_racing_a_shipment_is_retried_not_lost(
+    hub: Hub, lambda_context: Any, reserved_order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A shipment lands between the report's read and its write: the report re-reads and still
     subtracts the shipment it did not see."""
     from inventory import repository
@@ -635,8 +721,16 @@ def test_report_racing_a_shipment_is_retried_not_lost(hub: Hub, lambda_context: 
 def test_shipment_confirmations_from_outside_the_wms_are_not_routed(hub: Hub, reserved_order: str) -> None:
     detail = shipment_detail(reserved_order, "SHP-SPOOF")
     for source in ("synchub.orders", "webshop-nl", "wmsx.utrecht"):
-        resp = hub.events.put_events(Entries=[{"Source": source, "DetailType": "ShipmentConfirmed",
-                                               "Detail": json.dumps(detail), "EventBusName": hub.dep.bus_name}])
+        resp = hub.events.put_events(
+            Entries=[
+                {
+                    "Source": source,
+                    "DetailType": "ShipmentConfirmed",
+                    "Detail": json.dumps(detail),
+                    "EventBusName": hub.dep.bus_name,
+                }
+            ]
+        )
         assert resp["FailedEntryCount"] == 0
     assert hub.depth(INVOICING_QUEUE) == 0
     put_shipment(hub, detail)  # the sample's source, wms.utrecht

@@ -1,5 +1,6 @@
 """The local hub as a user runs it from a script: data survives restarts and kill -9, stop is fast
 and leaves nothing behind, and start-up problems get one line, not a traceback."""
+
 from __future__ import annotations
 
 import json
@@ -22,16 +23,24 @@ pytestmark = pytest.mark.e2e
 def _start(state_dir: Path, *args: str) -> subprocess.Popen:
     """`synchub local up` as a script's background job: SIGINT ignored, as a non-interactive shell does."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen([sys.executable, "-m", "synchub.cli", "local", "up", "--no-synth", "--state-dir",
-                             str(state_dir), *args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    return subprocess.Popen(
+        [sys.executable, "-m", "synchub.cli", "local", "up", "--no-synth", "--state-dir", str(state_dir), *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
 
 
 def _wait_up(proc: subprocess.Popen, state_dir: Path) -> environment.HubEnvironment:
     deadline = time.monotonic() + 120
-    while not (state_dir / "local.json").exists() or \
-            json.loads((state_dir / "local.json").read_text()).get("pid") != proc.pid:  # not the killed one's
+    while (
+        not (state_dir / "local.json").exists()
+        or json.loads((state_dir / "local.json").read_text()).get("pid") != proc.pid
+    ):  # not the killed one's
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline, "hub did not come up"
         time.sleep(0.1)
@@ -40,8 +49,9 @@ def _wait_up(proc: subprocess.Popen, state_dir: Path) -> environment.HubEnvironm
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run([sys.executable, "-m", "synchub.cli", *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "synchub.cli", *args], cwd=ROOT, env=env, text=True, capture_output=True, timeout=120
+    )
 
 
 def _post(env: environment.HubEnvironment, body: dict[str, Any], key: str) -> tuple[int, dict, Any]:
@@ -85,8 +95,17 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     assert f"port {port} on 127.0.0.1 (the API) is already in use" in taken.stderr
     assert "Traceback" not in taken.stderr and len(taken.stderr.strip().splitlines()) == 1
     emulator_port = env.endpoint.rsplit(":", 1)[1]
-    taken = _run("local", "up", "--no-synth", "--port", "0", "--emulator-port", emulator_port,
-                 "--state-dir", str(tmp_path / "other"))
+    taken = _run(
+        "local",
+        "up",
+        "--no-synth",
+        "--port",
+        "0",
+        "--emulator-port",
+        emulator_port,
+        "--state-dir",
+        str(tmp_path / "other"),
+    )
     assert taken.returncode == 1 and len(taken.stderr.strip().splitlines()) == 1, taken.stderr
     assert f"port {emulator_port} on 127.0.0.1 (the emulator) is already in use" in taken.stderr
 

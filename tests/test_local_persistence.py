@@ -1,4 +1,5 @@
 """The local hub keeps its data across restarts: journal + snapshot of the emulator's state."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ def _provision(aws: Any) -> dict[str, str]:
     create_streamed_table(aws("dynamodb"), "t")
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    src = sqs.create_queue(QueueName="src", Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})})["QueueUrl"]
+    src = sqs.create_queue(
+        QueueName="src",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})},
+    )["QueueUrl"]
     return {"src": src, "dlq": dlq}
 
 
@@ -41,8 +44,9 @@ def _items(aws: Any) -> dict[str, Any]:
 def _bodies(aws: Any, url: str) -> list[str]:
     sqs = aws("sqs")
     out = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                     MessageAttributeNames=["All"]).get("Messages", []):
+    while got := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
+    ).get("Messages", []):
         out += [m["Body"] + json.dumps(m.get("MessageAttributes", {}), sort_keys=True) for m in got]
     return sorted(out)
 
@@ -52,12 +56,12 @@ def _store(path: Path) -> Store:
 
 
 def _put(aws: Any, pk: str, **attrs: str) -> None:
-    aws("dynamodb").put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": "A"},
-                                                  **{k: {"S": v} for k, v in attrs.items()}})
+    aws("dynamodb").put_item(
+        TableName="t", Item={"pk": {"S": pk}, "sk": {"S": "A"}, **{k: {"S": v} for k, v in attrs.items()}}
+    )
 
 
-def test_items_messages_dlq_and_unread_stream_records_survive_a_clean_restart(moto_server: Any,
-                                                                               tmp_path: Path) -> None:
+def test_items_messages_dlq_and_unread_stream_records_survive_a_clean_restart(moto_server: Any, tmp_path: Path) -> None:
     aws = moto_server
     q = _provision(aws)
     store = _store(tmp_path)
@@ -66,14 +70,25 @@ def test_items_messages_dlq_and_unread_stream_records_survive_a_clean_restart(mo
     ddb, sqs = aws("dynamodb"), aws("sqs")
     for n in range(30):
         _put(aws, f"k{n}", v=str(n))
-    ddb.update_item(TableName="t", Key={"pk": {"S": "k1"}, "sk": {"S": "A"}}, UpdateExpression="SET v = :v",
-                    ExpressionAttributeValues={":v": {"S": "updated"}})
+    ddb.update_item(
+        TableName="t",
+        Key={"pk": {"S": "k1"}, "sk": {"S": "A"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": "updated"}},
+    )
     ddb.delete_item(TableName="t", Key={"pk": {"S": "k2"}, "sk": {"S": "A"}})
-    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "tx"}, "sk": {"S": "A"}}}},
-                                            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "k3"}, "sk": {"S": "A"}}}}])
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "tx"}, "sk": {"S": "A"}}}},
+            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "k3"}, "sk": {"S": "A"}}}},
+        ]
+    )
     for n in range(5):
-        sqs.send_message(QueueUrl=q["src"], MessageBody=f"m{n}", MessageAttributes={
-            "origin": {"DataType": "String", "StringValue": "wms"}})
+        sqs.send_message(
+            QueueUrl=q["src"],
+            MessageBody=f"m{n}",
+            MessageAttributes={"origin": {"DataType": "String", "StringValue": "wms"}},
+        )
     sqs.send_message(QueueUrl=q["src"], MessageBody="not json {")
     store.flush()
     # one message delivered and deleted, all others received once: the next receive dead-letters them
@@ -87,7 +102,9 @@ def test_items_messages_dlq_and_unread_stream_records_survive_a_clean_restart(mo
     assert _items(aws) == {}
     restored = _store(tmp_path)
     report = restored.restore()
-    assert report.items == 29 and report.messages == 5 and report.stream_records == 34  # 30 puts, update, delete, tx put + delete
+    assert (
+        report.items == 29 and report.messages == 5 and report.stream_records == 34
+    )  # 30 puts, update, delete, tx put + delete
     assert json.dumps(_items(aws), sort_keys=True) == expected_items
     dead = _bodies(aws, q["dlq"])
     assert len(dead) == 5 and all('"origin"' in b for b in dead if b.startswith("m"))
@@ -113,8 +130,12 @@ def test_a_crash_loses_only_what_was_not_flushed_and_never_half_a_block(moto_ser
     _put(aws, "unflushed")  # the process dies before the next flush
     journal = next(tmp_path.glob("journal-*.jsonl"))
     with journal.open("ab") as fh:  # and it died in the middle of writing a block
-        fh.write(json.dumps({"t": "t", "k": {"pk": {"S": "torn"}, "sk": {"S": "A"}},
-                             "i": {"pk": {"S": "torn"}, "sk": {"S": "A"}}}).encode() + b"\n")
+        fh.write(
+            json.dumps(
+                {"t": "t", "k": {"pk": {"S": "torn"}, "sk": {"S": "A"}}, "i": {"pk": {"S": "torn"}, "sk": {"S": "A"}}}
+            ).encode()
+            + b"\n"
+        )
         fh.write(b'{"t": "t", "k": {"pk"')
     from synchub.local import moto_isolation
 
@@ -125,8 +146,7 @@ def test_a_crash_loses_only_what_was_not_flushed_and_never_half_a_block(moto_ser
     assert report.torn_blocks == 1
 
 
-def test_compaction_keeps_everything_and_a_cut_short_compaction_is_harmless(moto_server: Any,
-                                                                             tmp_path: Path) -> None:
+def test_compaction_keeps_everything_and_a_cut_short_compaction_is_harmless(moto_server: Any, tmp_path: Path) -> None:
     aws = moto_server
     _provision(aws)
     store = _store(tmp_path)
@@ -166,8 +186,9 @@ def _one_item_kept(aws: Any, tmp_path: Path) -> None:
 def test_state_of_resources_no_longer_in_the_template_is_reported_not_fatal(moto_server: Any, tmp_path: Path) -> None:
     aws = moto_server
     _one_item_kept(aws, tmp_path)
-    urllib.request.urlopen(urllib.request.Request(f"{aws('sqs').meta.endpoint_url}/moto-api/reset",
-                                                  method="POST")).read()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{aws('sqs').meta.endpoint_url}/moto-api/reset", method="POST")
+    ).read()
     report = _store(tmp_path).restore()  # nothing provisioned: the table is gone
     assert report.skipped == {"t": 2}  # the item and its stream record
     assert "not in the template any more" in str(report)

@@ -1,4 +1,5 @@
 """The local runtime's emulation of Lambda event sources, API Gateway and DynamoDB transactions."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,11 @@ def test_filter_patterns_match_like_eventbridge() -> None:
     assert matches({"a": [{"prefix": "ord_"}]}, {"a": "ord_1"}) and not matches({"a": [{"prefix": "x"}]}, {"a": "y"})
     assert matches({"a": [{"exists": False}]}, {}) and not matches({"a": [{"exists": True}]}, {})
     assert matches({"n": [{"numeric": [">", 0, "<=", 5]}]}, {"n": 5}) and not matches(
-        {"n": [{"numeric": [">", 0]}]}, {"n": 0})
-    assert matches({"a": [{"anything-but": ["x"]}]}, {"a": "y"}) and not matches({"a": [{"anything-but": "x"}]}, {"a": "x"})
+        {"n": [{"numeric": [">", 0]}]}, {"n": 0}
+    )
+    assert matches({"a": [{"anything-but": ["x"]}]}, {"a": "y"}) and not matches(
+        {"a": [{"anything-but": "x"}]}, {"a": "x"}
+    )
 
 
 def test_schedule_expressions() -> None:
@@ -55,11 +59,21 @@ def _sqs_source(clients: Any, batch_size: int = 10) -> EventSourceSpec:
     sqs = clients("sqs")
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName="src", Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="src",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return EventSourceSpec(logical_id="esm", function="fn", kind="sqs", source_arn=arn, batch_size=batch_size,
-                           batching_window=0, report_failures=True, queue_url=url)
+    return EventSourceSpec(
+        logical_id="esm",
+        function="fn",
+        kind="sqs",
+        source_arn=arn,
+        batch_size=batch_size,
+        batching_window=0,
+        report_failures=True,
+        queue_url=url,
+    )
 
 
 def test_sqs_poller_deletes_successes_and_retries_reported_failures_into_the_dlq(moto_server: Any) -> None:
@@ -67,8 +81,11 @@ def test_sqs_poller_deletes_successes_and_retries_reported_failures_into_the_dlq
     sqs = moto_server("sqs")
     for n in range(4):
         sqs.send_message(QueueUrl=spec.queue_url, MessageBody=json.dumps({"n": n}))
-    pool = FakePool(lambda recs: {"batchItemFailures": [
-        {"itemIdentifier": r["messageId"]} for r in recs if json.loads(r["body"])["n"] == 2]})
+    pool = FakePool(
+        lambda recs: {
+            "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in recs if json.loads(r["body"])["n"] == 2]
+        }
+    )
     poller = SqsPoller(spec, pool, sqs, "eu-west-1", retry_delay=0)
     for _ in range(6):
         poller.poll_once()
@@ -99,23 +116,44 @@ def test_sqs_poller_retries_the_whole_batch_on_a_function_error(moto_server: Any
 
 
 # -- DynamoDB stream event source --------------------------------------------------------------
-def _stream_source(clients: Any, max_retries: int = 2, bisect: bool = False,
-                   filters: list[dict[str, Any]] | None = None) -> tuple[EventSourceSpec, str]:
+def _stream_source(
+    clients: Any, max_retries: int = 2, bisect: bool = False, filters: list[dict[str, Any]] | None = None
+) -> tuple[EventSourceSpec, str]:
     ddb = clients("dynamodb")
-    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
     arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
     dlq = clients("sqs").create_queue(QueueName="stream-dlq")["QueueUrl"]
-    return EventSourceSpec(logical_id="stream", function="fn", kind="dynamodb", source_arn=arn, batch_size=10,
-                           batching_window=0, report_failures=True, max_retries=max_retries, bisect=bisect,
-                           filters=filters or []), dlq
+    return EventSourceSpec(
+        logical_id="stream",
+        function="fn",
+        kind="dynamodb",
+        source_arn=arn,
+        batch_size=10,
+        batching_window=0,
+        report_failures=True,
+        max_retries=max_retries,
+        bisect=bisect,
+        filters=filters or [],
+    ), dlq
 
 
 def _poller(clients: Any, spec: EventSourceSpec, dlq: str, pool: FakePool) -> StreamPoller:
-    return StreamPoller(spec, pool, clients("dynamodbstreams"), clients("sqs"), "eu-west-1", dlq,
-                        "arn:aws:lambda:eu-west-1:123456789012:function:fn", retry_delay=0)
+    return StreamPoller(
+        spec,
+        pool,
+        clients("dynamodbstreams"),
+        clients("sqs"),
+        "eu-west-1",
+        dlq,
+        "arn:aws:lambda:eu-west-1:123456789012:function:fn",
+        retry_delay=0,
+    )
 
 
 def _put(clients: Any, *keys: str) -> None:
@@ -129,8 +167,13 @@ def test_stream_poller_checkpoints_before_the_first_reported_failure(moto_server
     failing = {"a2"}
 
     def answer(recs: list[dict[str, Any]]) -> Any:
-        return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
-                                      for r in recs if r["dynamodb"]["Keys"]["pk"]["S"] in failing]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
+                for r in recs
+                if r["dynamodb"]["Keys"]["pk"]["S"] in failing
+            ]
+        }
 
     pool = FakePool(answer)
     poller = _poller(moto_server, spec, dlq, pool)
@@ -163,11 +206,13 @@ def test_stream_poller_sends_exhausted_batches_to_the_on_failure_destination(mot
 
 
 def test_stream_poller_bisects_on_function_error_and_applies_filters(moto_server: Any) -> None:
-    spec, dlq = _stream_source(moto_server, max_retries=5, bisect=True,
-                               filters=[{"dynamodb": {"NewImage": {"kind": {"S": ["c"]}}}}])
+    spec, dlq = _stream_source(
+        moto_server, max_retries=5, bisect=True, filters=[{"dynamodb": {"NewImage": {"kind": {"S": ["c"]}}}}]
+    )
     _put(moto_server, "c1", "x1", "c2", "c3", "c4")
-    pool = FakePool(lambda recs: fail_all(recs) if any(
-        r["dynamodb"]["Keys"]["pk"]["S"] == "c3" for r in recs) else None)
+    pool = FakePool(
+        lambda recs: fail_all(recs) if any(r["dynamodb"]["Keys"]["pk"]["S"] == "c3" for r in recs) else None
+    )
     poller = _poller(moto_server, spec, dlq, pool)
     for _ in range(4):
         poller.poll_once()
@@ -193,17 +238,26 @@ def test_cancelled_transactions_leave_no_trace_even_under_concurrency(moto_serve
     t.start()
     for _ in range(30):
         with pytest.raises(ddb.exceptions.TransactionCanceledException):
-            ddb.transact_write_items(TransactItems=[
-                {"Put": {"TableName": "t", "Item": {"pk": {"S": "ghost"}}}},
-                {"Put": {"TableName": "t", "Item": {"pk": {"S": "lock"}},
-                         "ConditionExpression": "attribute_not_exists(pk)"}}])
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "ghost"}}}},
+                    {
+                        "Put": {
+                            "TableName": "t",
+                            "Item": {"pk": {"S": "lock"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
     stop.set()
     t.join()
     assert seen == []
     streams = moto_server("dynamodbstreams")
     shard = streams.describe_stream(StreamArn=spec.source_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    it = streams.get_shard_iterator(StreamArn=spec.source_arn, ShardId=shard,
-                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    it = streams.get_shard_iterator(StreamArn=spec.source_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in streams.get_records(ShardIterator=it)["Records"]]
     assert keys == ["lock"]
 
@@ -263,10 +317,15 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
         assert fn.environment["ORDERS_TABLE"] == dep.tables["DataOrdersTable"]
         assert (fn.code_dir / fn.handler.split(".")[0]).is_dir()
     rules = moto_server("events").list_rules(EventBusName=dep.bus_name)["Rules"]
-    assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == ["OrderAccepted", "ShipmentConfirmed"]
+    assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == [
+        "OrderAccepted",
+        "ShipmentConfirmed",
+    ]
     assert [s.expression for s in dep.schedules] == ["rate(5 minutes)", "rate(5 minutes)"]
     assert sorted(dep.functions[s.function].handler for s in dep.schedules) == [
-        "outbox.handler.sweep_handler", "reservation.handler.backorder_handler"]
+        "outbox.handler.sweep_handler",
+        "reservation.handler.backorder_handler",
+    ]
 
 
 # -- worker processes ----------------------------------------------------------------------------
@@ -282,9 +341,17 @@ def test_worker_processes_time_out_crash_and_recover(tmp_path: Any) -> None:
         "    if event.get('raise'): raise ValueError('bad input')\n"
         "    return {'pid': os.getpid(), 'table': os.environ['ORDERS_TABLE'],\n"
         "            'region': os.environ['AWS_REGION'], 'name': context.function_name,\n"
-        "            'left_ms': context.get_remaining_time_in_millis()}\n")
-    spec = FunctionSpec(logical_id="Fn", name="Synchub-Fn", handler="fn.handler", code_dir=tmp_path,
-                        environment={"ORDERS_TABLE": "orders"}, timeout=2, memory=128)
+        "            'left_ms': context.get_remaining_time_in_millis()}\n"
+    )
+    spec = FunctionSpec(
+        logical_id="Fn",
+        name="Synchub-Fn",
+        handler="fn.handler",
+        code_dir=tmp_path,
+        environment={"ORDERS_TABLE": "orders"},
+        timeout=2,
+        memory=128,
+    )
     pool = FunctionPool(spec, {"AWS_REGION": "eu-west-1"}, tmp_path, "arn:aws:lambda:eu-west-1:1:function:Synchub-Fn")
     pool.warm()
     try:
@@ -316,8 +383,15 @@ def test_function_logs_are_rotated_and_stay_bounded(tmp_path: Any, monkeypatch: 
 
     (tmp_path / "chatty.py").write_text("def handler(event, context):\n    print('x' * 999)\n    return {}\n")
     monkeypatch.setenv("SYNCHUB_LOCAL_LOG_MAX_BYTES", "20000")
-    spec = FunctionSpec(logical_id="Fn", name="Synchub-Chatty", handler="chatty.handler", code_dir=tmp_path,
-                        environment={}, timeout=5, memory=128)
+    spec = FunctionSpec(
+        logical_id="Fn",
+        name="Synchub-Chatty",
+        handler="chatty.handler",
+        code_dir=tmp_path,
+        environment={},
+        timeout=5,
+        memory=128,
+    )
     pool = FunctionPool(spec, {}, tmp_path, "arn:aws:lambda:eu-west-1:1:function:Synchub-Chatty", concurrency=2)
     pool.warm()
     try:

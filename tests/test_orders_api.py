@@ -1,4 +1,5 @@
 """POST /orders and GET /orders/{id} through the real Lambda handler (API Gateway proxy events)."""
+
 from __future__ import annotations
 
 import copy
@@ -11,13 +12,24 @@ import pytest
 from conftest import Hub, sample
 
 
-def api_event(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-              resource: str | None = None, path_params: dict[str, str] | None = None) -> dict[str, Any]:
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    resource: str | None = None,
+    path_params: dict[str, str] | None = None,
+) -> dict[str, Any]:
     event = sample("apigw-post-order-event.json")
-    event.update(httpMethod=method, path=path, resource=resource or path,
-                 headers={"Content-Type": "application/json", **(headers or {})},
-                 multiValueHeaders=None, pathParameters=path_params,
-                 body=None if body is None else (body if isinstance(body, str) else json.dumps(body)))
+    event.update(
+        httpMethod=method,
+        path=path,
+        resource=resource or path,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        multiValueHeaders=None,
+        pathParameters=path_params,
+        body=None if body is None else (body if isinstance(body, str) else json.dumps(body)),
+    )
     event["requestContext"] = {**event["requestContext"], "httpMethod": method, "resourcePath": resource or path}
     return event
 
@@ -42,8 +54,9 @@ def post(ctx: Any, body: Any, key: str | None = "idem-key-0001", **headers: str)
 def get(ctx: Any, order_id: str) -> tuple[int, dict, Any]:
     from orders.handler import lambda_handler
 
-    resp = lambda_handler(api_event("GET", f"/orders/{order_id}", resource="/orders/{order_id}",
-                                    path_params={"order_id": order_id}), ctx)
+    resp = lambda_handler(
+        api_event("GET", f"/orders/{order_id}", resource="/orders/{order_id}", path_params={"order_id": order_id}), ctx
+    )
     return resp["statusCode"], _headers(resp), json.loads(resp["body"])
 
 
@@ -75,8 +88,9 @@ def test_post_creates_order_history_and_outbox_event(hub: Hub, lambda_context: A
     assert outbox[0]["outbox_status"]["S"] == "PENDING"
 
 
-def test_same_key_same_body_returns_same_answer_and_writes_once(hub: Hub, lambda_context: Any,
-                                                                 order_body: dict) -> None:
+def test_same_key_same_body_returns_same_answer_and_writes_once(
+    hub: Hub, lambda_context: Any, order_body: dict
+) -> None:
     first = post(lambda_context, order_body)
     reordered = json.loads(json.dumps(order_body, sort_keys=True))  # same content, other key order
     reordered["lines"][0]["unit_price"] = str(reordered["lines"][0]["unit_price"]) + "0"  # 18.40 == 18.400
@@ -111,8 +125,9 @@ def test_same_channel_order_under_new_key_is_409(hub: Hub, lambda_context: Any, 
     assert table_items(hub) == before
 
 
-def test_concurrent_identical_requests_create_exactly_one_order(hub: Hub, lambda_context: Any,
-                                                                order_body: dict) -> None:
+def test_concurrent_identical_requests_create_exactly_one_order(
+    hub: Hub, lambda_context: Any, order_body: dict
+) -> None:
     results: list[tuple[int, dict, Any]] = []
     barrier = threading.Barrier(8)
 
@@ -133,18 +148,22 @@ def test_concurrent_identical_requests_create_exactly_one_order(hub: Hub, lambda
     assert sum(i["pk"]["S"].startswith("OUTBOX#") for i in items) == 1
 
 
-@pytest.mark.parametrize("mutate, pointer", [
-    (lambda b: b.pop("lines"), "/lines"),
-    (lambda b: b["lines"][0].update(quantity=0), "/lines/0/quantity"),
-    (lambda b: b["lines"][0].update(sku="bad sku"), "/lines/0/sku"),
-    (lambda b: b.update(currency="euro"), "/currency"),
-    (lambda b: b["ship_to"].update(country="Netherlands"), "/ship_to/country"),
-    (lambda b: b.update(unexpected="field"), "/unexpected"),
-    (lambda b: b["lines"].append(dict(b["lines"][0])), ""),
-    (lambda b: b["lines"][0].update(unit_price="-1"), "/lines/0/unit_price"),
-])
-def test_invalid_body_is_400_problem_json_and_writes_nothing(hub: Hub, lambda_context: Any, order_body: dict,
-                                                             mutate: Any, pointer: str) -> None:
+@pytest.mark.parametrize(
+    "mutate, pointer",
+    [
+        (lambda b: b.pop("lines"), "/lines"),
+        (lambda b: b["lines"][0].update(quantity=0), "/lines/0/quantity"),
+        (lambda b: b["lines"][0].update(sku="bad sku"), "/lines/0/sku"),
+        (lambda b: b.update(currency="euro"), "/currency"),
+        (lambda b: b["ship_to"].update(country="Netherlands"), "/ship_to/country"),
+        (lambda b: b.update(unexpected="field"), "/unexpected"),
+        (lambda b: b["lines"].append(dict(b["lines"][0])), ""),
+        (lambda b: b["lines"][0].update(unit_price="-1"), "/lines/0/unit_price"),
+    ],
+)
+def test_invalid_body_is_400_problem_json_and_writes_nothing(
+    hub: Hub, lambda_context: Any, order_body: dict, mutate: Any, pointer: str
+) -> None:
     mutate(order_body)
     status, headers, problem = post(lambda_context, order_body)
     assert status == 400
@@ -160,10 +179,17 @@ def test_malformed_json_is_400(hub: Hub, lambda_context: Any) -> None:
     assert table_items(hub) == []
 
 
-@pytest.mark.parametrize("key, slug", [(None, "idempotency-key-missing"), ("short", "idempotency-key-invalid"),
-                                       ("has spaces in it", "idempotency-key-invalid")])
-def test_idempotency_key_required_and_well_formed(hub: Hub, lambda_context: Any, order_body: dict,
-                                                  key: str | None, slug: str) -> None:
+@pytest.mark.parametrize(
+    "key, slug",
+    [
+        (None, "idempotency-key-missing"),
+        ("short", "idempotency-key-invalid"),
+        ("has spaces in it", "idempotency-key-invalid"),
+    ],
+)
+def test_idempotency_key_required_and_well_formed(
+    hub: Hub, lambda_context: Any, order_body: dict, key: str | None, slug: str
+) -> None:
     status, headers, problem = post(lambda_context, order_body, key=key)
     assert status == 400
     assert problem["type"].endswith("/" + slug)

@@ -4,6 +4,7 @@ Stream events are built from the orders table's real stream records (NEW_IMAGE, 
 turned into the DynamoDB Streams event Lambda delivers. What reaches EventBridge is observed with a
 catch-all test rule on the hub's bus that targets a test queue.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,6 +23,7 @@ OUTBOX_PENDING_INDEX = "outbox-pending"
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
 
 class StreamReader:
     """Reads the orders table's stream from TRIM_HORIZON on, returning only records not read before,
@@ -46,8 +48,9 @@ class StreamReader:
 
     def _iterator(self, shard_id: str) -> str:
         if self._api == "boto3":
-            return self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard_id,
-                                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            return self.streams.get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
         return self.backend.get_shard_iterator(self.arn, shard_id, "TRIM_HORIZON").arn
 
     def _get(self, iterator: str) -> dict[str, Any]:
@@ -67,11 +70,16 @@ class StreamReader:
         d = dict(r["dynamodb"])
         created = d.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
-            d["ApproximateCreationDateTime"] = created.replace(
-                tzinfo=created.tzinfo or timezone.utc).timestamp()
-        return {"eventID": r["eventID"], "eventName": r["eventName"], "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb", "awsRegion": REGION, "dynamodb": d,
-                "eventSourceARN": self.arn}
+            d["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or timezone.utc).timestamp()
+        return {
+            "eventID": r["eventID"],
+            "eventName": r["eventName"],
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": d,
+            "eventSourceARN": self.arn,
+        }
 
 
 def is_outbox(record: dict[str, Any]) -> bool:
@@ -94,16 +102,21 @@ class Observer:
         self.url = hub.sqs.create_queue(QueueName=f"test-observer-{uuid.uuid4().hex[:8]}")["QueueUrl"]
         arn = hub.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         bus = hub.dep.bus_name or "synchub-bus"
-        hub.events.put_rule(Name="test-catch-all", EventBusName=bus, State="ENABLED",
-                            EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+        hub.events.put_rule(
+            Name="test-catch-all",
+            EventBusName=bus,
+            State="ENABLED",
+            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+        )
         hub.events.put_targets(Rule="test-catch-all", EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
 
     def drain(self) -> list[dict[str, Any]]:
         """Every event delivered since the last drain (removed from the test queue)."""
         out: list[dict[str, Any]] = []
         while True:
-            got = self.hub.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
-                                               VisibilityTimeout=60).get("Messages", [])
+            got = self.hub.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+                "Messages", []
+            )
             if not got:
                 return out
             for m in got:
@@ -131,8 +144,7 @@ def outbox_items(hub: Hub) -> list[dict[str, Any]]:
     from synchub_core.ddb import from_ddb
 
     items = hub.ddb.scan(TableName=hub.orders_table, ConsistentRead=True)["Items"]
-    return sorted((from_ddb(i) for i in items if i["pk"]["S"].startswith("OUTBOX#")),
-                  key=lambda i: i["created_at"])
+    return sorted((from_ddb(i) for i in items if i["pk"]["S"].startswith("OUTBOX#")), key=lambda i: i["created_at"])
 
 
 def outbox_item(hub: Hub, event_id: str) -> dict[str, Any]:
@@ -145,9 +157,12 @@ def outbox_item(hub: Hub, event_id: str) -> dict[str, Any]:
 
 def pending_in_index(hub: Hub) -> list[str]:
     """Keys in the sparse outbox-pending index (what the sweeper queries)."""
-    resp = hub.ddb.query(TableName=hub.orders_table, IndexName=OUTBOX_PENDING_INDEX,
-                         KeyConditionExpression="outbox_status = :p",
-                         ExpressionAttributeValues={":p": {"S": "PENDING"}})
+    resp = hub.ddb.query(
+        TableName=hub.orders_table,
+        IndexName=OUTBOX_PENDING_INDEX,
+        KeyConditionExpression="outbox_status = :p",
+        ExpressionAttributeValues={":p": {"S": "PENDING"}},
+    )
     return sorted(i["pk"]["S"] for i in resp["Items"])
 
 
@@ -161,8 +176,9 @@ def run_stream(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
     return stream_handler(event, ctx)
 
 
-def fail_put_events_for(monkeypatch: pytest.MonkeyPatch, doomed: set[str], *, raise_error: bool = False,
-                        calls: list[int] | None = None) -> None:
+def fail_put_events_for(
+    monkeypatch: pytest.MonkeyPatch, doomed: set[str], *, raise_error: bool = False, calls: list[int] | None = None
+) -> None:
     """Make EventBridge reject (or the call raise for) entries whose envelope has an id in ``doomed``."""
     from synchub_core.aws import client
 
@@ -174,12 +190,12 @@ def fail_put_events_for(monkeypatch: pytest.MonkeyPatch, doomed: set[str], *, ra
             calls.append(len(Entries))
         bad = [json.loads(e["Detail"])["event_id"] in doomed for e in Entries]
         if any(bad) and raise_error:
-            raise ClientError({"Error": {"Code": "InternalException", "Message": "EventBridge is unwell"}},
-                              "PutEvents")
+            raise ClientError({"Error": {"Code": "InternalException", "Message": "EventBridge is unwell"}}, "PutEvents")
         good = [e for e, b in zip(Entries, bad, strict=True) if not b]
         accepted = iter(real(Entries=good, **kwargs)["Entries"] if good else [])
-        results = [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected failure"} if b else next(accepted)
-                   for b in bad]
+        results = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "injected failure"} if b else next(accepted) for b in bad
+        ]
         return {"FailedEntryCount": sum(bad), "Entries": results}
 
     monkeypatch.setattr(events, "put_events", put_events)
@@ -197,6 +213,7 @@ def assert_published(hub: Hub, event_id: str, before: datetime) -> dict[str, Any
 
 
 # --------------------------------------------------------------------------------------------- stream path
+
 
 def test_stream_publishes_a_new_outbox_item_once(hub: Hub, lambda_context: Any, observer: Observer) -> None:
     from synchub_core.envelope import EventEnvelope
@@ -240,8 +257,7 @@ def test_stream_publishes_a_new_outbox_item_once(hub: Hub, lambda_context: Any, 
     assert hub.depth("WorkersReservationWorkerQueue") == 1
 
 
-def test_non_outbox_modify_and_remove_records_are_ignored(hub: Hub, lambda_context: Any,
-                                                          observer: Observer) -> None:
+def test_non_outbox_modify_and_remove_records_are_ignored(hub: Hub, lambda_context: Any, observer: Observer) -> None:
     accept_order()
     [stored] = outbox_items(hub)
     reader = StreamReader(hub)
@@ -250,8 +266,12 @@ def test_non_outbox_modify_and_remove_records_are_ignored(hub: Hub, lambda_conte
     # a MODIFY of the order and a REMOVE (e.g. TTL expiry of the idempotency record)
     order_key = next(r["dynamodb"]["Keys"] for r in inserts if r["dynamodb"]["Keys"]["sk"]["S"] == "ORDER")
     idem_key = next(r["dynamodb"]["Keys"] for r in inserts if r["dynamodb"]["Keys"]["sk"]["S"] == "IDEMP")
-    hub.ddb.update_item(TableName=hub.orders_table, Key=order_key, UpdateExpression="SET touched = :t",
-                        ExpressionAttributeValues={":t": {"S": "yes"}})
+    hub.ddb.update_item(
+        TableName=hub.orders_table,
+        Key=order_key,
+        UpdateExpression="SET touched = :t",
+        ExpressionAttributeValues={":t": {"S": "yes"}},
+    )
     hub.ddb.delete_item(TableName=hub.orders_table, Key=idem_key)
     others = reader.read()
     assert [r["eventName"] for r in others] == ["MODIFY", "REMOVE"]
@@ -263,8 +283,9 @@ def test_non_outbox_modify_and_remove_records_are_ignored(hub: Hub, lambda_conte
     assert pending_in_index(hub) == [stored["pk"]]
 
 
-def test_template_stream_filter_selects_only_new_outbox_items(hub: Hub, lambda_context: Any,
-                                                              observer: Observer) -> None:
+def test_template_stream_filter_selects_only_new_outbox_items(
+    hub: Hub, lambda_context: Any, observer: Observer
+) -> None:
     """The event-source filter from the synthesized template, applied to the real stream records."""
     from synchub.local.patterns import matches
 
@@ -281,9 +302,9 @@ def test_template_stream_filter_selects_only_new_outbox_items(hub: Hub, lambda_c
 
 
 @pytest.mark.parametrize("raise_error", [False, True], ids=["failed-entry", "put-events-raises"])
-def test_failed_publication_is_reported_by_sequence_number(hub: Hub, lambda_context: Any, observer: Observer,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           raise_error: bool) -> None:
+def test_failed_publication_is_reported_by_sequence_number(
+    hub: Hub, lambda_context: Any, observer: Observer, monkeypatch: pytest.MonkeyPatch, raise_error: bool
+) -> None:
     for _ in range(3):
         accept_order()
     reader = StreamReader(hub)
@@ -316,9 +337,9 @@ def test_failed_publication_is_reported_by_sequence_number(hub: Hub, lambda_cont
     assert sweep(timedelta(0))["found"] == 0
 
 
-def test_batch_where_every_outbox_record_fails_is_a_function_error(hub: Hub, lambda_context: Any,
-                                                                   observer: Observer,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_where_every_outbox_record_fails_is_a_function_error(
+    hub: Hub, lambda_context: Any, observer: Observer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     from outbox.handler import PublishFailed
@@ -336,8 +357,8 @@ def test_batch_where_every_outbox_record_fails_is_a_function_error(hub: Hub, lam
 
 # --------------------------------------------------------------------------------------------- sweeper
 
-def test_crash_before_publication_is_recovered_by_the_sweep(hub: Hub, lambda_context: Any,
-                                                            observer: Observer) -> None:
+
+def test_crash_before_publication_is_recovered_by_the_sweep(hub: Hub, lambda_context: Any, observer: Observer) -> None:
     from outbox.handler import sweep
 
     started = datetime.now(timezone.utc)
@@ -367,8 +388,12 @@ def test_default_grace_sweeps_items_older_than_a_minute(hub: Hub, lambda_context
     accept_order()
     old, fresh = outbox_items(hub)
     aged = iso(datetime.now(timezone.utc) - SWEEP_GRACE - timedelta(seconds=5))
-    hub.ddb.update_item(TableName=hub.orders_table, Key={"pk": {"S": old["pk"]}, "sk": {"S": "OUTBOX"}},
-                        UpdateExpression="SET created_at = :c", ExpressionAttributeValues={":c": {"S": aged}})
+    hub.ddb.update_item(
+        TableName=hub.orders_table,
+        Key={"pk": {"S": old["pk"]}, "sk": {"S": "OUTBOX"}},
+        UpdateExpression="SET created_at = :c",
+        ExpressionAttributeValues={":c": {"S": aged}},
+    )
 
     assert sweep_handler({}, lambda_context) == {"found": 1, "published": 1, "failed": 0}  # the scheduled run
     assert event_ids(observer.drain()) == [old["event_id"]]
@@ -400,8 +425,9 @@ def test_sweep_twice_publishes_once(hub: Hub, observer: Observer) -> None:
     assert len(set(delivered)) == 2
 
 
-def test_sweep_publishes_in_chunks_and_leaves_rejected_entries_pending(hub: Hub, observer: Observer,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_publishes_in_chunks_and_leaves_rejected_entries_pending(
+    hub: Hub, observer: Observer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from outbox.handler import PublishFailed, sweep
 
     for _ in range(12):
@@ -423,13 +449,17 @@ def test_sweep_publishes_in_chunks_and_leaves_rejected_entries_pending(hub: Hub,
 
 # --------------------------------------------------------------------------------------------- races
 
+
 def _seed_sample_stock() -> None:
     from inventory.models import PositionReport
     from inventory.repository import apply_report
 
     for sku, loc in (("FLOUR-T55-25KG", "UTR-A01"), ("YEAST-DRY-500G", "UTR-B01")):
-        apply_report(PositionReport(sku=sku, location_id=loc, on_hand=100,
-                                    as_of=datetime(2026, 11, 23, tzinfo=timezone.utc)), 1, f"seed-{sku}")
+        apply_report(
+            PositionReport(sku=sku, location_id=loc, on_hand=100, as_of=datetime(2026, 11, 23, tzinfo=timezone.utc)),
+            1,
+            f"seed-{sku}",
+        )
 
 
 def _consumers_dedupe(hub: Hub, ctx: Any, order_id: str, copies: int) -> None:
@@ -448,7 +478,8 @@ def _consumers_dedupe(hub: Hub, ctx: Any, order_id: str, copies: int) -> None:
 
 
 def test_sweep_racing_the_stream_delivers_at_most_a_duplicate_with_the_same_event_id(
-        hub: Hub, lambda_context: Any, observer: Observer, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: Hub, lambda_context: Any, observer: Observer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sweeper reads the item as pending, the stream publisher publishes it, then the sweeper
     publishes its (stale) copy too."""
     from outbox import handler
@@ -483,7 +514,8 @@ def test_sweep_racing_the_stream_delivers_at_most_a_duplicate_with_the_same_even
 
 
 def test_late_stream_record_after_sweep_publishes_nothing_again(
-        hub: Hub, lambda_context: Any, observer: Observer) -> None:
+    hub: Hub, lambda_context: Any, observer: Observer
+) -> None:
     from outbox.handler import sweep
 
     _seed_sample_stock()

@@ -1,5 +1,6 @@
 """The code asset must run on the Lambda runtime + the Powertools v3 layer alone: it bundles no
 third-party packages (no Docker bundling), so every import must come from those."""
+
 from __future__ import annotations
 
 import ast
@@ -10,8 +11,16 @@ from conftest import ROOT
 
 FUNCTIONS = ROOT / "functions"
 # Lambda's Python runtime ships boto3/botocore; the Powertools v3 layer adds these
-PROVIDED = {"aws_lambda_powertools", "pydantic", "pydantic_core", "aws_xray_sdk", "boto3", "botocore",
-            "jmespath", "typing_extensions"}
+PROVIDED = {
+    "aws_lambda_powertools",
+    "pydantic",
+    "pydantic_core",
+    "aws_xray_sdk",
+    "boto3",
+    "botocore",
+    "jmespath",
+    "typing_extensions",
+}
 
 
 def test_functions_import_only_the_runtime_the_layer_and_themselves() -> None:
@@ -27,8 +36,12 @@ def test_functions_import_only_the_runtime_the_layer_and_themselves() -> None:
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                if top not in own and top not in PROVIDED and top not in sys.stdlib_module_names \
-                        and top != "__future__":
+                if (
+                    top not in own
+                    and top not in PROVIDED
+                    and top not in sys.stdlib_module_names
+                    and top != "__future__"
+                ):
                     foreign[f"{path.relative_to(ROOT)}: {name}"] = top
     assert foreign == {}
 

@@ -1,4 +1,5 @@
 """`synchub replay`: DLQ redrive for worker queues and for the outbox DLQs (moto in-process)."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,22 @@ from synchub.environment import HubEnvironment
 
 @pytest.fixture
 def env(hub: Hub) -> HubEnvironment:
-    return HubEnvironment(endpoint=None, region="eu-west-1",
-                          queues={k: v["url"] for k, v in hub.dep.queues.items()},
-                          tables=hub.dep.tables, event_bus=hub.dep.bus_name)
+    return HubEnvironment(
+        endpoint=None,
+        region="eu-west-1",
+        queues={k: v["url"] for k, v in hub.dep.queues.items()},
+        tables=hub.dep.tables,
+        event_bus=hub.dep.bus_name,
+    )
 
 
 def test_redrive_moves_every_message_back_with_its_attributes(hub: Hub, env: HubEnvironment) -> None:
     dlq = hub.queue("WorkersReservationWorkerDeadLetterQueue")
     bodies = [json.dumps({"n": n}) for n in range(23)]
     for body in bodies:
-        hub.sqs.send_message(QueueUrl=dlq, MessageBody=body,
-                             MessageAttributes={"origin": {"DataType": "String", "StringValue": "test"}})
+        hub.sqs.send_message(
+            QueueUrl=dlq, MessageBody=body, MessageAttributes={"origin": {"DataType": "String", "StringValue": "test"}}
+        )
     report = replay.replay(env, "WorkersReservationWorkerDeadLetterQueue")
     assert report.moved == 23
     assert hub.depth("WorkersReservationWorkerDeadLetterQueue") == 0
@@ -59,8 +65,11 @@ def test_queue_names_resolve_by_friendly_physical_and_url(hub: Hub, env: HubEnvi
 
 
 def _pending_outbox(hub: Hub) -> list[dict[str, Any]]:
-    return [i for i in hub.ddb.scan(TableName=hub.orders_table)["Items"]
-            if i["pk"]["S"].startswith("OUTBOX#") and "outbox_status" in i]
+    return [
+        i
+        for i in hub.ddb.scan(TableName=hub.orders_table)["Items"]
+        if i["pk"]["S"].startswith("OUTBOX#") and "outbox_status" in i
+    ]
 
 
 def test_outbox_dlq_replay_publishes_pending_events_once(hub: Hub, env: HubEnvironment, order_body: dict) -> None:
@@ -70,10 +79,21 @@ def test_outbox_dlq_replay_publishes_pending_events_once(hub: Hub, env: HubEnvir
 
     created = accept(OrderIn.model_validate(order_body), "replay-key-0001", "corr")
     assert len(_pending_outbox(hub)) == 1
-    hub.sqs.send_message(QueueUrl=hub.queue("OutboxStreamDeadLetterQueue"), MessageBody=json.dumps({
-        "requestContext": {"condition": "RetryAttemptsExhausted"},
-        "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": "1", "endSequenceNumber": "1",
-                               "batchSize": 1, "streamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/x/stream/1"}}))
+    hub.sqs.send_message(
+        QueueUrl=hub.queue("OutboxStreamDeadLetterQueue"),
+        MessageBody=json.dumps(
+            {
+                "requestContext": {"condition": "RetryAttemptsExhausted"},
+                "DDBStreamBatchInfo": {
+                    "shardId": "shardId-1",
+                    "startSequenceNumber": "1",
+                    "endSequenceNumber": "1",
+                    "batchSize": 1,
+                    "streamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/x/stream/1",
+                },
+            }
+        ),
+    )
     report = replay.replay(env, "OutboxStreamDeadLetterQueue")
     assert (report.moved, report.swept) == (1, 1)
     assert _pending_outbox(hub) == []
@@ -84,21 +104,28 @@ def test_outbox_dlq_replay_publishes_pending_events_once(hub: Hub, env: HubEnvir
     assert hub.depth("WorkersReservationWorkerQueue") == 1  # still only the one delivery (not yet deleted)
 
 
-def test_outbox_replay_keeps_dlq_records_when_publishing_fails(hub: Hub, env: HubEnvironment,
-                                                               order_body: dict, monkeypatch) -> None:
+def test_outbox_replay_keeps_dlq_records_when_publishing_fails(
+    hub: Hub, env: HubEnvironment, order_body: dict, monkeypatch
+) -> None:
     from orders.logic import accept
     from orders.models import OrderIn
     from synchub_core import aws
 
     accept(OrderIn.model_validate(order_body), "replay-key-0002", "corr")
-    hub.sqs.send_message(QueueUrl=hub.queue("OutboxSweepDeadLetterQueue"), MessageBody=json.dumps(
-        sample("eventbridge-shipment-confirmed.json") | {"detail-type": "Scheduled Event", "detail": {}}))
+    hub.sqs.send_message(
+        QueueUrl=hub.queue("OutboxSweepDeadLetterQueue"),
+        MessageBody=json.dumps(
+            sample("eventbridge-shipment-confirmed.json") | {"detail-type": "Scheduled Event", "detail": {}}
+        ),
+    )
     real = aws.client
 
     class FailingEvents:
         def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-            return {"FailedEntryCount": len(Entries),
-                    "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "boom"} for _ in Entries]}
+            return {
+                "FailedEntryCount": len(Entries),
+                "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "boom"} for _ in Entries],
+            }
 
     import synchub_core.outbox as outbox_mod
 
@@ -127,9 +154,13 @@ def _short_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _fill(hub: Hub, name: str, bodies: list[str], attributes: dict[str, Any] | None = None) -> None:
     for i in range(0, len(bodies), 10):
-        result = hub.sqs.send_message_batch(QueueUrl=hub.queue(name), Entries=[
-            {"Id": str(n), "MessageBody": b, **({"MessageAttributes": attributes} if attributes else {})}
-            for n, b in enumerate(bodies[i:i + 10])])
+        result = hub.sqs.send_message_batch(
+            QueueUrl=hub.queue(name),
+            Entries=[
+                {"Id": str(n), "MessageBody": b, **({"MessageAttributes": attributes} if attributes else {})}
+                for n, b in enumerate(bodies[i : i + 10])
+            ],
+        )
         assert not result.get("Failed")
 
 
@@ -174,13 +205,19 @@ def test_non_json_bodies_are_listed_as_they_are_and_replayed(hub: Hub, env: HubE
 
 
 def test_dry_run_of_2000_messages_lists_each_once_and_hides_none_from_the_replay_after_it(
-        hub: Hub, tmp_path: Path, capsys) -> None:
+    hub: Hub, tmp_path: Path, capsys
+) -> None:
     """Through the CLI: the dry run lists 2,000 distinct messages, the replay right after moves all
     2,000 in batches, with progress on stderr."""
     from synchub import cli
 
-    state = {"endpoint": None, "region": "eu-west-1", "queues": {k: v["url"] for k, v in hub.dep.queues.items()},
-             "tables": hub.dep.tables, "event_bus": hub.dep.bus_name}
+    state = {
+        "endpoint": None,
+        "region": "eu-west-1",
+        "queues": {k: v["url"] for k, v in hub.dep.queues.items()},
+        "tables": hub.dep.tables,
+        "event_bus": hub.dep.bus_name,
+    }
     (tmp_path / "local.json").write_text(json.dumps(state))
     bodies = [json.dumps({"n": n}) for n in range(2000)]
     _fill(hub, DLQ, bodies, {"origin": {"DataType": "String", "StringValue": "bulk"}})
@@ -192,21 +229,28 @@ def test_dry_run_of_2000_messages_lists_each_once_and_hides_none_from_the_replay
     listed = [line.split(maxsplit=1) for line in lines[1:]]
     assert len(listed) == 2000 and len({mid for mid, _ in listed}) == 2000
     assert sorted(body for _, body in listed) == sorted(bodies)
-    assert err.splitlines() == [f"{DLQ}: {n} message(s) listed ..." for n in (500, 1000, 1500, 2000)] + \
-        [f"{DLQ}: 2000 message(s) listed, done"]
+    assert err.splitlines() == [f"{DLQ}: {n} message(s) listed ..." for n in (500, 1000, 1500, 2000)] + [
+        f"{DLQ}: 2000 message(s) listed, done"
+    ]
     assert _visible(hub, DLQ) == 2000  # visible again at once, not after a timeout
 
     assert cli.main(["replay", DLQ, "--state-dir", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == f"{DLQ}: 2000 message(s) moved back to Synchub-{SOURCE}"
     assert err.splitlines()[-1] == f"{DLQ}: 2000 message(s) processed, done"
-    assert [line for line in err.splitlines() if line.endswith("...")] == \
-        [f"{DLQ}: {n} message(s) processed ..." for n in (500, 1000, 1500, 2000)]
+    assert [line for line in err.splitlines() if line.endswith("...")] == [
+        f"{DLQ}: {n} message(s) processed ..." for n in (500, 1000, 1500, 2000)
+    ]
     assert hub.depth(DLQ) == 0
     moved = hub.receive(SOURCE, max_messages=3000)
     assert sorted(m["Body"] for m in moved) == sorted(bodies)
-    assert {(m["MessageAttributes"]["origin"]["StringValue"], m["MessageAttributes"][replay.REPLAY_ATTRIBUTE]
-             ["StringValue"]) for m in moved} == {("bulk", "1")}
+    assert {
+        (
+            m["MessageAttributes"]["origin"]["StringValue"],
+            m["MessageAttributes"][replay.REPLAY_ATTRIBUTE]["StringValue"],
+        )
+        for m in moved
+    } == {("bulk", "1")}
 
 
 def test_progress_callback_counts_listed_replayed_and_swept(hub: Hub, env: HubEnvironment) -> None:
@@ -226,8 +270,9 @@ def test_progress_callback_counts_listed_replayed_and_swept(hub: Hub, env: HubEn
     assert calls == [(3, True)]
 
 
-def test_replay_ends_when_every_replayed_message_fails_again(hub: Hub, env: HubEnvironment,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_ends_when_every_replayed_message_fails_again(
+    hub: Hub, env: HubEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A consumer that still fails sends every replayed copy back to the DLQ (as the same message:
     same MessageId) before the run is over; the run must not chase its own tail."""
     real = _with_sqs(env, monkeypatch)
@@ -249,8 +294,9 @@ def test_replay_ends_when_every_replayed_message_fails_again(hub: Hub, env: HubE
     assert {m["MessageAttributes"][replay.REPLAY_ATTRIBUTE]["StringValue"] for m in back} == {"1"}
 
 
-def test_replay_ends_while_new_failures_keep_arriving(hub: Hub, env: HubEnvironment,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_ends_while_new_failures_keep_arriving(
+    hub: Hub, env: HubEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fresh failures flow into the DLQ faster than the run drains it: the run replays the backlog
     (everything sent before it started) and leaves the newcomers for the next run."""
     monkeypatch.setattr(replay, "CLOCK_SKEW_MS", 0)
@@ -260,8 +306,10 @@ def test_replay_ends_while_new_failures_keep_arriving(hub: Hub, env: HubEnvironm
     new = iter(range(10**6))
 
     def receive_while_failures_arrive(**kwargs: Any) -> dict[str, Any]:
-        real.send_message_batch(QueueUrl=kwargs["QueueUrl"], Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"new": next(new)})} for i in range(10)])
+        real.send_message_batch(
+            QueueUrl=kwargs["QueueUrl"],
+            Entries=[{"Id": str(i), "MessageBody": json.dumps({"new": next(new)})} for i in range(10)],
+        )
         return real.receive_message(**kwargs)
 
     _with_sqs(env, monkeypatch, receive_message=receive_while_failures_arrive)
@@ -272,17 +320,22 @@ def test_replay_ends_while_new_failures_keep_arriving(hub: Hub, env: HubEnvironm
     assert _visible(hub, DLQ) == next(new)  # every newcomer still waits in the DLQ, visible
 
 
-def test_entries_sqs_refuses_stay_in_the_dlq_visible_and_are_reported(hub: Hub, env: HubEnvironment,
-                                                                      monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys) -> None:
+def test_entries_sqs_refuses_stay_in_the_dlq_visible_and_are_reported(
+    hub: Hub, env: HubEnvironment, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     real = _with_sqs(env, monkeypatch)
 
     def refuse_poison(QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         good = [e for e in Entries if "poison" not in e["MessageBody"]]
         result = real.send_message_batch(QueueUrl=QueueUrl, Entries=good) if good else {"Successful": []}
-        return {"Successful": result["Successful"],
-                "Failed": [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
-                           for e in Entries if "poison" in e["MessageBody"]]}
+        return {
+            "Successful": result["Successful"],
+            "Failed": [
+                {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+                for e in Entries
+                if "poison" in e["MessageBody"]
+            ],
+        }
 
     _with_sqs(env, monkeypatch, send_message_batch=refuse_poison)
     bodies = [json.dumps({"n": n, **({"poison": True} if n % 7 == 0 else {})}) for n in range(30)]
@@ -293,8 +346,9 @@ def test_entries_sqs_refuses_stay_in_the_dlq_visible_and_are_reported(hub: Hub, 
     kept = hub.receive(DLQ, max_messages=50)  # visible right away, not after a visibility timeout
     assert sorted(m["Body"] for m in kept) == sorted(b for b in bodies if "poison" in b)
     assert {m["MessageId"] for m in kept} == {mid for mid, _ in report.failed}
-    assert sorted(m["Body"] for m in hub.receive(SOURCE, max_messages=50)) == \
-        sorted(b for b in bodies if "poison" not in b)
+    assert sorted(m["Body"] for m in hub.receive(SOURCE, max_messages=50)) == sorted(
+        b for b in bodies if "poison" not in b
+    )
     replay.main_print(report, dry_run=False)
     out = capsys.readouterr().out
     assert "5 could not be sent and stay in the DLQ" in out

@@ -5,6 +5,7 @@ Orders are created through ``orders.logic.accept``, stock is seeded through
 EventBridge, whose rule delivers it to WorkersReservationWorkerQueue, and ``hub.run_worker``
 plays the Lambda SQS poller.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,14 +25,16 @@ YEAST = "YEAST-DRY-500G"
 
 # ---------------------------------------------------------------------------------------- helpers
 
+
 def order_body(lines: list[tuple[str, int]] | None = None) -> dict[str, Any]:
     """The sample order (FLOUR x4, YEAST x10) with a unique channel ref, optionally other lines."""
     body = sample("api-post-order.json")
     body["channel_order_ref"] = f"{body['channel_order_ref']}-{uuid.uuid4().hex[:8]}"
     if lines is not None:
         template = body["lines"][0]
-        body["lines"] = [{**template, "line_id": str(n + 1), "sku": sku, "quantity": qty}
-                         for n, (sku, qty) in enumerate(lines)]
+        body["lines"] = [
+            {**template, "line_id": str(n + 1), "sku": sku, "quantity": qty} for n, (sku, qty) in enumerate(lines)
+        ]
     return body
 
 
@@ -49,8 +52,14 @@ def stock(sku: str, location_id: str, on_hand: int, quality_hold: int = 0, seque
     from inventory.models import PositionReport
     from inventory.repository import apply_report
 
-    report = PositionReport(sku=sku, location_id=location_id, on_hand=on_hand, quality_hold=quality_hold,
-                            in_transit=0, as_of="2026-11-23T07:45:00Z")
+    report = PositionReport(
+        sku=sku,
+        location_id=location_id,
+        on_hand=on_hand,
+        quality_hold=quality_hold,
+        in_transit=0,
+        as_of="2026-11-23T07:45:00Z",
+    )
     assert apply_report(report, sequence, str(uuid.uuid4()))
 
 
@@ -81,8 +90,11 @@ def outbox(hub: Hub, event_type: str | None = None) -> list[dict[str, Any]]:
     """Outbox items (deserialized) with their envelope parsed into ``event``."""
     from synchub_core.ddb import from_ddb
 
-    items = [from_ddb(i) for i in hub.ddb.scan(TableName=hub.orders_table, ConsistentRead=True)["Items"]
-             if i["pk"]["S"].startswith("OUTBOX#")]
+    items = [
+        from_ddb(i)
+        for i in hub.ddb.scan(TableName=hub.orders_table, ConsistentRead=True)["Items"]
+        if i["pk"]["S"].startswith("OUTBOX#")
+    ]
     for i in items:
         i["event"] = json.loads(i["detail"])
     return [i for i in items if event_type is None or i["detail_type"] == event_type]
@@ -109,27 +121,46 @@ def publish_and_run(hub: Hub, ctx: Any, expect_published: int | None = None) -> 
 def receive_once(hub: Hub, name: str = QUEUE) -> list[dict[str, Any]]:
     """One ReceiveMessage call with VisibilityTimeout=0: the messages are visible again at once
     (``hub.receive`` keeps polling, which with a zero timeout returns the same message again)."""
-    return hub.sqs.receive_message(QueueUrl=hub.queue(name), MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                   AttributeNames=["All"]).get("Messages", [])
+    return hub.sqs.receive_message(
+        QueueUrl=hub.queue(name), MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+    ).get("Messages", [])
 
 
 def send_envelope(hub: Hub, envelope: dict[str, Any]) -> str:
     """Put an envelope on the reservation queue the way the EventBridge rule target does."""
-    body = {"version": "0", "id": str(uuid.uuid4()), "detail-type": envelope["event_type"],
-            "source": "synchub.orders", "account": "123456789012", "time": "2026-11-23T08:00:00Z",
-            "region": "eu-west-1", "resources": [], "detail": envelope}
+    body = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": envelope["event_type"],
+        "source": "synchub.orders",
+        "account": "123456789012",
+        "time": "2026-11-23T08:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": envelope,
+    }
     return hub.sqs.send_message(QueueUrl=hub.queue(QUEUE), MessageBody=json.dumps(body))["MessageId"]
 
 
 def fake_accepted(order_id: str, event_type: str = "OrderAccepted") -> dict[str, Any]:
     data = order_body()
     data["order_id"] = order_id
-    return {"event_id": str(uuid.uuid4()), "event_type": event_type, "event_version": "1",
-            "occurred_at": "2026-11-23T08:00:00.000Z", "correlation_id": "test", "causation_id": None,
-            "source_system": "synchub.orders", "entity_id": order_id, "sequence": 1, "data": data}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "event_version": "1",
+        "occurred_at": "2026-11-23T08:00:00.000Z",
+        "correlation_id": "test",
+        "causation_id": None,
+        "source_system": "synchub.orders",
+        "entity_id": order_id,
+        "sequence": 1,
+        "data": data,
+    }
 
 
 # ------------------------------------------------------------------------------------------ tests
+
 
 def test_enough_stock_reserves_every_line(hub: Hub, lambda_context: Any) -> None:
     from reservation.logic import ORDER_RESERVED
@@ -148,13 +179,16 @@ def test_enough_stock_reserves_every_line(hub: Hub, lambda_context: Any) -> None
     assert (flour["reserved"], flour["available"]) == (4, 115 - 4)
     assert (yeast["reserved"], yeast["available"]) == (10, 30 - 10)
     for key in after:  # only reserved / available moved; what the WMS owns is untouched
-        assert {k: v for k, v in after[key].items() if k not in ("reserved", "available")} == \
-               {k: v for k, v in before[key].items() if k not in ("reserved", "available")}
+        assert {k: v for k, v in after[key].items() if k not in ("reserved", "available")} == {
+            k: v for k, v in before[key].items() if k not in ("reserved", "available")
+        }
 
     stored = order(order_id)
     assert stored.state.value == "RESERVED" and stored.version == 2
-    assert sorted((a.sku, a.location_id, a.quantity) for a in stored.allocations) == \
-        [(FLOUR, "UTR-A01", 4), (YEAST, "UTR-B01", 10)]
+    assert sorted((a.sku, a.location_id, a.quantity) for a in stored.allocations) == [
+        (FLOUR, "UTR-A01", 4),
+        (YEAST, "UTR-B01", 10),
+    ]
     assert [h.state.value for h in stored.history] == ["SUBMITTED", "ACCEPTED", "RESERVED"]
 
     accepted = accepted_event(hub, order_id)
@@ -167,17 +201,19 @@ def test_enough_stock_reserves_every_line(hub: Hub, lambda_context: Any) -> None
     assert event["causation_id"] == accepted["event_id"]
     assert event["correlation_id"] == accepted["correlation_id"]
     assert event["data"]["order_id"] == order_id
-    assert sorted((a["sku"], a["location_id"], a["quantity"]) for a in event["data"]["allocations"]) == \
-        [(FLOUR, "UTR-A01", 4), (YEAST, "UTR-B01", 10)]
+    assert sorted((a["sku"], a["location_id"], a["quantity"]) for a in event["data"]["allocations"]) == [
+        (FLOUR, "UTR-A01", 4),
+        (YEAST, "UTR-B01", 10),
+    ]
     assert stored.history[-1].event_id == event["event_id"]
 
 
 def test_shortage_on_any_line_backorders_whole_order(hub: Hub, lambda_context: Any) -> None:
     from reservation.logic import ORDER_BACKORDERED, ORDER_RESERVED
 
-    stock(FLOUR, "UTR-A01", on_hand=100)          # plenty for line 1
+    stock(FLOUR, "UTR-A01", on_hand=100)  # plenty for line 1
     stock(YEAST, "UTR-B01", on_hand=6, quality_hold=1)  # available 5 < 10 for line 2
-    stock(YEAST, "UTR-B02", on_hand=2)            # available 2: still 7 < 10
+    stock(YEAST, "UTR-B02", on_hand=2)  # available 2: still 7 < 10
     order_id = accept()
     before = positions(hub)
 
@@ -193,8 +229,7 @@ def test_shortage_on_any_line_backorders_whole_order(hub: Hub, lambda_context: A
     event = backordered["event"]
     assert event["entity_id"] == order_id and event["sequence"] == 2
     assert event["causation_id"] == accepted_event(hub, order_id)["event_id"]
-    assert event["data"] == {"order_id": order_id,
-                             "shortages": [{"sku": YEAST, "requested": 10, "available": 7}]}
+    assert event["data"] == {"order_id": order_id, "shortages": [{"sku": YEAST, "requested": 10, "available": 7}]}
 
 
 def test_unknown_sku_backorders(hub: Hub, lambda_context: Any) -> None:
@@ -279,14 +314,21 @@ def test_publishing_twice_reserves_once(hub: Hub, lambda_context: Any) -> None:
     state_after_first = (positions(hub), order(order_id).model_dump(), outbox(hub, ORDER_RESERVED))
 
     # put the OrderAccepted outbox item back to pending (its publication was not recorded)
-    hub.ddb.update_item(TableName=hub.orders_table, Key={"pk": {"S": accepted["pk"]}, "sk": {"S": "OUTBOX"}},
-                        UpdateExpression="SET outbox_status = :p", ExpressionAttributeValues={":p": {"S": "PENDING"}})
+    hub.ddb.update_item(
+        TableName=hub.orders_table,
+        Key={"pk": {"S": accepted["pk"]}, "sk": {"S": "OUTBOX"}},
+        UpdateExpression="SET outbox_status = :p",
+        ExpressionAttributeValues={":p": {"S": "PENDING"}},
+    )
     second = publish_and_run(hub, lambda_context, expect_published=2)  # OrderAccepted again + OrderReserved
 
     assert second["delivered"] == 1 and second["batchItemFailures"] == []
     assert hub.depth(QUEUE) == 0
-    assert (positions(hub), order(order_id).model_dump(), outbox(hub, ORDER_RESERVED)[0]["event"]) == \
-        (state_after_first[0], state_after_first[1], state_after_first[2][0]["event"])
+    assert (positions(hub), order(order_id).model_dump(), outbox(hub, ORDER_RESERVED)[0]["event"]) == (
+        state_after_first[0],
+        state_after_first[1],
+        state_after_first[2][0]["event"],
+    )
     assert len(outbox(hub, ORDER_RESERVED)) == 1
 
 
@@ -315,13 +357,15 @@ def test_retry_after_crash_before_delete_emits_nothing_new(hub: Hub, lambda_cont
     assert retry["delivered"] == 1 and retry["batchItemFailures"] == []
     assert hub.depth(QUEUE) == 0
     assert positions(hub) == snapshot[0]
-    assert sorted(hub.ddb.scan(TableName=hub.orders_table, ConsistentRead=True)["Items"],
-                  key=lambda i: (i["pk"]["S"], i["sk"]["S"])) == \
-        sorted(snapshot[1], key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+    assert sorted(
+        hub.ddb.scan(TableName=hub.orders_table, ConsistentRead=True)["Items"],
+        key=lambda i: (i["pk"]["S"], i["sk"]["S"]),
+    ) == sorted(snapshot[1], key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
-def test_replanning_after_losing_a_race_produces_same_event_id_scheme(hub: Hub, lambda_context: Any,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replanning_after_losing_a_race_produces_same_event_id_scheme(
+    hub: Hub, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A reservation that loses its transaction re-reads and re-plans; its event id still derives
     from the version it read, so the outcome event of a retried attempt cannot be doubled."""
     from reservation import logic
@@ -427,6 +471,7 @@ def test_unknown_order_is_a_batch_item_failure(hub: Hub, lambda_context: Any) ->
     assert hub.depth(QUEUE) == 1  # left for the redrive policy
     assert positions(hub)[(FLOUR, "UTR-A01")]["reserved"] == before[(FLOUR, "UTR-A01")]["reserved"] + 4
     from orders.repository import load
+
     assert load("ord_doesnotexist") is None
     assert [i["event"]["entity_id"] for i in outbox(hub, "OrderReserved")] == [good]
     assert outbox(hub, "OrderBackordered") == []

@@ -1,4 +1,5 @@
 """WMS inventory events from SQS, with partial batch failure reporting."""
+
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,12 +18,17 @@ def _record_handler(record: SQSRecord) -> None:
     envelope = envelope_of(record, POSITION_REPORTED, "inventory")
     report = PositionReport.model_validate(envelope.data)
     applied = repository.apply_report(report, envelope.sequence, envelope.event_id)
-    pt.metrics.add_metric(name="PositionApplied" if applied else "PositionStaleIgnored",
-                          unit=MetricUnit.Count, value=1)
+    pt.metrics.add_metric(name="PositionApplied" if applied else "PositionStaleIgnored", unit=MetricUnit.Count, value=1)
     if not applied:
-        pt.logger.info("stale or duplicate inventory report ignored",
-                       extra={"sku": report.sku, "location_id": report.location_id,
-                              "sequence": envelope.sequence, "event_id": envelope.event_id})
+        pt.logger.info(
+            "stale or duplicate inventory report ignored",
+            extra={
+                "sku": report.sku,
+                "location_id": report.location_id,
+                "sequence": envelope.sequence,
+                "event_id": envelope.event_id,
+            },
+        )
 
 
 lambda_handler = pt.batch_handler(EventType.SQS, _record_handler)

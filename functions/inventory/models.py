@@ -1,4 +1,5 @@
 """Warehouse inventory position reports (WMS -> SQS)."""
+
 from __future__ import annotations
 
 from datetime import datetime

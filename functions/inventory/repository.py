@@ -1,4 +1,5 @@
 """Inventory positions: one item per SKU x location in the inventory table."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,11 +55,21 @@ def apply_report(report: PositionReport, sequence: int, event_id: str) -> bool:
                     "available = :free - if_not_exists(reserved, :zero)"
                 ),
                 ConditionExpression="(attribute_not_exists(pk) OR wms_sequence < :seq) AND "
-                                    "(attribute_not_exists(pending_rev) OR pending_rev = :rev)",
+                "(attribute_not_exists(pending_rev) OR pending_rev = :rev)",
                 ExpressionAttributeValues=ddb.values(
-                    sku=report.sku, loc=report.location_id, oh=on_hand, roh=report.on_hand,
-                    qh=report.quality_hold, it=report.in_transit, asof=as_of, seq=sequence, eid=event_id,
-                    now=iso(utcnow()), zero=0, free=on_hand - report.quality_hold, pending=pending,
+                    sku=report.sku,
+                    loc=report.location_id,
+                    oh=on_hand,
+                    roh=report.on_hand,
+                    qh=report.quality_hold,
+                    it=report.in_transit,
+                    asof=as_of,
+                    seq=sequence,
+                    eid=event_id,
+                    now=iso(utcnow()),
+                    zero=0,
+                    free=on_hand - report.quality_hold,
+                    pending=pending,
                     rev=revision,
                 ),
             )
@@ -84,14 +95,19 @@ def positions_for(sku: str) -> list[Position]:
 
 def _position_fields(item: dict[str, Any]) -> dict[str, Any]:
     return {k: item.get(k, 0) for k in Position.model_fields} | {
-        "as_of": item.get("as_of", ""), "sku": item["sku"], "location_id": item["location_id"]}
+        "as_of": item.get("as_of", ""),
+        "sku": item["sku"],
+        "location_id": item["location_id"],
+    }
 
 
 def reserve_op(sku: str, location_id: str, quantity: int) -> dict[str, Any]:
     return ddb.update(
-        settings().inventory_table, position_key(sku, location_id),
+        settings().inventory_table,
+        position_key(sku, location_id),
         "SET reserved = reserved + :q, available = available - :q",
-        condition="attribute_exists(pk) AND available >= :q", q=quantity,
+        condition="attribute_exists(pk) AND available >= :q",
+        q=quantity,
     )
 
 
@@ -108,14 +124,26 @@ def ship_op(position: dict[str, Any], quantity: int, shipped_at: str, shipment_i
     key = position_key(position["sku"], position["location_id"])
     condition = "reserved >= :q AND as_of = :asof"
     if position.get("as_of", "") >= shipped_at:
-        return ddb.update(table, key, "SET reserved = reserved - :q, available = available + :q",
-                          condition=condition, q=quantity, asof=position["as_of"])
+        return ddb.update(
+            table,
+            key,
+            "SET reserved = reserved - :q, available = available + :q",
+            condition=condition,
+            q=quantity,
+            asof=position["as_of"],
+        )
     return ddb.update(
-        table, key,
+        table,
+        key,
         "SET reserved = reserved - :q, on_hand = on_hand - :q, "
         "pending_shipments = list_append(if_not_exists(pending_shipments, :empty), :entry), "
         "pending_rev = if_not_exists(pending_rev, :zero) + :one",
-        condition=condition, q=quantity, asof=position["as_of"], empty=[], zero=0, one=1,
+        condition=condition,
+        q=quantity,
+        asof=position["as_of"],
+        empty=[],
+        zero=0,
+        one=1,
         entry=[{"shipment_id": shipment_id, "shipped_at": shipped_at, "quantity": quantity}],
     )
 
@@ -124,7 +152,9 @@ def release_op(sku: str, location_id: str, quantity: int) -> dict[str, Any]:
     """Give reserved units back (an allocation undone, e.g. a cancelled order): the inverse of
     :func:`reserve_op`."""
     return ddb.update(
-        settings().inventory_table, position_key(sku, location_id),
+        settings().inventory_table,
+        position_key(sku, location_id),
         "SET reserved = reserved - :q, available = available + :q",
-        condition="attribute_exists(pk) AND reserved >= :q", q=quantity,
+        condition="attribute_exists(pk) AND reserved >= :q",
+        q=quantity,
     )

@@ -1,4 +1,5 @@
 """Invoicing worker: EventBridge ``ShipmentConfirmed`` -> SQS -> this Lambda."""
+
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,10 +16,13 @@ pt = Powertools.for_service("invoicing")
 
 def _record_handler(record: SQSRecord) -> None:
     outcome = logic.issue(envelope_of(record, SHIPMENT_CONFIRMED, "invoicing"))
-    pt.metrics.add_metric(name="InvoiceIssued" if outcome.created else "InvoiceDuplicateIgnored",
-                          unit=MetricUnit.Count, value=1)
-    pt.logger.info("invoicing", extra={"shipment_id": outcome.shipment_id, "invoice_id": outcome.invoice_id,
-                                       "new_invoice": outcome.created})
+    pt.metrics.add_metric(
+        name="InvoiceIssued" if outcome.created else "InvoiceDuplicateIgnored", unit=MetricUnit.Count, value=1
+    )
+    pt.logger.info(
+        "invoicing",
+        extra={"shipment_id": outcome.shipment_id, "invoice_id": outcome.invoice_id, "new_invoice": outcome.created},
+    )
 
 
 lambda_handler = pt.batch_handler(EventType.SQS, _record_handler)

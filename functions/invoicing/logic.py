@@ -1,4 +1,5 @@
 """ShipmentConfirmed -> exactly one invoice per shipment, priced from the order lines."""
+
 from __future__ import annotations
 
 import hashlib
@@ -60,24 +61,39 @@ def price(order: orders.StoredOrder, shipment: ShipmentConfirmed) -> dict[str, A
     for shipped in shipment.lines:
         line = by_sku.get(shipped.sku)
         if line is None:
-            raise ShipmentRejected(f"shipment {shipment.shipment_id} ships {shipped.sku}, "
-                                   f"which is not on order {order.order_id}")
+            raise ShipmentRejected(
+                f"shipment {shipment.shipment_id} ships {shipped.sku}, which is not on order {order.order_id}"
+            )
         already = order.shipped.get(shipped.sku, 0)
         if already + shipped.quantity > int(line["quantity"]):
             raise ShipmentRejected(
                 f"shipment {shipment.shipment_id} ships {shipped.quantity} x {shipped.sku}; "
-                f"order {order.order_id} has {line['quantity']} of which {already} already shipped")
+                f"order {order.order_id} has {line['quantity']} of which {already} already shipped"
+            )
         unit = Decimal(str(line["unit_price"]))
         rate = Decimal(str(line.get("tax_rate", "0")))
         net = money(unit * shipped.quantity)
         tax = money(net * rate)
         net_total += net
         tax_total += tax
-        lines.append({"line_id": line["line_id"], "sku": shipped.sku, "quantity": shipped.quantity,
-                      "unit_price": str(unit), "tax_rate": str(rate), "net_amount": str(net),
-                      "tax_amount": str(tax), "gross_amount": str(net + tax)})
-    return {"lines": lines, "net_total": str(net_total), "tax_total": str(tax_total),
-            "gross_total": str(net_total + tax_total)}
+        lines.append(
+            {
+                "line_id": line["line_id"],
+                "sku": shipped.sku,
+                "quantity": shipped.quantity,
+                "unit_price": str(unit),
+                "tax_rate": str(rate),
+                "net_amount": str(net),
+                "tax_amount": str(tax),
+                "gross_amount": str(net + tax),
+            }
+        )
+    return {
+        "lines": lines,
+        "net_total": str(net_total),
+        "tax_total": str(tax_total),
+        "gross_total": str(net_total + tax_total),
+    }
 
 
 def _consume_allocations(order: orders.StoredOrder, shipment: ShipmentConfirmed) -> list[dict[str, Any]]:
@@ -115,8 +131,9 @@ def issue(envelope: EventEnvelope) -> Outcome:
         if order is None:
             raise OrderNotFound(shipment.order_id)
         if order.state in NOT_INVOICEABLE:
-            raise ShipmentRejected(f"order {order.order_id} is {order.state.value}; "
-                                   f"shipment {shipment.shipment_id} cannot be invoiced")
+            raise ShipmentRejected(
+                f"order {order.order_id} is {order.state.value}; shipment {shipment.shipment_id} cannot be invoiced"
+            )
         totals = price(order, shipment)
         expected = order.version
         released = _consume_allocations(order, shipment)
@@ -134,25 +151,43 @@ def issue(envelope: EventEnvelope) -> Outcome:
             "currency": order.doc["currency"],
             "customer": order.doc["customer"],
             "bill_to": order.doc["ship_to"],
-            "references": {"order_id": order.order_id, "shipment_id": shipment.shipment_id,
-                           "channel": order.doc["channel"],
-                           "channel_order_ref": order.doc["channel_order_ref"],
-                           "warehouse_id": shipment.warehouse_id,
-                           "shipped_at": iso(shipment.shipped_at)},
+            "references": {
+                "order_id": order.order_id,
+                "shipment_id": shipment.shipment_id,
+                "channel": order.doc["channel"],
+                "channel_order_ref": order.doc["channel_order_ref"],
+                "warehouse_id": shipment.warehouse_id,
+                "shipped_at": iso(shipment.shipped_at),
+            },
             **totals,
         }
         invoice = Invoice.model_validate(invoice).model_dump(mode="json")
-        event = new_event(INVOICE_ISSUED, entity_id=invoice_id, sequence=1, data=invoice,
-                          correlation_id=envelope.correlation_id, causation_id=envelope.event_id,
-                          source_system=INVOICE_SOURCE,
-                          event_id=deterministic_event_id("invoice", shipment.shipment_id))
-        transitions = [(OrderState.SHIPPED, f"shipment {shipment.shipment_id} confirmed from "
-                        f"{shipment.warehouse_id}")]
+        event = new_event(
+            INVOICE_ISSUED,
+            entity_id=invoice_id,
+            sequence=1,
+            data=invoice,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.event_id,
+            source_system=INVOICE_SOURCE,
+            event_id=deterministic_event_id("invoice", shipment.shipment_id),
+        )
+        transitions = [(OrderState.SHIPPED, f"shipment {shipment.shipment_id} confirmed from {shipment.warehouse_id}")]
         if complete:
             transitions.append((OrderState.INVOICED, f"invoice {invoice['invoice_number']} issued"))
-        ops = [ddb.put(table, {**invoice_key(shipment.shipment_id), "item_type": "INVOICE",
-                               "order_id": order.order_id, "invoice_id": invoice_id,
-                               "doc": _json(invoice)}, condition="attribute_not_exists(pk)")]
+        ops = [
+            ddb.put(
+                table,
+                {
+                    **invoice_key(shipment.shipment_id),
+                    "item_type": "INVOICE",
+                    "order_id": order.order_id,
+                    "invoice_id": invoice_id,
+                    "doc": _json(invoice),
+                },
+                condition="attribute_not_exists(pk)",
+            )
+        ]
         shipped_at = iso(shipment.shipped_at)
         for r in released:
             position = inventory.get_position(r["sku"], r["location_id"])

@@ -1,4 +1,5 @@
 """Shipment confirmations (WMS -> EventBridge) and the invoices they produce."""
+
 from __future__ import annotations
 
 from datetime import datetime

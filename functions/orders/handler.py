@@ -2,6 +2,7 @@
 
 No ``from __future__ import annotations`` here: the resolver reads the annotations at run time.
 """
+
 import re
 from typing import Annotated
 
@@ -50,26 +51,45 @@ def _accepted(result: repository.CreateResult) -> Response:
 def create_order(order: Annotated[OrderIn, Body()]):  # noqa: ANN201 - resolver reads annotations
     key = _header("Idempotency-Key")
     if not key:
-        return problem(400, "idempotency-key-missing", "Idempotency-Key header required",
-                       "Send a unique Idempotency-Key header (8-128 of A-Z a-z 0-9 - _ . :) "
-                       "with every POST /orders; retries reuse the same key.", instance="/orders")
+        return problem(
+            400,
+            "idempotency-key-missing",
+            "Idempotency-Key header required",
+            "Send a unique Idempotency-Key header (8-128 of A-Z a-z 0-9 - _ . :) "
+            "with every POST /orders; retries reuse the same key.",
+            instance="/orders",
+        )
     if not IDEMPOTENCY_KEY.match(key):
-        return problem(400, "idempotency-key-invalid", "Idempotency-Key header malformed",
-                       "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 - _ . :", instance="/orders")
+        return problem(
+            400,
+            "idempotency-key-invalid",
+            "Idempotency-Key header malformed",
+            "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 - _ . :",
+            instance="/orders",
+        )
     try:
         result = logic.accept(order, key, _correlation_id())
     except repository.IdempotencyConflict:
         metrics.add_metric(name="IdempotencyConflict", unit=MetricUnit.Count, value=1)
-        return problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different request",
-                       "This Idempotency-Key was already used for a different order body; "
-                       "use a new key for a new order.", instance="/orders", idempotency_key=key)
+        return problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused with a different request",
+            "This Idempotency-Key was already used for a different order body; use a new key for a new order.",
+            instance="/orders",
+            idempotency_key=key,
+        )
     except repository.DuplicateChannelOrder as dup:
-        return problem(409, "duplicate-channel-order", "Channel order already accepted",
-                       f"{order.channel} order {order.channel_order_ref} was already accepted "
-                       f"under another Idempotency-Key.", instance="/orders", order_id=dup.order_id,
-                       status_url=f"/orders/{dup.order_id}")
-    metrics.add_metric(name="OrderAccepted" if result.created else "OrderReplayed",
-                       unit=MetricUnit.Count, value=1)
+        return problem(
+            409,
+            "duplicate-channel-order",
+            "Channel order already accepted",
+            f"{order.channel} order {order.channel_order_ref} was already accepted under another Idempotency-Key.",
+            instance="/orders",
+            order_id=dup.order_id,
+            status_url=f"/orders/{dup.order_id}",
+        )
+    metrics.add_metric(name="OrderAccepted" if result.created else "OrderReplayed", unit=MetricUnit.Count, value=1)
     logger.info("order intake", extra={"order_id": result.order_id, "new_order": result.created})
     return _accepted(result)
 
@@ -80,8 +100,7 @@ def get_order(order_id: str):  # noqa: ANN201
     order = repository.read(order_id)
     if order is None:
         raise NotFoundError(order_id)
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
-                    body=order.model_dump_json())
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=order.model_dump_json())
 
 
 @app.exception_handler(RequestValidationError)
@@ -90,21 +109,32 @@ def _invalid(exc: RequestValidationError) -> Response:
         {"pointer": "/" + "/".join(str(p) for p in e.get("loc", ())[1:]), "detail": e.get("msg", "")}
         for e in exc.errors()
     ]
-    return problem(400, "validation-error", "Request body is invalid",
-                   f"{len(errors)} validation error(s); nothing was written.",
-                   instance=app.current_event.path, errors=errors)
+    return problem(
+        400,
+        "validation-error",
+        "Request body is invalid",
+        f"{len(errors)} validation error(s); nothing was written.",
+        instance=app.current_event.path,
+        errors=errors,
+    )
 
 
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response:
-    return problem(404, "not-found", "Not found", f"No resource at {app.current_event.path}",
-                   instance=app.current_event.path)
+    return problem(
+        404, "not-found", "Not found", f"No resource at {app.current_event.path}", instance=app.current_event.path
+    )
 
 
 @app.not_found
 def _no_route(exc: Exception) -> Response:
-    return problem(404, "not-found", "Not found", f"No route for {app.current_event.http_method} "
-                   f"{app.current_event.path}", instance=app.current_event.path)
+    return problem(
+        404,
+        "not-found",
+        "Not found",
+        f"No route for {app.current_event.http_method} {app.current_event.path}",
+        instance=app.current_event.path,
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

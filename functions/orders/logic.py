@@ -1,4 +1,5 @@
 """Order intake: turn a validated request into a stored order plus its OrderAccepted event."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,7 @@ def _canonical(value: object) -> str:
 
 def request_hash(order: OrderIn) -> str:
     """Hash of the canonical request: key order, whitespace and number spelling do not matter."""
-    canonical = json.dumps(order.model_dump(mode="python"), sort_keys=True, separators=(",", ":"),
-                           default=_canonical)
+    canonical = json.dumps(order.model_dump(mode="python"), sort_keys=True, separators=(",", ":"), default=_canonical)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -35,13 +35,20 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> repo
     now = repository.now_iso()
     doc = order_in.model_dump(mode="json")
     stored = repository.StoredOrder(
-        order_id=new_order_id(), state=OrderState.ACCEPTED, version=1, doc=doc,
-        created_at=now, updated_at=now,
+        order_id=new_order_id(),
+        state=OrderState.ACCEPTED,
+        version=1,
+        doc=doc,
+        created_at=now,
+        updated_at=now,
     )
     event = new_event(
-        ORDER_ACCEPTED, entity_id=stored.order_id, sequence=stored.version,
+        ORDER_ACCEPTED,
+        entity_id=stored.order_id,
+        sequence=stored.version,
         data=OrderAcceptedData(order_id=stored.order_id, **doc).model_dump(mode="json"),
-        correlation_id=correlation_id, causation_id=f"idempotency-key:{idempotency_key}",
+        correlation_id=correlation_id,
+        causation_id=f"idempotency-key:{idempotency_key}",
         source_system="synchub.orders",
     )
     return repository.create(stored, idempotency_key, request_hash(order_in), event)

@@ -1,4 +1,5 @@
 """Canonical order model: what a channel may post, and what the hub stores."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -11,6 +11,7 @@
 Every state change is one TransactWriteItems call: the order (conditional on the version read),
 its history entries and its outbox event commit together or not at all.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,11 @@ class StoredOrder:
             "updated_at": self.updated_at,
             # sparse index of open backorders, oldest first: present only while BACKORDERED
             # (updated_at is the time of backordering then: any later change leaves the state)
-            **({"backorder_status": BACKORDER_OPEN, "backordered_at": self.updated_at}
-               if self.state is OrderState.BACKORDERED else {}),
+            **(
+                {"backorder_status": BACKORDER_OPEN, "backordered_at": self.updated_at}
+                if self.state is OrderState.BACKORDERED
+                else {}
+            ),
         }
 
 
@@ -90,24 +94,44 @@ def load(order_id: str) -> StoredOrder | None:
     return StoredOrder.from_item(item) if item else None
 
 
-def history_put(order_id: str, version: int, n: int, state: OrderState, reason: str,
-                at: str, event_id: str | None) -> dict[str, Any]:
-    return ddb.put(settings().orders_table, {
-        "pk": f"ORDER#{order_id}", "sk": f"HIST#{version:08d}#{n}", "item_type": "HISTORY",
-        "state": state.value, "at": at, "reason": reason, "event_id": event_id,
-    })
+def history_put(
+    order_id: str, version: int, n: int, state: OrderState, reason: str, at: str, event_id: str | None
+) -> dict[str, Any]:
+    return ddb.put(
+        settings().orders_table,
+        {
+            "pk": f"ORDER#{order_id}",
+            "sk": f"HIST#{version:08d}#{n}",
+            "item_type": "HISTORY",
+            "state": state.value,
+            "at": at,
+            "reason": reason,
+            "event_id": event_id,
+        },
+    )
 
 
-def transition_ops(order: StoredOrder, expected_version: int, transitions: list[tuple[OrderState, str]],
-                   event: EventEnvelope | None, source: str = ORDER_SOURCE) -> list[dict[str, Any]]:
+def transition_ops(
+    order: StoredOrder,
+    expected_version: int,
+    transitions: list[tuple[OrderState, str]],
+    event: EventEnvelope | None,
+    source: str = ORDER_SOURCE,
+) -> list[dict[str, Any]]:
     """Transaction items that store ``order`` (already mutated by the caller, ``version`` bumped),
     record ``transitions`` in its history and queue ``event`` in the outbox."""
     table = settings().orders_table
-    ops = [ddb.put(table, order.to_item(), condition="version = :v",
-                   ExpressionAttributeValues=ddb.values(v=expected_version))]
+    ops = [
+        ddb.put(
+            table, order.to_item(), condition="version = :v", ExpressionAttributeValues=ddb.values(v=expected_version)
+        )
+    ]
     for n, (state, reason) in enumerate(transitions):
-        ops.append(history_put(order.order_id, order.version, n, state, reason, order.updated_at,
-                               event.event_id if event else None))
+        ops.append(
+            history_put(
+                order.order_id, order.version, n, state, reason, order.updated_at, event.event_id if event else None
+            )
+        )
     if event is not None:
         ops.append(outbox_put(table, event, source))
     return ops
@@ -137,22 +161,35 @@ def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: E
     now = order.created_at
     expires = int((utcnow() + IDEMPOTENCY_TTL).timestamp())
     idem_item = {
-        "pk": f"IDEMP#{idempotency_key}", "sk": "IDEMP", "item_type": "IDEMPOTENCY",
-        "request_hash": request_hash, "order_id": order.order_id, "created_at": now,
+        "pk": f"IDEMP#{idempotency_key}",
+        "sk": "IDEMP",
+        "item_type": "IDEMPOTENCY",
+        "request_hash": request_hash,
+        "order_id": order.order_id,
+        "created_at": now,
         "expires_at": expires,
     }
     ref_item = {
-        "pk": f"CHANREF#{order.doc['channel']}#{order.doc['channel_order_ref']}", "sk": "CHANREF",
-        "item_type": "CHANNEL_REF", "order_id": order.order_id, "created_at": now,
+        "pk": f"CHANREF#{order.doc['channel']}#{order.doc['channel_order_ref']}",
+        "sk": "CHANREF",
+        "item_type": "CHANNEL_REF",
+        "order_id": order.order_id,
+        "created_at": now,
     }
     ops = [
         ddb.put(table, idem_item, condition="attribute_not_exists(pk)"),
         ddb.put(table, ref_item, condition="attribute_not_exists(pk)"),
         ddb.put(table, order.to_item(), condition="attribute_not_exists(pk)"),
-        history_put(order.order_id, order.version, 0, OrderState.SUBMITTED,
-                    f"received from channel {order.doc['channel']}", now, None),
-        history_put(order.order_id, order.version, 1, OrderState.ACCEPTED,
-                    "passed validation", now, event.event_id),
+        history_put(
+            order.order_id,
+            order.version,
+            0,
+            OrderState.SUBMITTED,
+            f"received from channel {order.doc['channel']}",
+            now,
+            None,
+        ),
+        history_put(order.order_id, order.version, 1, OrderState.ACCEPTED, "passed validation", now, event.event_id),
         outbox_put(table, event, ORDER_SOURCE),
     ]
     # Retries are the common duplicate: answer them from one strongly consistent read instead of
@@ -180,8 +217,9 @@ def _replayed(previous: dict[str, Any], idempotency_key: str, request_hash: str)
     if previous["request_hash"] != request_hash:
         raise IdempotencyConflict(idempotency_key)
     existing = load(previous["order_id"])
-    return CreateResult(previous["order_id"], False, request_hash,
-                        existing.state.value if existing else OrderState.ACCEPTED.value)
+    return CreateResult(
+        previous["order_id"], False, request_hash, existing.state.value if existing else OrderState.ACCEPTED.value
+    )
 
 
 def read(order_id: str) -> Order | None:
@@ -200,9 +238,15 @@ def read(order_id: str) -> Order | None:
         for i in sorted((i for i in items if i["sk"].startswith("HIST#")), key=lambda i: i["sk"])
     ]
     return Order(
-        order_id=stored.order_id, state=stored.state, version=stored.version,
-        allocations=stored.allocations, shipped=stored.shipped, invoices=stored.invoices,
-        created_at=stored.created_at, updated_at=stored.updated_at, history=history,
+        order_id=stored.order_id,
+        state=stored.state,
+        version=stored.version,
+        allocations=stored.allocations,
+        shipped=stored.shipped,
+        invoices=stored.invoices,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
+        history=history,
         **stored.doc,
     )
 

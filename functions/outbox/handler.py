@@ -5,6 +5,7 @@
 * ``sweep_handler``: scheduled safety net; publishes outbox items still pending after a grace
   period (the stream path failed, was disabled, or exhausted its retries into the DLQ).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -64,8 +65,11 @@ def sweep(grace: timedelta = SWEEP_GRACE) -> dict[str, int]:
 
 
 def _sweep_handler(event: dict, context: Any) -> dict:
-    grace = timedelta(seconds=int(event.get("grace_seconds", SWEEP_GRACE.total_seconds()))) \
-        if isinstance(event, dict) else SWEEP_GRACE
+    grace = (
+        timedelta(seconds=int(event.get("grace_seconds", SWEEP_GRACE.total_seconds())))
+        if isinstance(event, dict)
+        else SWEEP_GRACE
+    )
     return sweep(grace)
 
 

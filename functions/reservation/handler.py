@@ -1,5 +1,6 @@
 """Reservation worker: EventBridge ``OrderAccepted`` -> SQS -> ``lambda_handler``; a schedule runs
 ``backorder_handler`` to reserve backorders once stock allows."""
+
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit

@@ -1,5 +1,6 @@
 """OrderAccepted -> reserve every line (RESERVED) or none (BACKORDERED); backorders are tried
 again on a schedule until stock allows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,16 +88,29 @@ def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causati
         expected = order.version
         order.version += 1
         order.updated_at = orders.now_iso()
-        common = dict(entity_id=order_id, sequence=order.version, correlation_id=correlation_id,
-                      causation_id=causation_id, source_system="synchub.reservation",
-                      event_id=deterministic_event_id("reservation", order_id, str(expected)))
+        common = dict(
+            entity_id=order_id,
+            sequence=order.version,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            source_system="synchub.reservation",
+            event_id=deterministic_event_id("reservation", order_id, str(expected)),
+        )
         if shortages:
             order.state = OrderState.BACKORDERED
             data = OrderBackorderedData(order_id=order_id, shortages=shortages).model_dump(mode="json")
             event = new_event(ORDER_BACKORDERED, data=data, **common)
-            ops = orders.transition_ops(order, expected, [(OrderState.BACKORDERED,
-                                        "insufficient available stock for " +
-                                        ", ".join(s["sku"] for s in shortages))], event)
+            ops = orders.transition_ops(
+                order,
+                expected,
+                [
+                    (
+                        OrderState.BACKORDERED,
+                        "insufficient available stock for " + ", ".join(s["sku"] for s in shortages),
+                    )
+                ],
+                event,
+            )
         else:
             order.state = OrderState.RESERVED
             order.allocations = allocations
@@ -111,17 +125,21 @@ def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causati
             ddb.transact(ops)
         except ddb.TransactionCancelled:
             continue  # the order moved on (the re-read decides) or stock moved under us (re-plan)
-        return Outcome(order_id, order.state.value,
-                       {"allocations": allocations} if not shortages else {"shortages": shortages})
+        return Outcome(
+            order_id, order.state.value, {"allocations": allocations} if not shortages else {"shortages": shortages}
+        )
     raise ReservationContention(order_id)
 
 
 def open_backorders(limit: int) -> list[str]:
     """Order ids of BACKORDERED orders, oldest backorder first (sparse ``backorders`` index)."""
     resp = client("dynamodb").query(
-        TableName=settings().orders_table, IndexName=orders.BACKORDER_INDEX,
+        TableName=settings().orders_table,
+        IndexName=orders.BACKORDER_INDEX,
         KeyConditionExpression="backorder_status = :open",
-        ExpressionAttributeValues=ddb.values(open=orders.BACKORDER_OPEN), Limit=limit)
+        ExpressionAttributeValues=ddb.values(open=orders.BACKORDER_OPEN),
+        Limit=limit,
+    )
     return [ddb.from_ddb(i)["pk"].removeprefix("ORDER#") for i in resp.get("Items", [])]
 
 

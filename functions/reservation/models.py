@@ -1,4 +1,5 @@
 """Events the reservation worker emits."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field

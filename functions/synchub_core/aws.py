@@ -3,6 +3,7 @@
 boto3 honours ``AWS_ENDPOINT_URL`` natively, which is how the local runtime points the very
 same code at moto or LocalStack.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Runtime configuration, read from the Lambda environment set by the CDK stack."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,10 @@ class Settings:
     def from_env(cls) -> "Settings":
         missing = [k for k in ("ORDERS_TABLE", "INVENTORY_TABLE", "EVENT_BUS_NAME") if not os.environ.get(k)]
         if missing:  # fail at the first call, loudly, rather than write to a guessed table
-            raise RuntimeError(f"synchub function misconfigured: {', '.join(missing)} not set "
-                               "(the CDK stack sets them on every function)")
+            raise RuntimeError(
+                f"synchub function misconfigured: {', '.join(missing)} not set "
+                "(the CDK stack sets them on every function)"
+            )
         return cls(
             orders_table=os.environ["ORDERS_TABLE"],
             inventory_table=os.environ["INVENTORY_TABLE"],

@@ -3,6 +3,7 @@
 Items are plain dicts of str / int / Decimal / bool / list / dict; floats are refused by the
 serializer on purpose (money and quantities never go through binary floating point).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,8 +89,14 @@ def put(table: str, item: dict[str, Any], condition: str | None = None, **expr: 
     return {"Put": op}
 
 
-def update(table: str, key: dict[str, Any], expression: str, condition: str | None = None,
-           names: dict[str, str] | None = None, **vals: Any) -> dict[str, Any]:
+def update(
+    table: str,
+    key: dict[str, Any],
+    expression: str,
+    condition: str | None = None,
+    names: dict[str, str] | None = None,
+    **vals: Any,
+) -> dict[str, Any]:
     op: dict[str, Any] = {"TableName": table, "Key": to_ddb(key), "UpdateExpression": expression}
     if condition:
         op["ConditionExpression"] = condition

@@ -1,4 +1,5 @@
 """The canonical event envelope carried in EventBridge ``detail`` and in SQS bodies."""
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,19 @@ class EventEnvelope(BaseModel):
         return self.model_dump(mode="json")
 
 
-def new_event(event_type: str, entity_id: str, sequence: int, data: dict[str, Any], *,
-              correlation_id: str, causation_id: str | None, source_system: str = "synchub",
-              event_version: str = "1", event_id: str | None = None,
-              occurred_at: datetime | None = None) -> EventEnvelope:
+def new_event(
+    event_type: str,
+    entity_id: str,
+    sequence: int,
+    data: dict[str, Any],
+    *,
+    correlation_id: str,
+    causation_id: str | None,
+    source_system: str = "synchub",
+    event_version: str = "1",
+    event_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> EventEnvelope:
     return EventEnvelope(
         event_id=event_id or str(uuid.uuid4()),
         event_type=event_type,

@@ -1,5 +1,6 @@
 """Powertools wiring every synchub function shares: one Logger/Tracer/Metrics triple per service
 and batch handlers that report partial failures."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,21 +23,24 @@ class Powertools:
 
     @classmethod
     def for_service(cls, service: str) -> "Powertools":
-        return cls(Logger(service=service), Tracer(service=service),
-                   Metrics(namespace=METRICS_NAMESPACE, service=service))
+        return cls(
+            Logger(service=service), Tracer(service=service), Metrics(namespace=METRICS_NAMESPACE, service=service)
+        )
 
     def handler(self, fn: Callable[[dict, Any], Any], *, log_event: bool = False) -> Callable[[dict, Any], Any]:
         """Wrap a Lambda entry point with context logging, tracing and metrics flushing."""
         return self.logger.inject_lambda_context(log_event=log_event)(
-            self.tracer.capture_lambda_handler(self.metrics.log_metrics(fn)))
+            self.tracer.capture_lambda_handler(self.metrics.log_metrics(fn))
+        )
 
     def batch_handler(self, event_type: EventType, record_handler: Callable[[Any], Any]) -> Callable[[dict, Any], dict]:
         """A handler for SQS / DynamoDB Streams batches reporting ``batchItemFailures``."""
         processor = BatchProcessor(event_type=event_type)
 
         def handler(event: dict, context: Any) -> dict:
-            return process_partial_response(event=event, record_handler=record_handler,
-                                            processor=processor, context=context)
+            return process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
 
         return self.handler(handler)
 

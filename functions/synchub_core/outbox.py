@@ -10,6 +10,7 @@ transaction* as the state itself. Two independent paths publish it to EventBridg
 An outbox item leaves the pending index only after EventBridge accepted the entry, so an event
 can be published more than once but never lost; consumers are idempotent per entity state.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,7 @@ def publish(items: Iterable[dict[str, Any]], table: str, bus: str) -> list[tuple
     pending = list(items)
     failed: list[tuple[dict[str, Any], str]] = []
     for start in range(0, len(pending), PUT_EVENTS_MAX):
-        chunk = pending[start:start + PUT_EVENTS_MAX]
+        chunk = pending[start : start + PUT_EVENTS_MAX]
         resp = events.put_events(Entries=[_entry(i, bus) for i in chunk])
         for item, result in zip(chunk, resp["Entries"], strict=True):  # one result per entry, in order
             if result.get("ErrorCode"):
@@ -81,8 +82,8 @@ def publish(items: Iterable[dict[str, Any]], table: str, bus: str) -> list[tuple
                     "REMOVE outbox_status",
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues=values(
-                        now=iso(now), eb=result.get("EventId", ""),
-                        exp=int((now + PUBLISHED_RETENTION).timestamp())),
+                        now=iso(now), eb=result.get("EventId", ""), exp=int((now + PUBLISHED_RETENTION).timestamp())
+                    ),
                 )
             except ddb.exceptions.ConditionalCheckFailedException:
                 pass  # already expired / deleted: nothing left to mark
@@ -93,7 +94,8 @@ def pending_items(table: str, older_than: timedelta = timedelta(0), max_items: i
     """Outbox items still pending after ``older_than``, oldest first, at most ``max_items`` (a
     sweep stays well inside its Lambda timeout; the next run takes the rest)."""
     keys = query_all(
-        TableName=table, IndexName=PENDING_INDEX,
+        TableName=table,
+        IndexName=PENDING_INDEX,
         KeyConditionExpression="outbox_status = :p AND created_at <= :c",
         ExpressionAttributeValues=values(p=PENDING_PARTITION, c=iso(utcnow() - older_than)),
     )[:max_items]

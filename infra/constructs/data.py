@@ -1,4 +1,5 @@
 """DynamoDB tables: orders (single table, streamed outbox) and inventory positions."""
+
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
@@ -12,14 +13,16 @@ class DataStores(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.orders = ddb.Table(
-            self, "OrdersTable",
+            self,
+            "OrdersTable",
             partition_key=ddb.Attribute(name="pk", type=S),
             sort_key=ddb.Attribute(name="sk", type=S),
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
             stream=ddb.StreamViewType.NEW_IMAGE,
             time_to_live_attribute="expires_at",
             point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
+                point_in_time_recovery_enabled=True
+            ),
             removal_policy=RemovalPolicy.RETAIN,
         )
         # sparse index: only outbox items still waiting for EventBridge carry outbox_status
@@ -37,11 +40,13 @@ class DataStores(Construct):
             projection_type=ddb.ProjectionType.KEYS_ONLY,
         )
         self.inventory = ddb.Table(
-            self, "InventoryTable",
+            self,
+            "InventoryTable",
             partition_key=ddb.Attribute(name="pk", type=S),
             sort_key=ddb.Attribute(name="sk", type=S),
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
+                point_in_time_recovery_enabled=True
+            ),
             removal_policy=RemovalPolicy.RETAIN,
         )

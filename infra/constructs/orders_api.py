@@ -1,4 +1,5 @@
 """Channel-facing REST API: POST /orders, GET /orders/{order_id}."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ PROBLEM_BASE = "https://synchub.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
-def _problem_template(slug: str, title: str, detail: str, status: int | None = None, *,
-                      error_type: bool = False) -> str:
+def _problem_template(
+    slug: str, title: str, detail: str, status: int | None = None, *, error_type: bool = False
+) -> str:
     """A gateway response body template: JSON with API Gateway's `$context` variables substituted in.
 
     Gateway response templates are not VTL, only `$context...` substitution. `detail` is either a JSON
@@ -39,15 +41,23 @@ class OrdersApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores) -> None:
         super().__init__(scope, construct_id)
         # below API Gateway's 29 s integration timeout, so a slow call is a clean 5xx, not a dangling write
-        self.function = defaults.function(self, "Function", handler="orders.handler.lambda_handler",
-                                          service="orders", description="Order intake API",
-                                          timeout=Duration.seconds(10))
+        self.function = defaults.function(
+            self,
+            "Function",
+            handler="orders.handler.lambda_handler",
+            service="orders",
+            description="Order intake API",
+            timeout=Duration.seconds(10),
+        )
         data.orders.grant_read_write_data(self.function)
         self.api = apigw.RestApi(
-            self, "Api", rest_api_name="synchub-orders",
+            self,
+            "Api",
+            rest_api_name="synchub-orders",
             description="Sales channels post orders here",
-            deploy_options=apigw.StageOptions(stage_name="v1", tracing_enabled=True,
-                                              throttling_rate_limit=200, throttling_burst_limit=400),
+            deploy_options=apigw.StageOptions(
+                stage_name="v1", tracing_enabled=True, throttling_rate_limit=200, throttling_burst_limit=400
+            ),
             cloud_watch_role=False,
         )
         integration = apigw.LambdaIntegration(self.function, proxy=True)
@@ -65,20 +75,45 @@ class OrdersApi(Construct):
         # the content type API Gateway falls back to when the request's Accept names no template
         headers = {"Content-Type": f"'{PROBLEM_CONTENT_TYPE}'"}
 
-        def add(construct_id: str, response_type: apigw.ResponseType, template: str,
-                status_code: str | None = None) -> None:
+        def add(
+            construct_id: str, response_type: apigw.ResponseType, template: str, status_code: str | None = None
+        ) -> None:
             self.api.add_gateway_response(
-                construct_id, type=response_type, status_code=status_code, response_headers=headers,
-                templates={PROBLEM_CONTENT_TYPE: template, "application/json": template})
+                construct_id,
+                type=response_type,
+                status_code=status_code,
+                response_headers=headers,
+                templates={PROBLEM_CONTENT_TYPE: template, "application/json": template},
+            )
 
         # an undefined resource or method: API Gateway's 403 "Missing Authentication Token" becomes a 404
-        add("NotFoundResponse", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, _problem_template(
-            "not-found", "Not found", json.dumps("This API has no such resource, or no such method on it"), 404),
-            status_code="404")
-        add("TooLargeResponse", apigw.ResponseType.REQUEST_TOO_LARGE, _problem_template(
-            "payload-too-large", "Payload too large",
-            json.dumps("The request is larger than API Gateway's 10 MB payload limit"), 413))
-        add("Default4xxResponse", apigw.ResponseType.DEFAULT_4_XX, _problem_template(
-            "gateway-rejected", "Request rejected by API Gateway", "$context.error.messageString", error_type=True))
-        add("Default5xxResponse", apigw.ResponseType.DEFAULT_5_XX, _problem_template(
-            "gateway-error", "API Gateway error", "$context.error.messageString", error_type=True))
+        add(
+            "NotFoundResponse",
+            apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+            _problem_template(
+                "not-found", "Not found", json.dumps("This API has no such resource, or no such method on it"), 404
+            ),
+            status_code="404",
+        )
+        add(
+            "TooLargeResponse",
+            apigw.ResponseType.REQUEST_TOO_LARGE,
+            _problem_template(
+                "payload-too-large",
+                "Payload too large",
+                json.dumps("The request is larger than API Gateway's 10 MB payload limit"),
+                413,
+            ),
+        )
+        add(
+            "Default4xxResponse",
+            apigw.ResponseType.DEFAULT_4_XX,
+            _problem_template(
+                "gateway-rejected", "Request rejected by API Gateway", "$context.error.messageString", error_type=True
+            ),
+        )
+        add(
+            "Default5xxResponse",
+            apigw.ResponseType.DEFAULT_5_XX,
+            _problem_template("gateway-error", "API Gateway error", "$context.error.messageString", error_type=True),
+        )

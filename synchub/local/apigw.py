@@ -16,6 +16,7 @@ speaking HTTP/1.1 with keep-alive. Whatever the gateway answers by itself never 
 Errors of the gateway's own are RFC 9457 ``application/problem+json`` like the functions' problems.
 Chunked request bodies are de-chunked before the Lambda sees them, as API Gateway does.
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,17 +56,29 @@ POLL_INTERVAL = 0.05  # how often serve_forever checks for stop()
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods, header names
 DIGITS = re.compile(r"[0-9]{1,18}")
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r\n")  # chunk-size [ chunk-ext ] CRLF
-CONTEXT_VAR = re.compile(r"\$(?:\{(context\.[\w.]+)\}|(context(?:\.\w+)+)|\{(stageVariables\.\w+)\}|"
-                         r"(stageVariables\.\w+))")
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer",
-              "proxy-connection"}
+CONTEXT_VAR = re.compile(
+    r"\$(?:\{(context\.[\w.]+)\}|(context(?:\.\w+)+)|\{(stageVariables\.\w+)\}|"
+    r"(stageVariables\.\w+))"
+)
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+}
 NO_BODY = {204, 304}
 
 # what API Gateway answers for its own errors when the API has no gateway response for them
 DEFAULT_TEMPLATE = {"application/json": '{"message":$context.error.messageString}'}
 # the x-amzn-ErrorType API Gateway sends with its errors
-ERROR_TYPES = {"MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
-               "DEFAULT_5XX": "InternalServerErrorException"}
+ERROR_TYPES = {
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    "DEFAULT_5XX": "InternalServerErrorException",
+}
 PROBLEMS = {  # the gateway's own problems: status -> (type slug, title)
     400: ("bad-request", "Bad request"),
     405: ("method-not-allowed", "Method not allowed"),
@@ -84,8 +97,15 @@ class HttpError(Exception):
     without one it is answered as a problem of the gateway's own. The connection is closed afterwards
     when the request's framing can no longer be trusted (``close``)."""
 
-    def __init__(self, status: int, detail: str, *, close: bool = True, response_type: str | None = None,
-                 message: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        close: bool = True,
+        response_type: str | None = None,
+        message: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.close = status, detail, close
         self.response_type, self.message = response_type, message or detail
@@ -93,7 +113,9 @@ class HttpError(Exception):
 
 def problem_body(status: int, detail: str) -> bytes:
     slug, title = PROBLEMS.get(status) or (
-        re.sub(r"[^a-z0-9]+", "-", _reason(status).lower()).strip("-") or "error", _reason(status) or "Error")
+        re.sub(r"[^a-z0-9]+", "-", _reason(status).lower()).strip("-") or "error",
+        _reason(status) or "Error",
+    )
     return json.dumps({"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}).encode()
 
 
@@ -301,10 +323,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ApiGateway:
-    def __init__(self, routes: list[RouteSpec], invoke: Invoker, stage: str, region: str, account: str,
-                 host: str = "127.0.0.1", port: int = 0, *,
-                 gateway_responses: Mapping[str, GatewayResponseSpec] | None = None,
-                 payload_limit: int = PAYLOAD_LIMIT) -> None:
+    def __init__(
+        self,
+        routes: list[RouteSpec],
+        invoke: Invoker,
+        stage: str,
+        region: str,
+        account: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        gateway_responses: Mapping[str, GatewayResponseSpec] | None = None,
+        payload_limit: int = PAYLOAD_LIMIT,
+    ) -> None:
         resources: dict[str, _Resource] = {}
         for r in routes:
             resources.setdefault(r.resource, _Resource(r.resource, _compile(r.resource))).methods[r.method] = r
@@ -315,8 +346,9 @@ class ApiGateway:
         self.invoke, self.stage, self.region, self.account = invoke, stage, region, account
         self.payload_limit = payload_limit
         self.server = _Server((host, port), self)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL},
-                                       name="apigw", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, name="apigw", daemon=True
+        )
         self._stopped = False
 
     @property
@@ -385,8 +417,9 @@ class ApiGateway:
                 self.gateway_error(h, "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
             else:
                 allow = found[0].allow
-                self.problem(h, 405, f"{h.command} is not a method of {found[0].path}; it has {allow}",
-                             [("Allow", allow)])
+                self.problem(
+                    h, 405, f"{h.command} is not a method of {found[0].path}; it has {allow}", [("Allow", allow)]
+                )
             return
         if expect and h.request_version == "HTTP/1.1":
             h.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -412,8 +445,12 @@ class ApiGateway:
     def _framing(self, h: _Handler) -> int | None:
         """The declared body length, or None for a chunked body; HttpError when it cannot be trusted."""
         if h.headers.get_all("Transfer-Encoding"):
-            codings = [c.strip().lower() for v in h.headers.get_all("Transfer-Encoding") or []
-                       for c in v.split(",") if c.strip()]
+            codings = [
+                c.strip().lower()
+                for v in h.headers.get_all("Transfer-Encoding") or []
+                for c in v.split(",")
+                if c.strip()
+            ]
             if h.headers.get_all("Content-Length"):
                 raise HttpError(400, "A request must not carry both Transfer-Encoding and Content-Length")
             if h.request_version != "HTTP/1.1":
@@ -434,8 +471,12 @@ class ApiGateway:
         return length
 
     def _too_large(self) -> HttpError:
-        return HttpError(413, f"The request is larger than the {self.payload_limit} bytes API Gateway accepts",
-                         response_type="REQUEST_TOO_LARGE", message="Request Too Long")
+        return HttpError(
+            413,
+            f"The request is larger than the {self.payload_limit} bytes API Gateway accepts",
+            response_type="REQUEST_TOO_LARGE",
+            message="Request Too Long",
+        )
 
     def _body(self, h: _Handler, length: int | None) -> bytes:
         if length is None:
@@ -451,8 +492,12 @@ class ApiGateway:
             line = rfile.readline(MAX_CHUNK_LINE + 1)
             m = CHUNK_SIZE.fullmatch(line)
             if not m:
-                raise HttpError(400, "Malformed chunked body: bad chunk-size line" if line
-                                else "The connection ended before the chunked body did")
+                raise HttpError(
+                    400,
+                    "Malformed chunked body: bad chunk-size line"
+                    if line
+                    else "The connection ended before the chunked body did",
+                )
             size = int(m.group(1), 16)
             if size == 0:
                 break
@@ -481,7 +526,8 @@ class ApiGateway:
         else its DEFAULT_4XX / DEFAULT_5XX one (whose status code, when set, applies to all of them), else
         API Gateway's built-in ``{"message": ...}``."""
         spec = self.gateway_responses.get(response_type) or self.gateway_responses.get(
-            "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
+            "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        )
         status = (spec.status if spec else None) or status
         headers: list[tuple[str, str]] = []
         for name, mapping in (spec.headers if spec else {}).items():
@@ -496,11 +542,19 @@ class ApiGateway:
         if response_type in ERROR_TYPES and "x-amzn-errortype" not in names:
             headers.append(("x-amzn-ErrorType", ERROR_TYPES[response_type]))
         context = {
-            "error.message": message, "error.messageString": json.dumps(message),
-            "error.responseType": response_type, "requestId": h.request_id, "extendedRequestId": h.request_id,
-            "httpMethod": h.command or "", "stage": self.stage, "accountId": self.account, "apiId": "local",
-            "path": f"/{self.stage}{urlsplit(h.path).path}" if h.command else "", "protocol": "HTTP/1.1",
-            "requestTimeEpoch": str(int(time.time() * 1000)), "identity.sourceIp": h.client_address[0],
+            "error.message": message,
+            "error.messageString": json.dumps(message),
+            "error.responseType": response_type,
+            "requestId": h.request_id,
+            "extendedRequestId": h.request_id,
+            "httpMethod": h.command or "",
+            "stage": self.stage,
+            "accountId": self.account,
+            "apiId": "local",
+            "path": f"/{self.stage}{urlsplit(h.path).path}" if h.command else "",
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": str(int(time.time() * 1000)),
+            "identity.sourceIp": h.client_address[0],
         }
         h.reply(status, headers, render_template(templates[content_type], context).encode())
 
@@ -532,8 +586,9 @@ class ApiGateway:
         return None  # method.request.path.* and the like have no value for a request without a resource
 
     # -- the Lambda proxy event ----------------------------------------------------------------
-    def event(self, h: BaseHTTPRequestHandler, route: RouteSpec, path: str, query: str, raw: bytes,
-              params: dict[str, str]) -> dict[str, Any]:
+    def event(
+        self, h: BaseHTTPRequestHandler, route: RouteSpec, path: str, query: str, raw: bytes, params: dict[str, str]
+    ) -> dict[str, Any]:
         headers: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
         for k, v in h.headers.items():
@@ -548,19 +603,29 @@ class ApiGateway:
         except UnicodeDecodeError:
             body, b64 = base64.b64encode(raw).decode(), True
         return {
-            "resource": route.resource, "path": path, "httpMethod": h.command,
-            "headers": headers, "multiValueHeaders": multi,
+            "resource": route.resource,
+            "path": path,
+            "httpMethod": h.command,
+            "headers": headers,
+            "multiValueHeaders": multi,
             "queryStringParameters": {k: v[-1] for k, v in qs.items()} or None,
             "multiValueQueryStringParameters": qs or None,
-            "pathParameters": params or None, "stageVariables": None,
+            "pathParameters": params or None,
+            "stageVariables": None,
             "requestContext": {
-                "resourcePath": route.resource, "httpMethod": h.command, "path": f"/{self.stage}{path}",
-                "stage": self.stage, "requestId": getattr(h, "request_id", None) or str(uuid.uuid4()),
-                "accountId": self.account, "apiId": "local", "protocol": "HTTP/1.1",
+                "resourcePath": route.resource,
+                "httpMethod": h.command,
+                "path": f"/{self.stage}{path}",
+                "stage": self.stage,
+                "requestId": getattr(h, "request_id", None) or str(uuid.uuid4()),
+                "accountId": self.account,
+                "apiId": "local",
+                "protocol": "HTTP/1.1",
                 "requestTimeEpoch": int(time.time() * 1000),
                 "identity": {"sourceIp": h.client_address[0], "userAgent": h.headers.get("User-Agent")},
             },
-            "body": body, "isBase64Encoded": b64,
+            "body": body,
+            "isBase64Encoded": b64,
         }
 
 
@@ -575,8 +640,12 @@ def _proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes] | N
         return None
     body = result.get("body")
     single, multi = result.get("headers") or {}, result.get("multiValueHeaders") or {}
-    if not 200 <= status <= 599 or not isinstance(body, (str, type(None))) \
-            or not isinstance(single, dict) or not isinstance(multi, dict):
+    if (
+        not 200 <= status <= 599
+        or not isinstance(body, (str, type(None)))
+        or not isinstance(single, dict)
+        or not isinstance(multi, dict)
+    ):
         return None
     headers: list[tuple[str, str]] = []
     for k, vs in multi.items():

@@ -6,6 +6,7 @@ hub's functions and pollers then pays a TCP connect, a new server thread and wer
 parsing. This server reads each request completely (Content-Length or chunked) before it answers,
 so the connection can be reused safely, and hands the same WSGI environ to the same moto app.
 """
+
 from __future__ import annotations
 
 import io
@@ -51,8 +52,9 @@ class EmulatorServer:
                     pass  # the client went away or spoke no HTTP: drop the connection
 
         self.server = _Server((host, port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="synchub-emulator", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="synchub-emulator", daemon=True
+        )
 
     @property
     def host_and_port(self) -> tuple[str, int]:
@@ -146,17 +148,38 @@ class EmulatorServer:
             raise _BadRequest("bad Content-Length")
         return rfile.read(int(length))
 
-    def _environ(self, method: str, target: str, version: str, headers: list[tuple[str, str]],
-                 lower: dict[str, str], body: bytes, client: tuple[str, int]) -> dict[str, Any]:
+    def _environ(
+        self,
+        method: str,
+        target: str,
+        version: str,
+        headers: list[tuple[str, str]],
+        lower: dict[str, str],
+        body: bytes,
+        client: tuple[str, int],
+    ) -> dict[str, Any]:
         path, _, query = target.partition("?")
         host, port = self.host_and_port
         environ: dict[str, Any] = {
-            "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
-            "QUERY_STRING": query, "RAW_URI": target, "REQUEST_URI": target, "SERVER_PROTOCOL": version,
-            "SERVER_NAME": host, "SERVER_PORT": str(port), "REMOTE_ADDR": client[0], "REMOTE_PORT": str(client[1]),
-            "CONTENT_TYPE": lower.get("content-type", ""), "CONTENT_LENGTH": str(len(body)),
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path, "latin-1"),
+            "QUERY_STRING": query,
+            "RAW_URI": target,
+            "REQUEST_URI": target,
+            "SERVER_PROTOCOL": version,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "REMOTE_ADDR": client[0],
+            "REMOTE_PORT": str(client[1]),
+            "CONTENT_TYPE": lower.get("content-type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
         for name, value in headers:

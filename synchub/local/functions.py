@@ -1,4 +1,5 @@
 """Pools of worker processes, one pool per Lambda function of the template."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -28,15 +29,22 @@ class _Instance:
     def __init__(self, spec: FunctionSpec, runtime_env: dict[str, str], log_path: Path, arn: str) -> None:
         self.spec = spec
         self.child_spec = {
-            "name": spec.name, "handler": spec.handler, "code_dir": str(spec.code_dir), "memory": spec.memory,
-            "arn": arn, "log_path": str(log_path),
-            "environment": {**runtime_env, **spec.environment,
-                            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-                            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-                            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
-                            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-                            "LAMBDA_TASK_ROOT": str(spec.code_dir)},
+            "name": spec.name,
+            "handler": spec.handler,
+            "code_dir": str(spec.code_dir),
+            "memory": spec.memory,
+            "arn": arn,
+            "log_path": str(log_path),
+            "environment": {
+                **runtime_env,
+                **spec.environment,
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            },
         }
         self.process: Any = None
         self.conn: Any = None
@@ -48,8 +56,9 @@ class _Instance:
 
     def launch(self) -> None:
         parent, child = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(target=worker.main, args=(child, self.child_spec),
-                                      name=f"lambda:{self.spec.name}", daemon=True)
+        self.process = _SPAWN.Process(
+            target=worker.main, args=(child, self.child_spec), name=f"lambda:{self.spec.name}", daemon=True
+        )
         self.process.start()
         child.close()
         self.conn = parent
@@ -63,21 +72,25 @@ class _Instance:
     def invoke(self, event: dict[str, Any]) -> Any:
         if self.process is None or not self.process.is_alive():
             if self.stopping:
-                raise InvocationError(self.spec.name, {"errorType": "Runtime.Shutdown",
-                                                       "errorMessage": "the local hub is stopping"})
+                raise InvocationError(
+                    self.spec.name, {"errorType": "Runtime.Shutdown", "errorMessage": "the local hub is stopping"}
+                )
             self.start()
         request_id = str(uuid.uuid4())
         self.conn.send((event, request_id, self.spec.timeout * 1000))
         if not self.conn.poll(self.spec.timeout):
             self.kill()  # like Lambda: the sandbox is torn down after a timeout
-            raise InvocationError(self.spec.name, {"errorType": "Sandbox.Timedout",
-                                                   "errorMessage": f"timed out after {self.spec.timeout}s"})
+            raise InvocationError(
+                self.spec.name,
+                {"errorType": "Sandbox.Timedout", "errorMessage": f"timed out after {self.spec.timeout}s"},
+            )
         try:
             status, payload = self.conn.recv()
         except (EOFError, OSError):  # the process died mid-invocation
             self.kill()
-            raise InvocationError(self.spec.name, {"errorType": "Runtime.ExitError",
-                                                   "errorMessage": "the function process exited"}) from None
+            raise InvocationError(
+                self.spec.name, {"errorType": "Runtime.ExitError", "errorMessage": "the function process exited"}
+            ) from None
         if status == "error":
             raise InvocationError(self.spec.name, payload)
         return payload
@@ -106,8 +119,9 @@ class _Instance:
 class FunctionPool:
     """Up to ``concurrency`` warm instances of one function; invocations wait for a free one."""
 
-    def __init__(self, spec: FunctionSpec, runtime_env: dict[str, str], log_dir: Path, arn: str,
-                 concurrency: int = 1) -> None:
+    def __init__(
+        self, spec: FunctionSpec, runtime_env: dict[str, str], log_dir: Path, arn: str, concurrency: int = 1
+    ) -> None:
         self.spec = spec
         self.log_path = log_dir / f"{spec.name}.log"
         self._free: queue.Queue[_Instance] = queue.Queue()
@@ -134,8 +148,9 @@ class FunctionPool:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         if self.stopped:
-            raise InvocationError(self.spec.name, {"errorType": "Runtime.Shutdown",
-                                                   "errorMessage": "the local hub is stopping"})
+            raise InvocationError(
+                self.spec.name, {"errorType": "Runtime.Shutdown", "errorMessage": "the local hub is stopping"}
+            )
         inst = self._free.get()
         try:
             with self._lock:

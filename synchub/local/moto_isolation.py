@@ -29,6 +29,7 @@ shard iterator and every deleted SQS receipt handle. DynamoDB isolates transacti
 :func:`set_change_listener` lets the local hub's persistence learn which items and messages
 changed, so it writes only those.
 """
+
 from __future__ import annotations
 
 import collections
@@ -46,8 +47,18 @@ ITERATOR_TTL_S = 15 * 60
 DELETED_HANDLES_KEPT = 20_000
 
 _DYNAMODB_CALLS = (
-    "get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_get_item",
-    "transact_get_items", "describe_table", "create_table", "delete_table", "update_table",
+    "get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "query",
+    "scan",
+    "batch_get_item",
+    "transact_get_items",
+    "describe_table",
+    "create_table",
+    "delete_table",
+    "update_table",
 )
 _STREAM_CALLS = ("describe_stream", "list_streams")
 
@@ -180,15 +191,30 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args
                     if op_type != "ConditionCheck":
                         snapshots.append(_ItemSnapshot(table, key))
                     if op_type == "Put":
-                        self.put_item(table_name, op["Item"], condition_expression=condition,
-                                      expression_attribute_names=names, expression_attribute_values=values)
+                        self.put_item(
+                            table_name,
+                            op["Item"],
+                            condition_expression=condition,
+                            expression_attribute_names=names,
+                            expression_attribute_values=values,
+                        )
                     elif op_type == "Delete":
-                        self.delete_item(table_name, key, condition_expression=condition,
-                                         expression_attribute_names=names, expression_attribute_values=values)
+                        self.delete_item(
+                            table_name,
+                            key,
+                            condition_expression=condition,
+                            expression_attribute_names=names,
+                            expression_attribute_values=values,
+                        )
                     elif op_type == "Update":
-                        self.update_item(table_name, key, update_expression=op["UpdateExpression"],
-                                         condition_expression=condition, expression_attribute_names=names,
-                                         expression_attribute_values=values)
+                        self.update_item(
+                            table_name,
+                            key,
+                            update_expression=op["UpdateExpression"],
+                            condition_expression=condition,
+                            expression_attribute_names=names,
+                            expression_attribute_values=values,
+                        )
                     errors.append((None, None, None))
                 except (MultipleTransactionsException, MockValidationException):
                     raise
@@ -240,18 +266,42 @@ def _install_query() -> None:
     original = Table.query
 
     @functools.wraps(original)
-    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, limit: Any,
-              exclusive_start_key: Any, scan_index_forward: Any, projection_expressions: Any,
-              index_name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        scan_index_forward: Any,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         with _LOCK:
-            return _query(self, original, hash_key, index_name, (range_comparison, range_objs, limit,
-                          exclusive_start_key, scan_index_forward, projection_expressions), args, kwargs)
+            return _query(
+                self,
+                original,
+                hash_key,
+                index_name,
+                (range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, projection_expressions),
+                args,
+                kwargs,
+            )
 
     Table.query = query
 
 
-def _query(self: Any, original: Callable[..., Any], hash_key: Any, index_name: str | None,
-           positional: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _query(
+    self: Any,
+    original: Callable[..., Any],
+    hash_key: Any,
+    index_name: str | None,
+    positional: tuple[Any, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
     if index_name:
         index = next((i for i in self.all_indexes() if i.name == index_name), None)
         if index is None:  # let moto raise its own validation error
@@ -322,7 +372,7 @@ def _install_streams() -> None:
         # an iterator behind the trim horizon reads from the oldest record kept (AWS would answer
         # TrimmedDataAccessException; the local hub only trims what its iterators have read)
         offset = max(0, start - self.starting_sequence_number)
-        return [i.to_json() for i in self.items[offset:offset + quantity]]
+        return [i.to_json() for i in self.items[offset : offset + quantity]]
 
     StreamShard.get = shard_get
 
@@ -330,8 +380,7 @@ def _install_streams() -> None:
 
     def _expire(backend: Any) -> None:
         now = time.monotonic()
-        expired = [arn for arn, it in backend.shard_iterators.items()
-                   if now - it._synchub_created > ITERATOR_TTL_S]
+        expired = [arn for arn, it in backend.shard_iterators.items() if now - it._synchub_created > ITERATOR_TTL_S]
         for arn in expired:
             del backend.shard_iterators[arn]
 

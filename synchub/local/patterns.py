@@ -1,4 +1,5 @@
 """EventBridge-style content filtering, as Lambda event source mappings apply FilterCriteria."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,7 +23,7 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
 
 def _match_value(rule: Any, value: Any) -> bool:
     if isinstance(rule, dict):
-        (op, arg), = rule.items()
+        ((op, arg),) = rule.items()
         if op == "exists":
             return (value is not _MISSING) == bool(arg)
         if value is _MISSING:

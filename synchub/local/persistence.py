@@ -18,6 +18,7 @@ emulator's lock, so it never holds half a transaction. Compaction starts a new j
 generation before it writes the snapshot, so a crash at any point leaves a snapshot plus the
 journals that follow it.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,10 +68,18 @@ class _RestoredStreamRecord:
 
 
 def _message_json(m: Any) -> dict[str, Any]:
-    return {"body": m.body, "attrs": m.message_attributes, "sys": m.system_attributes,
-            "sent": m.sent_timestamp, "count": m.approximate_receive_count,
-            "first": m.approximate_first_receive_timestamp, "group": m.group_id,
-            "dedup": m.deduplication_id, "seq": m.sequence_number, "sender": m.sender_id}
+    return {
+        "body": m.body,
+        "attrs": m.message_attributes,
+        "sys": m.system_attributes,
+        "sent": m.sent_timestamp,
+        "count": m.approximate_receive_count,
+        "first": m.approximate_first_receive_timestamp,
+        "group": m.group_id,
+        "dedup": m.deduplication_id,
+        "seq": m.sequence_number,
+        "sender": m.sender_id,
+    }
 
 
 def _key_id(key: dict[str, Any]) -> str:
@@ -80,8 +89,14 @@ def _key_id(key: dict[str, Any]) -> str:
 class Store(moto_isolation.ChangeListener):
     """Journal + snapshot persistence of the embedded moto's DynamoDB and SQS state."""
 
-    def __init__(self, directory: Path, account: str, region: str, interval: float = 1.0,
-                 compact_min_bytes: int = COMPACT_MIN_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        account: str,
+        region: str,
+        interval: float = 1.0,
+        compact_min_bytes: int = COMPACT_MIN_BYTES,
+    ) -> None:
         self.dir = directory
         self.account, self.region, self.interval = account, region, interval
         self.compact_min_bytes = compact_min_bytes
@@ -290,8 +305,11 @@ class Store(moto_isolation.ChangeListener):
                 continue
             key = moto_isolation.table_key(table, key)
             current = self._ddb.get_item(table_name, key)
-            lines.append(json.dumps({"t": table_name, "k": key,
-                                     "i": current.to_json()["Attributes"] if current is not None else None}))
+            lines.append(
+                json.dumps(
+                    {"t": table_name, "k": key, "i": current.to_json()["Attributes"] if current is not None else None}
+                )
+            )
         by_queue: dict[str, dict[str, Any]] = {}
         for message_id, queue_name in where.items():
             found = None
@@ -304,8 +322,12 @@ class Store(moto_isolation.ChangeListener):
                 with self._lock:
                     if self._where.get(message_id) == queue_name:
                         self._where.pop(message_id, None)
-            lines.append(json.dumps({"id": message_id, "q": queue_name,
-                                     "m": _message_json(found) if found is not None else None}, default=str))
+            lines.append(
+                json.dumps(
+                    {"id": message_id, "q": queue_name, "m": _message_json(found) if found is not None else None},
+                    default=str,
+                )
+            )
         return [line.encode() + b"\n" for line in lines]
 
     def flush(self) -> int:
@@ -327,17 +349,24 @@ class Store(moto_isolation.ChangeListener):
             lines = self._collect()
             old_journal, old_generation = self._journal, self.generation
             self.generation += 1
-            snapshot = [json.dumps({"format": FORMAT, "version": VERSION, "generation": self.generation,
-                                    "at": time.time()}).encode() + b"\n"]
+            snapshot = [
+                json.dumps(
+                    {"format": FORMAT, "version": VERSION, "generation": self.generation, "at": time.time()}
+                ).encode()
+                + b"\n"
+            ]
             for table in list(self._ddb.tables.values()):
                 for item in moto_isolation.items_of(table):  # unsorted: less work under the lock
                     attrs = item.to_json()["Attributes"]
-                    snapshot.append(json.dumps({"t": table.name, "k": moto_isolation.table_key(table, attrs),
-                                                "i": attrs}).encode() + b"\n")
+                    snapshot.append(
+                        json.dumps({"t": table.name, "k": moto_isolation.table_key(table, attrs), "i": attrs}).encode()
+                        + b"\n"
+                    )
             for queue in list(self._sqs.queues.values()):
                 for m in list(queue._messages):
-                    snapshot.append(json.dumps({"id": m.id, "q": queue.name, "m": _message_json(m)},
-                                               default=str).encode() + b"\n")
+                    snapshot.append(
+                        json.dumps({"id": m.id, "q": queue.name, "m": _message_json(m)}, default=str).encode() + b"\n"
+                    )
         if lines:  # the changes of the closing generation are in the snapshot; keep them in its journal too
             old_journal.write(b"".join(lines) + json.dumps({"commit": -1}).encode() + b"\n")
         old_journal.flush()
@@ -370,8 +399,9 @@ class Store(moto_isolation.ChangeListener):
                 shard = table.stream_shard
                 if shard is None or not shard.items:
                     continue
-                saved[table.name] = [{"record": r.to_json(), "at": getattr(r, "_synchub_at", time.time())}
-                                     for r in shard.items]
+                saved[table.name] = [
+                    {"record": r.to_json(), "at": getattr(r, "_synchub_at", time.time())} for r in shard.items
+                ]
         if not saved:
             return 0
         tmp = self.streams_path.with_suffix(".tmp")

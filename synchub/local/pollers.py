@@ -8,6 +8,7 @@ then an on-failure record to the destination queue), and the DLQ of schedule tar
 One deliberate local acceleration: a failed SQS message becomes visible again after
 ``retry_delay`` seconds instead of the queue's full visibility timeout.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,7 @@ class Poller(threading.Thread):
 
 
 class SqsPoller(Poller):
-    def __init__(self, spec: EventSourceSpec, pool: FunctionPool, sqs: Any, region: str,
-                 retry_delay: float) -> None:
+    def __init__(self, spec: EventSourceSpec, pool: FunctionPool, sqs: Any, region: str, retry_delay: float) -> None:
         super().__init__(f"sqs:{spec.logical_id}")
         self.spec, self.pool, self.sqs, self.region = spec, pool, sqs, region
         self.retry_delay = retry_delay
@@ -58,8 +58,12 @@ class SqsPoller(Poller):
         deadline = time.monotonic() + self.spec.batching_window
         while len(messages) < self.spec.batch_size and not self.stopping.is_set():
             resp = self.sqs.receive_message(
-                QueueUrl=self.spec.queue_url, MaxNumberOfMessages=min(10, self.spec.batch_size - len(messages)),
-                WaitTimeSeconds=0 if messages else 1, AttributeNames=["All"], MessageAttributeNames=["All"])
+                QueueUrl=self.spec.queue_url,
+                MaxNumberOfMessages=min(10, self.spec.batch_size - len(messages)),
+                WaitTimeSeconds=0 if messages else 1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
             got = resp.get("Messages", [])
             messages.extend(got)
             if not got or time.monotonic() >= deadline:
@@ -69,15 +73,28 @@ class SqsPoller(Poller):
     def _record(self, m: dict[str, Any]) -> dict[str, Any]:
         attrs = m.get("Attributes", {})
         return {
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": {k: attrs[k] for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                                                 "ApproximateFirstReceiveTimestamp") if k in attrs},
-            "messageAttributes": {k: {"stringValue": v.get("StringValue"), "binaryValue": None,
-                                      "stringListValues": [], "binaryListValues": [],
-                                      "dataType": v.get("DataType", "String")}
-                                  for k, v in m.get("MessageAttributes", {}).items()},
-            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-            "eventSourceARN": self.spec.source_arn, "awsRegion": self.region,
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {
+                k: attrs[k]
+                for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
+                if k in attrs
+            },
+            "messageAttributes": {
+                k: {
+                    "stringValue": v.get("StringValue"),
+                    "binaryValue": None,
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": v.get("DataType", "String"),
+                }
+                for k, v in m.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": m.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.spec.source_arn,
+            "awsRegion": self.region,
         }
 
     def poll_once(self) -> bool:
@@ -86,19 +103,29 @@ class SqsPoller(Poller):
             return False
         try:
             result = self.pool.invoke({"Records": [self._record(m) for m in messages]})
-            failed_ids = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])} \
-                if self.spec.report_failures else set()
+            failed_ids = (
+                {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                if self.spec.report_failures
+                else set()
+            )
         except InvocationError as exc:
             log.warning("%s: invocation failed, whole batch retried: %s", self.name, exc)
             failed_ids = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(done), 10):
-            self.sqs.delete_message_batch(QueueUrl=self.spec.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.spec.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
+            )
         for m in messages:
             if m["MessageId"] in failed_ids:
-                self.sqs.change_message_visibility(QueueUrl=self.spec.queue_url, ReceiptHandle=m["ReceiptHandle"],
-                                                   VisibilityTimeout=int(self.retry_delay))
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.spec.queue_url,
+                    ReceiptHandle=m["ReceiptHandle"],
+                    VisibilityTimeout=int(self.retry_delay),
+                )
         return True
 
 
@@ -107,8 +134,17 @@ def _epoch(value: Any) -> float:
 
 
 class StreamPoller(Poller):
-    def __init__(self, spec: EventSourceSpec, pool: FunctionPool, streams: Any, sqs: Any, region: str,
-                 dlq_url: str | None, function_arn: str, retry_delay: float) -> None:
+    def __init__(
+        self,
+        spec: EventSourceSpec,
+        pool: FunctionPool,
+        streams: Any,
+        sqs: Any,
+        region: str,
+        dlq_url: str | None,
+        function_arn: str,
+        retry_delay: float,
+    ) -> None:
         super().__init__(f"stream:{spec.logical_id}")
         self.spec, self.pool, self.streams, self.sqs, self.region = spec, pool, streams, sqs, region
         self.dlq_url, self.function_arn, self.retry_delay = dlq_url, function_arn, retry_delay
@@ -122,17 +158,25 @@ class StreamPoller(Poller):
         for shard in desc["Shards"]:
             if shard["ShardId"] not in self.iterators:
                 self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self.spec.source_arn, ShardId=shard["ShardId"],
-                    ShardIteratorType=self.spec.starting_position)["ShardIterator"]
+                    StreamArn=self.spec.source_arn,
+                    ShardId=shard["ShardId"],
+                    ShardIteratorType=self.spec.starting_position,
+                )["ShardIterator"]
                 self.pending[shard["ShardId"]] = []
 
     def _record(self, r: dict[str, Any]) -> dict[str, Any]:
         d = dict(r["dynamodb"])
         if "ApproximateCreationDateTime" in d:
             d["ApproximateCreationDateTime"] = _epoch(d["ApproximateCreationDateTime"])
-        return {"eventID": r["eventID"], "eventName": r["eventName"], "eventVersion": r.get("eventVersion", "1.1"),
-                "eventSource": "aws:dynamodb", "awsRegion": self.region, "dynamodb": d,
-                "eventSourceARN": self.spec.source_arn}
+        return {
+            "eventID": r["eventID"],
+            "eventName": r["eventName"],
+            "eventVersion": r.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": self.region,
+            "dynamodb": d,
+            "eventSourceARN": self.spec.source_arn,
+        }
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         return not self.spec.filters or any(matches(f, record) for f in self.spec.filters)
@@ -155,17 +199,20 @@ class StreamPoller(Poller):
         return worked
 
     def _deliver(self, shard_id: str, pending: list[dict[str, Any]]) -> None:
-        batch = pending[:self.batch_limit]
+        batch = pending[: self.batch_limit]
         function_error = False
         try:
             result = self.pool.invoke({"Records": batch})
-            failures = [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])] \
-                if self.spec.report_failures else []
+            failures = (
+                [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
+                if self.spec.report_failures
+                else []
+            )
         except InvocationError as exc:
             log.warning("%s: invocation failed: %s", self.name, exc)
             failures, function_error = [batch[0]["dynamodb"]["SequenceNumber"]], True
         if not failures:
-            del pending[:len(batch)]
+            del pending[: len(batch)]
             self.attempts, self.batch_limit = 0, self.spec.batch_size
             return
         seqs = [r["dynamodb"]["SequenceNumber"] for r in batch]
@@ -178,7 +225,7 @@ class StreamPoller(Poller):
             return  # like Lambda, a split batch does not consume a retry attempt
         if 0 <= self.spec.max_retries < self.attempts:
             self._dead_letter(shard_id, failed_batch)
-            del pending[:len(failed_batch)]
+            del pending[: len(failed_batch)]
             self.attempts, self.batch_limit = 0, self.spec.batch_size
             return
         self.stopping.wait(self.retry_delay)
@@ -186,16 +233,23 @@ class StreamPoller(Poller):
     def _dead_letter(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
         now = datetime.now(timezone.utc).isoformat()
         record = {
-            "requestContext": {"requestId": batch[0]["eventID"], "functionArn": self.function_arn,
-                               "condition": "RetryAttemptsExhausted", "approximateInvokeCount": self.attempts},
+            "requestContext": {
+                "requestId": batch[0]["eventID"],
+                "functionArn": self.function_arn,
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": self.attempts,
+            },
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "version": "1.0", "timestamp": now,
+            "version": "1.0",
+            "timestamp": now,
             "DDBStreamBatchInfo": {
                 "shardId": shard_id,
                 "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": now, "approximateArrivalOfLastRecord": now,
-                "batchSize": len(batch), "streamArn": self.spec.source_arn,
+                "approximateArrivalOfFirstRecord": now,
+                "approximateArrivalOfLastRecord": now,
+                "batchSize": len(batch),
+                "streamArn": self.spec.source_arn,
             },
         }
         log.error("%s: retries exhausted, %d record(s) sent to the on-failure destination", self.name, len(batch))
@@ -215,8 +269,16 @@ def schedule_seconds(expression: str) -> float | None:
 
 
 class ScheduleRunner(Poller):
-    def __init__(self, spec: ScheduleSpec, pool: FunctionPool, send_dlq: Callable[[str, str], None],
-                 region: str, account: str, interval: float, retry_delay: float) -> None:
+    def __init__(
+        self,
+        spec: ScheduleSpec,
+        pool: FunctionPool,
+        send_dlq: Callable[[str, str], None],
+        region: str,
+        account: str,
+        interval: float,
+        retry_delay: float,
+    ) -> None:
         super().__init__(f"schedule:{spec.logical_id}")
         self.spec, self.pool, self.send_dlq, self.region, self.account = spec, pool, send_dlq, region, account
         self.interval, self.retry_delay = interval, retry_delay
@@ -234,11 +296,17 @@ class ScheduleRunner(Poller):
         return True
 
     def fire(self) -> None:
-        event = {"version": "0", "id": f"local-{time.time_ns()}", "detail-type": "Scheduled Event",
-                 "source": "aws.events", "account": self.account,
-                 "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.region,
-                 "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{self.spec.logical_id}"],
-                 "detail": {}}
+        event = {
+            "version": "0",
+            "id": f"local-{time.time_ns()}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account,
+            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{self.spec.logical_id}"],
+            "detail": {},
+        }
         for attempt in range(1 + min(self.spec.retry_attempts, 2)):
             try:
                 self.pool.invoke(event)

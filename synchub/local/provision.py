@@ -4,6 +4,7 @@ Resources are created from the template's own properties, so what is deployed is
 locally. Resources without a local meaning (IAM, log groups, API deployments) are listed as
 skipped rather than silently dropped.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,19 @@ from .template import Template, friendly
 
 STACK_PREFIX = "Synchub"
 SKIPPED_TYPES = {
-    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Logs::LogGroup", "AWS::Lambda::Permission",
-    "AWS::SQS::QueuePolicy", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
-    "AWS::ApiGateway::Account", "AWS::Events::Archive", "AWS::CDK::Metadata",
-    "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::Logs::LogGroup",
+    "AWS::Lambda::Permission",
+    "AWS::SQS::QueuePolicy",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
+    "AWS::ApiGateway::Account",
+    "AWS::Events::Archive",
+    "AWS::CDK::Metadata",
+    "AWS::CloudWatch::Alarm",
+    "AWS::SNS::Topic",
+    "AWS::SNS::TopicPolicy",
 }
 
 
@@ -62,6 +72,7 @@ class ScheduleSpec:
 @dataclass
 class GatewayResponseSpec:
     """An API's AWS::ApiGateway::GatewayResponse: how API Gateway answers one kind of its own errors."""
+
     response_type: str  # MISSING_AUTHENTICATION_TOKEN, REQUEST_TOO_LARGE, DEFAULT_4XX, ...
     status: int | None  # None: the error's own status code
     headers: dict[str, str] = field(default_factory=dict)  # header -> mapping ('static' or method.request...)
@@ -120,7 +131,8 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         props = t.resolve(res["Properties"])
         name = props.get("TableName") or _physical(STACK_PREFIX, lid)
         kwargs: dict[str, Any] = {
-            "TableName": name, "KeySchema": props["KeySchema"],
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
             "AttributeDefinitions": props["AttributeDefinitions"],
             "BillingMode": props.get("BillingMode", "PROVISIONED"),
         }
@@ -151,10 +163,12 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         props = t.resolve(res.get("Properties", {}))
         name = props.get("QueueName") or _physical(STACK_PREFIX, lid)
         attrs: dict[str, str] = {}
-        for key, attr in (("VisibilityTimeout", "VisibilityTimeout"),
-                          ("MessageRetentionPeriod", "MessageRetentionPeriod"),
-                          ("DelaySeconds", "DelaySeconds"),
-                          ("ReceiveMessageWaitTimeSeconds", "ReceiveMessageWaitTimeSeconds")):
+        for key, attr in (
+            ("VisibilityTimeout", "VisibilityTimeout"),
+            ("MessageRetentionPeriod", "MessageRetentionPeriod"),
+            ("DelaySeconds", "DelaySeconds"),
+            ("ReceiveMessageWaitTimeSeconds", "ReceiveMessageWaitTimeSeconds"),
+        ):
             if key in props:
                 attrs[attr] = str(props[key])
         if "RedrivePolicy" in props:
@@ -182,9 +196,14 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         props = res["Properties"]
         env = t.resolve(props.get("Environment", {}).get("Variables", {}))
         dep.functions[lid] = FunctionSpec(
-            logical_id=lid, name=t.physical[lid]["Ref"], handler=props["Handler"],
-            code_dir=t.asset_dir(lid), environment={k: str(v) for k, v in env.items()},
-            timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)))
+            logical_id=lid,
+            name=t.physical[lid]["Ref"],
+            handler=props["Handler"],
+            code_dir=t.asset_dir(lid),
+            environment={k: str(v) for k, v in env.items()},
+            timeout=int(props.get("Timeout", 3)),
+            memory=int(props.get("MemorySize", 128)),
+        )
 
     function_by_arn = {t.physical[lid]["Arn"]: lid for lid in dep.functions}
     function_by_name = {t.physical[lid]["Ref"]: lid for lid in dep.functions}
@@ -194,15 +213,24 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         rule_name = _physical(STACK_PREFIX, lid)
         if "ScheduleExpression" in props:
             for target in props.get("Targets", []):
-                dep.schedules.append(ScheduleSpec(
-                    logical_id=lid, expression=props["ScheduleExpression"],
-                    function=function_by_arn[target["Arn"]],
-                    dlq_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
-                    retry_attempts=int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185))))
+                dep.schedules.append(
+                    ScheduleSpec(
+                        logical_id=lid,
+                        expression=props["ScheduleExpression"],
+                        function=function_by_arn[target["Arn"]],
+                        dlq_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+                        retry_attempts=int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)),
+                    )
+                )
             continue
         bus = props.get("EventBusName", "default")
-        events.put_rule(Name=rule_name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
-                        State=props.get("State", "ENABLED"), Description=props.get("Description", ""))
+        events.put_rule(
+            Name=rule_name,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+            Description=props.get("Description", ""),
+        )
         targets = []
         for target in props.get("Targets", []):
             entry = {"Id": target["Id"], "Arn": target["Arn"]}
@@ -220,18 +248,23 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         source = props["EventSourceArn"]
         kind = "sqs" if source.startswith("arn:aws:sqs:") else "dynamodb"
         dest = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-        dep.event_sources.append(EventSourceSpec(
-            logical_id=lid, function=fn_lid, kind=kind, source_arn=source,
-            batch_size=int(props.get("BatchSize", 10 if kind == "sqs" else 100)),
-            batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
-            report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-            queue_url=dep.queue_by_arn(source)["url"] if kind == "sqs" else None,
-            starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
-            max_retries=int(props.get("MaximumRetryAttempts", -1)),
-            bisect=bool(props.get("BisectBatchOnFunctionError", False)),
-            on_failure_arn=dest,
-            filters=[json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])],
-        ))
+        dep.event_sources.append(
+            EventSourceSpec(
+                logical_id=lid,
+                function=fn_lid,
+                kind=kind,
+                source_arn=source,
+                batch_size=int(props.get("BatchSize", 10 if kind == "sqs" else 100)),
+                batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                queue_url=dep.queue_by_arn(source)["url"] if kind == "sqs" else None,
+                starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
+                max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+                on_failure_arn=dest,
+                filters=[json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])],
+            )
+        )
 
     dep.routes = _routes(t, function_by_arn)
     dep.gateway_responses = _gateway_responses(t)
@@ -239,11 +272,19 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         route.gateway_responses = dep.gateway_responses.get(route.api, {})
     for res in t.of_type("AWS::ApiGateway::Stage").values():
         dep.stage = res["Properties"].get("StageName", "")
-    handled = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Lambda::Function",
-               "AWS::Events::Rule", "AWS::Lambda::EventSourceMapping", "AWS::ApiGateway::RestApi",
-               "AWS::ApiGateway::Resource", "AWS::ApiGateway::Method", "AWS::ApiGateway::GatewayResponse"}
-    dep.skipped = sorted(f"{lid} ({r['Type']})" for lid, r in t.resources.items()
-                         if r["Type"] not in handled)
+    handled = {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::Events::EventBus",
+        "AWS::Lambda::Function",
+        "AWS::Events::Rule",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGateway::Resource",
+        "AWS::ApiGateway::Method",
+        "AWS::ApiGateway::GatewayResponse",
+    }
+    dep.skipped = sorted(f"{lid} ({r['Type']})" for lid, r in t.resources.items() if r["Type"] not in handled)
     unknown = [s for s in dep.skipped if s.split("(")[1].rstrip(")") not in SKIPPED_TYPES]
     if unknown:
         raise NotImplementedError(f"the local runtime cannot emulate: {', '.join(unknown)}")
@@ -271,8 +312,14 @@ def _routes(t: Template, function_by_arn: dict[str, str]) -> list[RouteSpec]:
         fn = next((f for arn, f in function_by_arn.items() if f in uri), None)
         if fn is None or integration.get("Type") != "AWS_PROXY":
             raise NotImplementedError(f"method {lid}: only Lambda proxy integrations run locally")
-        routes.append(RouteSpec(method=props["HttpMethod"], resource=path_of(props["ResourceId"]) or "/",
-                                function=fn, api=props["RestApiId"]["Ref"]))
+        routes.append(
+            RouteSpec(
+                method=props["HttpMethod"],
+                resource=path_of(props["ResourceId"]) or "/",
+                function=fn,
+                api=props["RestApiId"]["Ref"],
+            )
+        )
     return routes
 
 
@@ -281,11 +328,16 @@ def _gateway_responses(t: Template) -> dict[str, dict[str, GatewayResponseSpec]]
     out: dict[str, dict[str, GatewayResponseSpec]] = {}
     for res in t.of_type("AWS::ApiGateway::GatewayResponse").values():
         props = res["Properties"]
-        headers = {k.removeprefix("gatewayresponse.header."): str(v)
-                   for k, v in t.resolve(props.get("ResponseParameters") or {}).items()
-                   if k.startswith("gatewayresponse.header.")}
+        headers = {
+            k.removeprefix("gatewayresponse.header."): str(v)
+            for k, v in t.resolve(props.get("ResponseParameters") or {}).items()
+            if k.startswith("gatewayresponse.header.")
+        }
         status = props.get("StatusCode")
         out.setdefault(props["RestApiId"]["Ref"], {})[props["ResponseType"]] = GatewayResponseSpec(
-            response_type=props["ResponseType"], status=int(status) if status else None, headers=headers,
-            templates={k: str(v) for k, v in t.resolve(props.get("ResponseTemplates") or {}).items()})
+            response_type=props["ResponseType"],
+            status=int(status) if status else None,
+            headers=headers,
+            templates={k: str(v) for k, v in t.resolve(props.get("ResponseTemplates") or {}).items()},
+        )
     return out

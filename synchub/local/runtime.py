@@ -1,4 +1,5 @@
 """The local hub: emulated AWS + the synthesized stack's functions, event sources and API."""
+
 from __future__ import annotations
 
 import errno
@@ -30,9 +31,11 @@ def aws_clients(endpoint: str | None, region: str) -> Any:
     config = Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30)
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
     if endpoint:
-        kwargs.update(endpoint_url=endpoint,
-                      aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-                      aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+        kwargs.update(
+            endpoint_url=endpoint,
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        )
     cache: dict[str, Any] = {}
 
     def get(service: str) -> Any:
@@ -60,11 +63,23 @@ class LocalHub:
     LocalStack's ``http://localhost:4566``) is used as it is.
     """
 
-    def __init__(self, cdk_out: Path = ROOT / "cdk.out", stack: str = "Synchub", *, endpoint: str | None = None,
-                 region: str = DEFAULT_REGION, api_port: int = 0, emulator_port: int = 0, retry_delay: float = 1.0,
-                 state_dir: Path = ROOT / ".synchub", api_concurrency: int = 2,
-                 schedule_interval: float | None = None, persist: bool = True, fresh: bool = False,
-                 flush_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        cdk_out: Path = ROOT / "cdk.out",
+        stack: str = "Synchub",
+        *,
+        endpoint: str | None = None,
+        region: str = DEFAULT_REGION,
+        api_port: int = 0,
+        emulator_port: int = 0,
+        retry_delay: float = 1.0,
+        state_dir: Path = ROOT / ".synchub",
+        api_concurrency: int = 2,
+        schedule_interval: float | None = None,
+        persist: bool = True,
+        fresh: bool = False,
+        flush_interval: float = 1.0,
+    ) -> None:
         self.cdk_out, self.stack, self.endpoint, self.region = cdk_out, stack, endpoint, region
         self.api_port, self.retry_delay, self.state_dir = api_port, retry_delay, state_dir
         self.emulator_port = emulator_port
@@ -99,14 +114,19 @@ class LocalHub:
         except OSError:
             os.close(fd)
             other = _read_json(state_file)
-            raise HubStartError(f"another synchub hub is running on state dir {self.state_dir} "
-                                f"(pid {other.get('pid', '?')}, API {other.get('api_url', '?')}): stop it first, "
-                                "or start this one with --state-dir DIR") from None
+            raise HubStartError(
+                f"another synchub hub is running on state dir {self.state_dir} "
+                f"(pid {other.get('pid', '?')}, API {other.get('api_url', '?')}): stop it first, "
+                "or start this one with --state-dir DIR"
+            ) from None
         self._lock_fd = fd
         if state_file.exists():  # left by a hub that was killed: its data is recovered below
             self.recovered_from = _read_json(state_file)
             state_file.unlink()
-        for port, what, option in ((self.api_port, "API", "--port"), (self.emulator_port, "emulator", "--emulator-port")):
+        for port, what, option in (
+            (self.api_port, "API", "--port"),
+            (self.emulator_port, "emulator", "--emulator-port"),
+        ):
             if port and (what == "API" or self.endpoint is None):
                 _check_port_free(port, what, option)
 
@@ -141,7 +161,9 @@ class LocalHub:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         runtime_env = {
-            "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
@@ -149,8 +171,13 @@ class LocalHub:
         }
         api_functions = {r.function for r in dep.routes}
         for lid, spec in dep.functions.items():
-            self.pools[lid] = FunctionPool(spec, runtime_env, log_dir, template.physical[lid]["Arn"],
-                                           concurrency=self.api_concurrency if lid in api_functions else 1)
+            self.pools[lid] = FunctionPool(
+                spec,
+                runtime_env,
+                log_dir,
+                template.physical[lid]["Arn"],
+                concurrency=self.api_concurrency if lid in api_functions else 1,
+            )
             self.pools[lid].launch()  # cold starts in parallel
         for pool in self.pools.values():
             pool.await_ready()
@@ -160,16 +187,33 @@ class LocalHub:
                 poller: Poller = SqsPoller(src, pool, self.clients("sqs"), self.region, self.retry_delay)
             else:
                 dlq = dep.queue_by_arn(src.on_failure_arn)["url"] if src.on_failure_arn else None
-                poller = StreamPoller(src, pool, self.clients("dynamodbstreams"), self.clients("sqs"), self.region,
-                                      dlq, template.physical[src.function]["Arn"], self.retry_delay)
+                poller = StreamPoller(
+                    src,
+                    pool,
+                    self.clients("dynamodbstreams"),
+                    self.clients("sqs"),
+                    self.region,
+                    dlq,
+                    template.physical[src.function]["Arn"],
+                    self.retry_delay,
+                )
             self.pollers.append(poller)
         for sched in dep.schedules:
             interval = self.schedule_interval or schedule_seconds(sched.expression)
             if interval is None:
                 log.warning("schedule %s (%s) is not emulated", sched.logical_id, sched.expression)
                 continue
-            self.pollers.append(ScheduleRunner(sched, self.pools[sched.function], self._send_to_arn, self.region,
-                                               template.account, interval, self.retry_delay))
+            self.pollers.append(
+                ScheduleRunner(
+                    sched,
+                    self.pools[sched.function],
+                    self._send_to_arn,
+                    self.region,
+                    template.account,
+                    interval,
+                    self.retry_delay,
+                )
+            )
         for p in self.pollers:
             p.start()
         if self.restored:  # publish outbox events and retry backorders left pending when the hub stopped
@@ -227,8 +271,12 @@ class LocalHub:
 
     def state(self) -> dict[str, Any]:
         assert self.deployment
-        return {**self.deployment.summary(), "api_url": self.api_url, "pid": os.getpid(),
-                "logs": str(self.state_dir / "logs")}
+        return {
+            **self.deployment.summary(),
+            "api_url": self.api_url,
+            "pid": os.getpid(),
+            "logs": str(self.state_dir / "logs"),
+        }
 
     def _write_state(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -245,9 +293,11 @@ def _check_port_free(port: int, what: str, option: str) -> None:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            raise HubStartError(f"port {port} on 127.0.0.1 (the {what}) is already in use, by another hub or "
-                                f"program: stop it, or pick another port with {option} N ({option} 0 picks a "
-                                "free one)") from None
+            raise HubStartError(
+                f"port {port} on 127.0.0.1 (the {what}) is already in use, by another hub or "
+                f"program: stop it, or pick another port with {option} N ({option} 0 picks a "
+                "free one)"
+            ) from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

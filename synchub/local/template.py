@@ -1,4 +1,5 @@
 """Read a synthesized CloudFormation template and resolve the intrinsics the stack uses."""
+
 from __future__ import annotations
 
 import json
@@ -57,18 +58,28 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             handler: Callable[[Any], Any] | None = {
-                "Ref": self._ref, "Fn::GetAtt": self._get_att, "Fn::Join": self._join,
-                "Fn::Sub": self._sub, "Fn::Select": self._select, "Fn::Split": self._split,
+                "Ref": self._ref,
+                "Fn::GetAtt": self._get_att,
+                "Fn::Join": self._join,
+                "Fn::Sub": self._sub,
+                "Fn::Select": self._select,
+                "Fn::Split": self._split,
             }.get(fn)
             if handler:
                 return handler(arg)
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _ref(self, name: str) -> Any:
-        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws",
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "Synchub", "AWS::NoValue": None}
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "Synchub",
+            "AWS::NoValue": None,
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.physical:

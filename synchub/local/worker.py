@@ -4,6 +4,7 @@ The parent sends ``(event, request_id, timeout_ms)`` over a pipe; the child runs
 in the template against the staged code asset and answers ``("ok", result)`` or
 ``("error", {...})`` the way the Lambda runtime reports a function error.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -80,8 +81,11 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
         init_error = None
     except Exception as exc:  # reported on every invoke, like Runtime.ImportModuleError
         handler = None
-        init_error = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}",
-                      "stackTrace": traceback.format_exc()}
+        init_error = {
+            "errorType": "Runtime.ImportModuleError",
+            "errorMessage": f"{type(exc).__name__}: {exc}",
+            "stackTrace": traceback.format_exc(),
+        }
         traceback.print_exc()
     conn.send(("ready", init_error))
     while True:
@@ -101,8 +105,16 @@ def main(conn: Any, spec: dict[str, Any]) -> None:
             conn.send(("ok", result))
         except Exception as exc:
             traceback.print_exc()
-            conn.send(("error", {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                                 "stackTrace": traceback.format_exc().splitlines()}))
+            conn.send(
+                (
+                    "error",
+                    {
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "stackTrace": traceback.format_exc().splitlines(),
+                    },
+                )
+            )
         sys.stdout.flush()
         if log_path:
             try:
