@@ -37,6 +37,7 @@ schemas: setup          ## regenerate events/schemas from the pydantic models
 
 lint: synth            ## ruff on the code, cfn-lint on the synthesized template
 	$(BIN)/ruff check functions synchub infra benchmarks tests
+	$(BIN)/ruff format --check functions synchub infra benchmarks tests
 	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/Synchub.template.json  # W3005: CDK's redundant DependsOn
 
 clean:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from infra.stack import SynchubStack  # noqa: E402
+from infra.stack import SynchubStack
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NAME = "Synchub"

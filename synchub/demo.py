@@ -11,9 +11,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from synchub.environment import HubEnvironment
 
@@ -53,7 +54,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
         )
     # 2. channel posts the order (and retries it: same key, same answer)
     key = f"demo-{run_id}"
-    status, headers, body = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
+    status, _headers, body = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
     if status != 202:
         raise DemoFailed(f"POST /orders answered {status}: {body}")
     order_id = body["order_id"]
@@ -124,7 +125,7 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
         shipment_id=f"SHP-{run_id}",
         order_id=order_id,
         shipped_at=now(),
-        lines=[{"sku": l["sku"], "quantity": l["quantity"]} for l in order_body["lines"]],
+        lines=[{"sku": line["sku"], "quantity": line["quantity"]} for line in order_body["lines"]],
     )
     for attempt in (1, 2):
         resp = clients("events").put_events(

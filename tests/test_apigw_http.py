@@ -8,9 +8,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -92,7 +93,7 @@ class Gw:
     def connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(*self.address, timeout=10)
 
-    def raw(self) -> "Raw":
+    def raw(self) -> Raw:
         return Raw(socket.create_connection(self.address, timeout=3))
 
 
@@ -130,7 +131,7 @@ class Raw:
     def __init__(self, sock: socket.socket) -> None:
         self.sock, self.buf = sock, b""
 
-    def send(self, data: bytes) -> "Raw":
+    def send(self, data: bytes) -> Raw:
         self.sock.sendall(data)
         return self
 
@@ -202,9 +203,8 @@ def get(path: str, *headers: str, method: str = "GET", body: bytes = b"") -> byt
 
 
 def test_problem_base_is_the_functions_one() -> None:
-    from synchub_core.problem import PROBLEM_BASE as functions_base
-
     from infra.constructs.orders_api import PROBLEM_BASE as infra_base
+    from synchub_core.problem import PROBLEM_BASE as functions_base
 
     assert PROBLEM_BASE == functions_base == infra_base
 
@@ -234,7 +234,7 @@ def _hammer(gw: Gw, clients: int, requests: int, keep_alive: bool) -> list[BaseE
                 assert resp.status == 200, resp.status
                 assert json.loads(resp.read())["body"] == body
             conn.close()
-        except BaseException as exc:  # noqa: B036 - collected and re-raised by the test
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]

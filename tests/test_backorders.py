@@ -33,10 +33,12 @@ def open_backorders() -> list[str]:
 
 
 def snapshot(hub: Hub) -> tuple[list[Any], list[Any]]:
-    scan = lambda t: sorted(
-        hub.ddb.scan(TableName=t, ConsistentRead=True)["Items"],  # noqa: E731
-        key=lambda i: (i["pk"]["S"], i["sk"]["S"]),
-    )
+    def scan(t: str) -> list[Any]:
+        return sorted(
+            hub.ddb.scan(TableName=t, ConsistentRead=True)["Items"],
+            key=lambda i: (i["pk"]["S"], i["sk"]["S"]),
+        )
+
     return scan(hub.orders_table), scan(hub.inventory_table)
 
 
@@ -106,10 +108,10 @@ def test_scheduled_handler_reports_what_it_did(hub: Hub, lambda_context: Any) ->
 
 
 def test_shipping_a_backordered_order_closes_its_backorder(hub: Hub, lambda_context: Any) -> None:
+    from conftest import sample
+
     from invoicing.logic import issue
     from synchub_core.envelope import EventEnvelope
-
-    from conftest import sample
 
     order_id = backordered(hub, lambda_context, [(FLOUR, 4), (YEAST, 10)])
     shipment = sample("eventbridge-shipment-confirmed.json")["detail"]

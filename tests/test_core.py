@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import sample
 from pydantic import ValidationError
 
-from conftest import sample
 from synchub_core import ddb
 from synchub_core.config import Settings
 from synchub_core.envelope import EventEnvelope, deterministic_event_id, from_message_body

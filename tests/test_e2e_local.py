@@ -7,12 +7,13 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import sample
+
 from synchub import demo, environment, replay
 from synchub.local.runtime import LocalHub
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import create_streamed_table
+
 from synchub.local import moto_isolation
 
 REGION = "eu-west-1"

@@ -19,9 +19,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -619,9 +620,8 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
 def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
     """Gateway responses: what API Gateway answers without a Lambda (unknown route, too large, throttled,
     5xx ...) is RFC 9457 problem+json like the function's problems; the local runtime renders the same."""
-    from synchub_core.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
-
     from synchub.local.apigw import render_template
+    from synchub_core.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
     api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
     responses = {

@@ -14,10 +14,9 @@ import uuid
 from typing import Any
 
 import pytest
+from conftest import Hub, sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import Hub, sample
 
 QUEUE = "WorkersInventoryWorkerQueue"
 SAMPLE = sample("sqs-inventory-position-reported.json")

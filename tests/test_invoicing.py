@@ -12,13 +12,13 @@ import copy
 import json
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
-
 from conftest import Hub, sample
+
 from invoicing.logic import OrderNotFound, ShipmentRejected
 
 INVOICING_QUEUE = "WorkersInvoicingWorkerQueue"
@@ -55,7 +55,7 @@ def seed_stock(sku: str, location_id: str, on_hand: int, sequence: int = 1) -> N
     from inventory.repository import apply_report
 
     report = PositionReport(
-        sku=sku, location_id=location_id, on_hand=on_hand, as_of=datetime(2026, 11, 23, 7, 45, tzinfo=timezone.utc)
+        sku=sku, location_id=location_id, on_hand=on_hand, as_of=datetime(2026, 11, 23, 7, 45, tzinfo=UTC)
     )
     assert apply_report(report, sequence, f"seed-{sku}-{location_id}-{sequence}")
 
@@ -660,7 +660,7 @@ def wms_report(sku: str, location_id: str, on_hand: int, sequence: int, as_of: d
     )
 
 
-SHIPPED_AT = datetime(2026, 11, 24, 13, 58, tzinfo=timezone.utc)  # the sample shipment's shipped_at
+SHIPPED_AT = datetime(2026, 11, 24, 13, 58, tzinfo=UTC)  # the sample shipment's shipped_at
 
 
 def test_wms_report_taken_before_the_shipment_does_not_bring_shipped_units_back(

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, sample
+
 from synchub import demo, environment
 
 pytestmark = pytest.mark.e2e

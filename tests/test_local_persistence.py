@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import create_streamed_table
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from conftest import create_streamed_table
 from synchub.local.persistence import Store
 
 REGION = "eu-west-1"

@@ -401,7 +401,7 @@ def test_function_logs_are_rotated_and_stay_bounded(tmp_path: Any, monkeypatch: 
             try:
                 for _ in range(60):
                     pool.invoke({})
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=invoke_many) for _ in range(2)]

@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 import pytest
-
 from conftest import Hub, sample
 
 
@@ -174,7 +173,7 @@ def test_invalid_body_is_400_problem_json_and_writes_nothing(
 
 
 def test_malformed_json_is_400(hub: Hub, lambda_context: Any) -> None:
-    status, headers, problem = post(lambda_context, "{not json")
+    status, headers, _problem = post(lambda_context, "{not json")
     assert status == 400 and headers["Content-Type"] == "application/problem+json"
     assert table_items(hub) == []
 
@@ -190,7 +189,7 @@ def test_malformed_json_is_400(hub: Hub, lambda_context: Any) -> None:
 def test_idempotency_key_required_and_well_formed(
     hub: Hub, lambda_context: Any, order_body: dict, key: str | None, slug: str
 ) -> None:
-    status, headers, problem = post(lambda_context, order_body, key=key)
+    status, _headers, problem = post(lambda_context, order_body, key=key)
     assert status == 400
     assert problem["type"].endswith("/" + slug)
     assert table_items(hub) == []

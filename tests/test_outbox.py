@@ -10,13 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from conftest import REGION, Hub, sample
 
 OUTBOX_PENDING_INDEX = "outbox-pending"
@@ -70,7 +69,7 @@ class StreamReader:
         d = dict(r["dynamodb"])
         created = d.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
-            d["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or timezone.utc).timestamp()
+            d["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or UTC).timestamp()
         return {
             "eventID": r["eventID"],
             "eventName": r["eventName"],
@@ -205,7 +204,7 @@ def assert_published(hub: Hub, event_id: str, before: datetime) -> dict[str, Any
     item = outbox_item(hub, event_id)
     assert "outbox_status" not in item
     published = datetime.fromisoformat(item["published_at"].replace("Z", "+00:00"))
-    assert before - timedelta(seconds=1) <= published <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert before - timedelta(seconds=1) <= published <= datetime.now(UTC) + timedelta(seconds=1)
     expected_expiry = published + timedelta(days=7)
     assert abs(int(item["expires_at"]) - expected_expiry.timestamp()) < 5  # TTL attribute of the table
     assert item["eventbridge_id"]
@@ -218,7 +217,7 @@ def assert_published(hub: Hub, event_id: str, before: datetime) -> dict[str, Any
 def test_stream_publishes_a_new_outbox_item_once(hub: Hub, lambda_context: Any, observer: Observer) -> None:
     from synchub_core.envelope import EventEnvelope
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     order_id = accept_order()
     [stored] = outbox_items(hub)
     assert stored["outbox_status"] == "PENDING"
@@ -361,7 +360,7 @@ def test_batch_where_every_outbox_record_fails_is_a_function_error(
 def test_crash_before_publication_is_recovered_by_the_sweep(hub: Hub, lambda_context: Any, observer: Observer) -> None:
     from outbox.handler import sweep
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     accept_order()  # the transaction committed; the stream publisher never runs (crash, outage, DLQ)
     [stored] = outbox_items(hub)
 
@@ -387,7 +386,7 @@ def test_default_grace_sweeps_items_older_than_a_minute(hub: Hub, lambda_context
     accept_order()
     accept_order()
     old, fresh = outbox_items(hub)
-    aged = iso(datetime.now(timezone.utc) - SWEEP_GRACE - timedelta(seconds=5))
+    aged = iso(datetime.now(UTC) - SWEEP_GRACE - timedelta(seconds=5))
     hub.ddb.update_item(
         TableName=hub.orders_table,
         Key={"pk": {"S": old["pk"]}, "sk": {"S": "OUTBOX"}},
@@ -456,7 +455,7 @@ def _seed_sample_stock() -> None:
 
     for sku, loc in (("FLOUR-T55-25KG", "UTR-A01"), ("YEAST-DRY-500G", "UTR-B01")):
         apply_report(
-            PositionReport(sku=sku, location_id=loc, on_hand=100, as_of=datetime(2026, 11, 23, tzinfo=timezone.utc)),
+            PositionReport(sku=sku, location_id=loc, on_hand=100, as_of=datetime(2026, 11, 23, tzinfo=UTC)),
             1,
             f"seed-{sku}",
         )

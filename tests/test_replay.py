@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Hub, sample
+
 from synchub import replay
 from synchub.environment import HubEnvironment
 

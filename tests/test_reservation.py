@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from conftest import Hub, sample
 
 QUEUE = "WorkersReservationWorkerQueue"

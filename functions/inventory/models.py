@@ -27,7 +27,7 @@ class PositionReport(BaseModel):
     as_of: datetime
 
     @model_validator(mode="after")
-    def _hold_within_on_hand(self) -> "PositionReport":
+    def _hold_within_on_hand(self) -> PositionReport:
         if self.quality_hold > self.on_hand:
             raise ValueError("quality_hold cannot exceed on_hand")
         return self

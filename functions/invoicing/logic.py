@@ -139,7 +139,7 @@ def issue(envelope: EventEnvelope) -> Outcome:
         released = _consume_allocations(order, shipment)
         for line in shipment.lines:
             order.shipped[line.sku] = order.shipped.get(line.sku, 0) + line.quantity
-        complete = all(order.shipped.get(l["sku"], 0) >= int(l["quantity"]) for l in order.doc["lines"])
+        complete = all(order.shipped.get(ln["sku"], 0) >= int(ln["quantity"]) for ln in order.doc["lines"])
         order.invoices = [*order.invoices, invoice_id]
         order.version += 1
         order.updated_at = orders.now_iso()

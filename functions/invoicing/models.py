@@ -30,7 +30,7 @@ class ShipmentConfirmed(BaseModel):
     lines: list[ShippedLine] = Field(min_length=1, max_length=40)
 
     @model_validator(mode="after")
-    def _unique(self) -> "ShipmentConfirmed":
+    def _unique(self) -> ShipmentConfirmed:
         skus = [line.sku for line in self.lines]
         if len(skus) != len(set(skus)):
             raise ValueError("each sku may appear on one shipment line only")

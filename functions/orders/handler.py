@@ -48,7 +48,7 @@ def _accepted(result: repository.CreateResult) -> Response:
 
 @app.post("/orders")
 @tracer.capture_method
-def create_order(order: Annotated[OrderIn, Body()]):  # noqa: ANN201 - resolver reads annotations
+def create_order(order: Annotated[OrderIn, Body()]):
     key = _header("Idempotency-Key")
     if not key:
         return problem(
@@ -96,7 +96,7 @@ def create_order(order: Annotated[OrderIn, Body()]):  # noqa: ANN201 - resolver 
 
 @app.get("/orders/<order_id>")
 @tracer.capture_method
-def get_order(order_id: str):  # noqa: ANN201
+def get_order(order_id: str):
     order = repository.read(order_id)
     if order is None:
         raise NotFoundError(order_id)

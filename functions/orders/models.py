@@ -66,7 +66,7 @@ class OrderIn(_Strict):
     lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
 
     @model_validator(mode="after")
-    def _unique_lines(self) -> "OrderIn":
+    def _unique_lines(self) -> OrderIn:
         ids = [line.line_id for line in self.lines]
         if len(ids) != len(set(ids)):
             raise ValueError("line_id values must be unique within an order")

@@ -51,7 +51,7 @@ class StoredOrder:
     updated_at: str = ""
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "StoredOrder":
+    def from_item(cls, item: dict[str, Any]) -> StoredOrder:
         return cls(
             order_id=item["order_id"],
             state=OrderState(item["state"]),

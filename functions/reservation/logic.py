@@ -88,14 +88,14 @@ def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causati
         expected = order.version
         order.version += 1
         order.updated_at = orders.now_iso()
-        common = dict(
-            entity_id=order_id,
-            sequence=order.version,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            source_system="synchub.reservation",
-            event_id=deterministic_event_id("reservation", order_id, str(expected)),
-        )
+        common = {
+            "entity_id": order_id,
+            "sequence": order.version,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "source_system": "synchub.reservation",
+            "event_id": deterministic_event_id("reservation", order_id, str(expected)),
+        }
         if shortages:
             order.state = OrderState.BACKORDERED
             data = OrderBackorderedData(order_id=order_id, shortages=shortages).model_dump(mode="json")

@@ -14,7 +14,7 @@ class Settings:
     event_bus_name: str
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         missing = [k for k in ("ORDERS_TABLE", "INVENTORY_TABLE", "EVENT_BUS_NAME") if not os.environ.get(k)]
         if missing:  # fail at the first call, loudly, rather than write to a guessed table
             raise RuntimeError(

@@ -3,8 +3,9 @@ and batch handlers that report partial failures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -22,7 +23,7 @@ class Powertools:
     metrics: Metrics
 
     @classmethod
-    def for_service(cls, service: str) -> "Powertools":
+    def for_service(cls, service: str) -> Powertools:
         return cls(
             Logger(service=service), Tracer(service=service), Metrics(namespace=METRICS_NAMESPACE, service=service)
         )

@@ -14,8 +14,9 @@ can be published more than once but never lost; consumers are idempotent per ent
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from .aws import client
 from .ddb import get, put, query_all, values
@@ -105,4 +106,4 @@ def pending_items(table: str, older_than: timedelta = timedelta(0), max_items: i
     return [item for item in items if item and item.get("outbox_status") == PENDING_PARTITION]
 
 
-__all__ = ["outbox_put", "publish", "pending_items", "OUTBOX_ITEM_TYPE", "PENDING_INDEX"]
+__all__ = ["OUTBOX_ITEM_TYPE", "PENDING_INDEX", "outbox_put", "pending_items", "publish"]

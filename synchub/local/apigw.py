@@ -27,11 +27,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from .functions import InvocationError
@@ -173,7 +173,7 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # server_close() does not join connection threads
     request_queue_size = 1024  # listen backlog: bursts of clients queue instead of being reset
 
-    def __init__(self, address: tuple[str, int], gateway: "ApiGateway") -> None:
+    def __init__(self, address: tuple[str, int], gateway: ApiGateway) -> None:
         self.gateway = gateway
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()

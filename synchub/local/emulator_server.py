@@ -14,7 +14,8 @@ import socket
 import socketserver
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 MAX_LINE = 65536

@@ -37,7 +37,8 @@ import copy
 import functools
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 _LOCK = threading.RLock()
 _INSTALLED = False
@@ -312,10 +313,7 @@ def _query(
             candidates.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
     elif hash_key is not None:
         partition = self.items.get(hash_key)
-        if partition is None:
-            candidates = []
-        else:
-            candidates = list(partition.values()) if self.range_key_attr else [partition]
+        candidates = [] if partition is None else list(partition.values()) if self.range_key_attr else [partition]
     else:
         candidates = None
     if candidates is not None:
@@ -355,7 +353,7 @@ def _stamp_creation(cls: type, attribute: str, clock: Callable[[], float]) -> No
     original = cls.__init__
 
     @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         setattr(self, attribute, clock())
 
@@ -520,7 +518,7 @@ UNTRACKED_MODELS = (
 
 
 def _untrack(obj_cls: type) -> Any:
-    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807 - replaces BaseModel.__new__
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
         return object.__new__(cls)
 
     obj_cls.__new__ = __new__  # type: ignore[assignment]

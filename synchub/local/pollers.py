@@ -16,9 +16,9 @@ import logging
 import re
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
-
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .functions import FunctionPool, InvocationError
 from .patterns import matches
@@ -231,7 +231,7 @@ class StreamPoller(Poller):
         self.stopping.wait(self.retry_delay)
 
     def _dead_letter(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         record = {
             "requestContext": {
                 "requestId": batch[0]["eventID"],
@@ -302,7 +302,7 @@ class ScheduleRunner(Poller):
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.account,
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
             "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{self.spec.logical_id}"],
             "detail": {},

@@ -96,7 +96,7 @@ class LocalHub:
         self.deployment: Deployment | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "LocalHub":
+    def start(self) -> LocalHub:
         self._claim_state_dir()
         try:
             return self._start()
@@ -130,7 +130,7 @@ class LocalHub:
             if port and (what == "API" or self.endpoint is None):
                 _check_port_free(port, what, option)
 
-    def _start(self) -> "LocalHub":
+    def _start(self) -> LocalHub:
         from .apigw import ApiGateway
 
         if self.endpoint is None:
@@ -251,7 +251,7 @@ class LocalHub:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "LocalHub":
+    def __enter__(self) -> LocalHub:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

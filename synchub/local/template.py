@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")
 
@@ -25,7 +26,7 @@ class Template:
     physical: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> attributes
 
     @classmethod
-    def load(cls, cdk_out: Path, stack: str, region: str) -> "Template":
+    def load(cls, cdk_out: Path, stack: str, region: str) -> Template:
         path = cdk_out / f"{stack}.template.json"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run `make synth` (or `synchub synth`) first")
