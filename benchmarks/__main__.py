@@ -96,8 +96,8 @@ def main() -> None:
             INVENTORY_TABLE=dep.tables["DataInventoryTable"],
             EVENT_BUS_NAME=dep.bus_name,
         )
+        from inventory.logic import apply_report
         from inventory.models import PositionReport
-        from inventory.repository import apply_report
         from invoicing.logic import issue
         from orders.logic import accept
         from orders.models import OrderIn

@@ -27,7 +27,7 @@ def sweep() -> dict[str, int]:
 
 
 def open_backorders() -> list[str]:
-    from reservation.logic import open_backorders as query
+    from reservation.repository import open_backorders as query
 
     return query(100)
 

@@ -67,8 +67,8 @@ def test_emitted_events_conform_to_their_schemas(hub, lambda_context, order_body
     """Drive an order to an invoice in moto and validate every event the hub emitted."""
     import uuid
 
+    from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from inventory.repository import apply_report
     from invoicing.logic import issue
     from orders.logic import accept
     from orders.models import OrderIn

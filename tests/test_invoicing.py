@@ -51,8 +51,8 @@ def accept_order(body: dict[str, Any] | None = None) -> str:
 
 
 def seed_stock(sku: str, location_id: str, on_hand: int, sequence: int = 1) -> None:
+    from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from inventory.repository import apply_report
 
     report = PositionReport(
         sku=sku, location_id=location_id, on_hand=on_hand, as_of=datetime(2026, 11, 23, 7, 45, tzinfo=UTC)
@@ -611,12 +611,13 @@ def test_cancelled_order_cannot_be_invoiced(hub: Hub, lambda_context: Any, reser
     from orders import repository
     from orders.models import OrderState
     from synchub_core import ddb
+    from synchub_core.envelope import now_iso
 
     order = repository.load(reserved_order)
     expected = order.version
     order.version += 1
     order.state = OrderState.CANCELLED
-    order.updated_at = repository.now_iso()
+    order.updated_at = now_iso()
     ddb.transact(repository.transition_ops(order, expected, [(OrderState.CANCELLED, "cancelled by channel")], None))
 
     _assert_rejected(hub, lambda_context, shipment_detail(reserved_order, "SHP-CANC-01"), ShipmentRejected)
@@ -650,8 +651,8 @@ def test_issue_raises_the_documented_errors(hub: Hub, reserved_order: str) -> No
 
 # -- shipped stock versus the WMS's own reports ---------------------------------------------------
 def wms_report(sku: str, location_id: str, on_hand: int, sequence: int, as_of: datetime) -> bool:
+    from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from inventory.repository import apply_report
 
     return apply_report(
         PositionReport(sku=sku, location_id=location_id, on_hand=on_hand, as_of=as_of),

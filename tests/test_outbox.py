@@ -450,8 +450,8 @@ def test_sweep_publishes_in_chunks_and_leaves_rejected_entries_pending(
 
 
 def _seed_sample_stock() -> None:
+    from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from inventory.repository import apply_report
 
     for sku, loc in (("FLOUR-T55-25KG", "UTR-A01"), ("YEAST-DRY-500G", "UTR-B01")):
         apply_report(
@@ -481,14 +481,13 @@ def test_sweep_racing_the_stream_delivers_at_most_a_duplicate_with_the_same_even
 ) -> None:
     """The sweeper reads the item as pending, the stream publisher publishes it, then the sweeper
     publishes its (stale) copy too."""
-    from outbox import handler
-    from synchub_core import outbox
+    from outbox import handler, repository
 
     _seed_sample_stock()
     order_id = accept_order()
     [stored] = outbox_items(hub)
     records = StreamReader(hub).read()
-    real_pending = outbox.pending_items
+    real_pending = repository.pending_items
     stream_published: dict[str, Any] = {}
 
     def pending_then_stream_wins(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -498,7 +497,7 @@ def test_sweep_racing_the_stream_delivers_at_most_a_duplicate_with_the_same_even
         stream_published.update(outbox_item(hub, stored["event_id"]))
         return items
 
-    monkeypatch.setattr(handler.outbox, "pending_items", pending_then_stream_wins)
+    monkeypatch.setattr(repository, "pending_items", pending_then_stream_wins)
     assert handler.sweep(timedelta(0))["published"] == 1
     delivered = observer.drain()
     assert event_ids(delivered) == [stored["event_id"], stored["event_id"]]  # a duplicate, same id

@@ -127,7 +127,7 @@ def test_outbox_replay_keeps_dlq_records_when_publishing_fails(
                 "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "boom"} for _ in Entries],
             }
 
-    import synchub_core.outbox as outbox_mod
+    import outbox.repository as outbox_mod
 
     monkeypatch.setattr(outbox_mod, "client", lambda s: FailingEvents() if s == "events" else real(s))
     with pytest.raises(Exception, match="still unpublished"):

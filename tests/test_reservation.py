@@ -48,8 +48,8 @@ def accept(lines: list[tuple[str, int]] | None = None) -> str:
 
 
 def stock(sku: str, location_id: str, on_hand: int, quality_hold: int = 0, sequence: int = 1) -> None:
+    from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from inventory.repository import apply_report
 
     report = PositionReport(
         sku=sku,
@@ -387,7 +387,7 @@ def test_replanning_after_losing_a_race_produces_same_event_id_scheme(
         calls.append("tx")
         real_transact(ops)
 
-    monkeypatch.setattr(logic.ddb, "transact", interleaved)
+    monkeypatch.setattr(ddb, "transact", interleaved)
     outcome = logic.reserve(loser_event)
 
     assert outcome.result == "BACKORDERED"

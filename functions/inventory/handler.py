@@ -8,16 +8,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from synchub_core.lambda_support import Powertools, envelope_of
 
-from . import repository
-from .models import POSITION_REPORTED, PositionReport
+from . import logic
+from .models import POSITION_REPORTED
 
 pt = Powertools.for_service("inventory")
 
 
 def _record_handler(record: SQSRecord) -> None:
     envelope = envelope_of(record, POSITION_REPORTED, "inventory")
-    report = PositionReport.model_validate(envelope.data)
-    applied = repository.apply_report(report, envelope.sequence, envelope.event_id)
+    report, applied = logic.apply(envelope)
     pt.metrics.add_metric(name="PositionApplied" if applied else "PositionStaleIgnored", unit=MetricUnit.Count, value=1)
     if not applied:
         pt.logger.info(

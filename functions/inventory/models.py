@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orders.models import Sku
+from synchub_core.vocabulary import LocationId, Sku
 
 POSITION_REPORTED = "InventoryPositionReported"
+MAX_REPORT_ATTEMPTS = 5
 
 
 class PositionReport(BaseModel):
@@ -20,7 +22,7 @@ class PositionReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    location_id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9\-_]{0,31}$")
+    location_id: LocationId
     on_hand: int = Field(ge=0)
     quality_hold: int = Field(ge=0, default=0)
     in_transit: int = Field(ge=0, default=0)
@@ -43,3 +45,26 @@ class Position(BaseModel):
     available: int
     as_of: str
     wms_sequence: int
+
+
+@dataclass(frozen=True)
+class PendingShipment:
+    """Units the hub shipped from a position after its last WMS report: the WMS's on_hand does not
+    lack them yet (docs/decisions/0007-shipped-stock-handling.md)."""
+
+    shipment_id: str
+    shipped_at: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReportState:
+    """What a WMS report is applied against: the last sequence seen and the pending shipments."""
+
+    wms_sequence: int
+    pending_shipments: list[PendingShipment] = field(default_factory=list)
+    pending_rev: int = 0
+
+
+class PositionContention(Exception):
+    """Shipments kept changing the position while a report was applied: retried by SQS."""

@@ -1,82 +1,84 @@
-"""Inventory positions: one item per SKU x location in the inventory table."""
+"""Inventory positions: one item per SKU x location in the inventory table
+(``pk = SKU#<sku>``, ``sk = LOC#<location_id>``). The only module that knows that layout; other
+domains use ``inventory.api``."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from synchub_core import ddb
 from synchub_core.aws import client
 from synchub_core.config import settings
-from synchub_core.envelope import iso, utcnow
+from synchub_core.envelope import iso, now_iso
 
-from .models import Position, PositionReport
+from .models import PendingShipment, Position, PositionReport, ReportState
 
 
 def position_key(sku: str, location_id: str) -> dict[str, str]:
     return {"pk": f"SKU#{sku}", "sk": f"LOC#{location_id}"}
 
 
-class PositionContention(Exception):
-    """Shipments kept changing the position while a report was applied: retried by SQS."""
+def report_state(sku: str, location_id: str) -> ReportState | None:
+    """What a new WMS report is applied against (strongly consistent), or None for a new position."""
+    item = ddb.get(settings().inventory_table, position_key(sku, location_id))
+    if item is None:
+        return None
+    return ReportState(
+        wms_sequence=int(item.get("wms_sequence", -1)),
+        pending_shipments=[
+            PendingShipment(p["shipment_id"], p["shipped_at"], int(p["quantity"]))
+            for p in item.get("pending_shipments", [])
+        ],
+        pending_rev=int(item.get("pending_rev", 0)),
+    )
 
 
-MAX_ATTEMPTS = 5
-
-
-def apply_report(report: PositionReport, sequence: int, event_id: str) -> bool:
-    """Apply a WMS report if it is newer than what the position has seen.
-
-    Returns False for a duplicate or stale report (nothing is changed). ``reserved`` belongs to
-    the hub and survives reports; ``available`` is on_hand - reserved - quality_hold, computed
-    against the ``reserved`` in the table at write time. Shipments the hub confirmed after the
-    report's ``as_of`` (``pending_shipments``) are not in the WMS's on_hand yet, so they are
-    subtracted; shipments at or before ``as_of`` are in it and are dropped from the list.
-    """
-    table = settings().inventory_table
-    key = position_key(report.sku, report.location_id)
+def write_report(
+    report: PositionReport,
+    sequence: int,
+    event_id: str,
+    on_hand: int,
+    pending: list[PendingShipment],
+    seen: ReportState | None,
+) -> bool:
+    """Store the report's quantities if the position is still as ``seen`` (no newer report, no
+    shipment landed since). ``reserved`` is kept; ``available`` is computed against the
+    ``reserved`` in the table at write time. False when the position moved on (re-read)."""
     ddb_client = client("dynamodb")
-    as_of = iso(report.as_of)
-    for _ in range(MAX_ATTEMPTS):
-        current = ddb.get(table, key)
-        if current is not None and int(current.get("wms_sequence", -1)) >= sequence:
-            return False
-        pending = [p for p in (current or {}).get("pending_shipments", []) if p["shipped_at"] > as_of]
-        on_hand = report.on_hand - sum(int(p["quantity"]) for p in pending)
-        revision = int((current or {}).get("pending_rev", 0))
-        try:
-            ddb_client.update_item(
-                TableName=table,
-                Key=ddb.to_ddb(key),
-                UpdateExpression=(
-                    "SET sku = :sku, location_id = :loc, on_hand = :oh, reported_on_hand = :roh, "
-                    "quality_hold = :qh, in_transit = :it, as_of = :asof, wms_sequence = :seq, "
-                    "last_event_id = :eid, updated_at = :now, pending_shipments = :pending, "
-                    "pending_rev = :rev, reserved = if_not_exists(reserved, :zero), "
-                    "available = :free - if_not_exists(reserved, :zero)"
-                ),
-                ConditionExpression="(attribute_not_exists(pk) OR wms_sequence < :seq) AND "
-                "(attribute_not_exists(pending_rev) OR pending_rev = :rev)",
-                ExpressionAttributeValues=ddb.values(
-                    sku=report.sku,
-                    loc=report.location_id,
-                    oh=on_hand,
-                    roh=report.on_hand,
-                    qh=report.quality_hold,
-                    it=report.in_transit,
-                    asof=as_of,
-                    seq=sequence,
-                    eid=event_id,
-                    now=iso(utcnow()),
-                    zero=0,
-                    free=on_hand - report.quality_hold,
-                    pending=pending,
-                    rev=revision,
-                ),
-            )
-        except ddb_client.exceptions.ConditionalCheckFailedException:
-            continue  # a newer report (the re-read says stale) or a shipment landed meanwhile
-        return True
-    raise PositionContention(f"{report.sku}@{report.location_id}")
+    try:
+        ddb_client.update_item(
+            TableName=settings().inventory_table,
+            Key=ddb.to_ddb(position_key(report.sku, report.location_id)),
+            UpdateExpression=(
+                "SET sku = :sku, location_id = :loc, on_hand = :oh, reported_on_hand = :roh, "
+                "quality_hold = :qh, in_transit = :it, as_of = :asof, wms_sequence = :seq, "
+                "last_event_id = :eid, updated_at = :now, pending_shipments = :pending, "
+                "pending_rev = :rev, reserved = if_not_exists(reserved, :zero), "
+                "available = :free - if_not_exists(reserved, :zero)"
+            ),
+            ConditionExpression="(attribute_not_exists(pk) OR wms_sequence < :seq) AND "
+            "(attribute_not_exists(pending_rev) OR pending_rev = :rev)",
+            ExpressionAttributeValues=ddb.values(
+                sku=report.sku,
+                loc=report.location_id,
+                oh=on_hand,
+                roh=report.on_hand,
+                qh=report.quality_hold,
+                it=report.in_transit,
+                asof=iso(report.as_of),
+                seq=sequence,
+                eid=event_id,
+                now=now_iso(),
+                zero=0,
+                free=on_hand - report.quality_hold,
+                pending=[asdict(p) for p in pending],
+                rev=seen.pending_rev if seen else 0,
+            ),
+        )
+    except ddb_client.exceptions.ConditionalCheckFailedException:
+        return False  # a newer report (the re-read says stale) or a shipment landed meanwhile
+    return True
 
 
 def get_position(sku: str, location_id: str) -> dict[str, Any] | None:
@@ -87,7 +89,7 @@ def positions_for(sku: str) -> list[Position]:
     items = ddb.query_all(
         TableName=settings().inventory_table,
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues=ddb.values(pk=f"SKU#{sku}"),
+        ExpressionAttributeValues=ddb.values(pk=position_key(sku, "")["pk"]),
         ConsistentRead=True,
     )
     return [Position.model_validate(_position_fields(i)) for i in items]

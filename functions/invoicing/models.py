@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orders.models import Sku
+from synchub_core.vocabulary import OrderState, Sku
 
 SHIPMENT_CONFIRMED = "ShipmentConfirmed"
 INVOICE_ISSUED = "InvoiceIssued"
+INVOICE_SOURCE = "synchub.invoicing"
+MAX_ATTEMPTS = 5
+NOT_INVOICEABLE = frozenset({OrderState.CANCELLED, OrderState.REJECTED})
 
 
 class ShippedLine(BaseModel):
@@ -76,3 +80,22 @@ class Invoice(BaseModel):
     net_total: str
     tax_total: str
     gross_total: str
+
+
+@dataclass
+class Outcome:
+    shipment_id: str
+    invoice_id: str
+    created: bool
+
+
+class OrderNotFound(Exception):
+    """The shipment names an order the hub does not know (yet): retried, then dead-lettered."""
+
+
+class ShipmentRejected(ValueError):
+    """The shipment contradicts the order (unknown SKU, over-shipment, cancelled order)."""
+
+
+class InvoicingContention(Exception):
+    pass

@@ -16,8 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from synchub_core.lambda_support import Powertools
 from synchub_core.problem import problem
 
-from . import logic, repository
-from .models import OrderIn
+from . import logic
+from .models import CreateResult, DuplicateChannelOrder, IdempotencyConflict, OrderIn
 
 pt = Powertools.for_service("orders")
 logger, tracer, metrics = pt.logger, pt.tracer, pt.metrics
@@ -36,7 +36,7 @@ def _correlation_id() -> str:
     return _header("X-Correlation-Id") or app.current_event.request_context.request_id or logic.new_order_id()
 
 
-def _accepted(result: repository.CreateResult) -> Response:
+def _accepted(result: CreateResult) -> Response:
     url = f"/orders/{result.order_id}"
     return Response(
         status_code=202,
@@ -69,7 +69,7 @@ def create_order(order: Annotated[OrderIn, Body()]):
         )
     try:
         result = logic.accept(order, key, _correlation_id())
-    except repository.IdempotencyConflict:
+    except IdempotencyConflict:
         metrics.add_metric(name="IdempotencyConflict", unit=MetricUnit.Count, value=1)
         return problem(
             422,
@@ -79,7 +79,7 @@ def create_order(order: Annotated[OrderIn, Body()]):
             instance="/orders",
             idempotency_key=key,
         )
-    except repository.DuplicateChannelOrder as dup:
+    except DuplicateChannelOrder as dup:
         return problem(
             409,
             "duplicate-channel-order",
@@ -97,7 +97,7 @@ def create_order(order: Annotated[OrderIn, Body()]):
 @app.get("/orders/<order_id>")
 @tracer.capture_method
 def get_order(order_id: str):
-    order = repository.read(order_id)
+    order = logic.get(order_id)
     if order is None:
         raise NotFoundError(order_id)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=order.model_dump_json())

@@ -7,12 +7,19 @@ import json
 import uuid
 from decimal import Decimal
 
-from synchub_core.envelope import new_event
+from synchub_core.envelope import new_event, now_iso
 
 from . import repository
-from .models import OrderAcceptedData, OrderIn, OrderState
-
-ORDER_ACCEPTED = "OrderAccepted"
+from .models import (
+    ORDER_ACCEPTED,
+    ORDER_SOURCE,
+    CreateResult,
+    Order,
+    OrderAcceptedData,
+    OrderIn,
+    OrderState,
+    StoredOrder,
+)
 
 
 def _canonical(value: object) -> str:
@@ -31,10 +38,10 @@ def new_order_id() -> str:
     return "ord_" + uuid.uuid4().hex
 
 
-def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> repository.CreateResult:
-    now = repository.now_iso()
+def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> CreateResult:
+    now = now_iso()
     doc = order_in.model_dump(mode="json")
-    stored = repository.StoredOrder(
+    stored = StoredOrder(
         order_id=new_order_id(),
         state=OrderState.ACCEPTED,
         version=1,
@@ -49,6 +56,11 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> repo
         data=OrderAcceptedData(order_id=stored.order_id, **doc).model_dump(mode="json"),
         correlation_id=correlation_id,
         causation_id=f"idempotency-key:{idempotency_key}",
-        source_system="synchub.orders",
+        source_system=ORDER_SOURCE,
     )
     return repository.create(stored, idempotency_key, request_hash(order_in), event)
+
+
+def get(order_id: str) -> Order | None:
+    """The order with its history, as ``GET /orders/{id}`` shows it."""
+    return repository.read(order_id)

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from enum import Enum
-from typing import Annotated
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9\-_.]{0,63}$")]
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), max_digits=14, decimal_places=4)]
-Rate = Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)]
+from synchub_core.vocabulary import Allocation, Money, OrderState, Rate, Sku
+
+ORDER_ACCEPTED = "OrderAccepted"
+ORDER_SOURCE = "synchub.orders"
 MAX_LINES = 40  # a reservation transaction touches each line's positions plus 3 bookkeeping items
-
-
-class OrderState(str, Enum):
-    SUBMITTED = "SUBMITTED"
-    ACCEPTED = "ACCEPTED"
-    RESERVED = "RESERVED"
-    BACKORDERED = "BACKORDERED"
-    RELEASED = "RELEASED"
-    SHIPPED = "SHIPPED"
-    INVOICED = "INVOICED"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
 
 
 class _Strict(BaseModel):
@@ -76,12 +65,6 @@ class OrderIn(_Strict):
         return self
 
 
-class Allocation(BaseModel):
-    sku: str
-    location_id: str
-    quantity: int
-
-
 class HistoryEntry(BaseModel):
     state: OrderState
     at: str
@@ -114,3 +97,42 @@ class OrderAcceptedData(OrderIn):
     """``data`` of the OrderAccepted event: the accepted request plus its order id."""
 
     order_id: str
+
+
+@dataclass
+class StoredOrder:
+    """The order as stored, plus the version it was read at (optimistic concurrency).
+
+    ``doc`` is the accepted request (:class:`OrderIn` as JSON); the other fields are what the
+    hub's workers add as the order moves through its states.
+    """
+
+    order_id: str
+    state: OrderState
+    version: int
+    doc: dict[str, Any]
+    allocations: list[dict[str, Any]] = field(default_factory=list)
+    shipped: dict[str, int] = field(default_factory=dict)
+    invoices: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class CreateResult:
+    order_id: str
+    created: bool
+    request_hash: str
+    state: str
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class DuplicateChannelOrder(Exception):
+    """The channel's order reference was already accepted under another Idempotency-Key."""
+
+    def __init__(self, order_id: str):
+        super().__init__(order_id)
+        self.order_id = order_id

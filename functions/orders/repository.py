@@ -1,4 +1,4 @@
-"""Order persistence in the orders table (single-table layout).
+"""Order persistence in the orders table (single-table layout, docs/decisions/0002-single-table-orders.md).
 
 | pk                     | sk                  | what                                           |
 |------------------------|---------------------|------------------------------------------------|
@@ -8,90 +8,86 @@
 | CHANREF#<channel>#<ref>| CHANREF             | a channel order reference is accepted once     |
 | OUTBOX#<event_id>      | OUTBOX              | event waiting for / done with publication       |
 
+Sparse index ``backorders`` (``backorder_status``, ``backordered_at``): only BACKORDERED orders.
+
 Every state change is one TransactWriteItems call: the order (conditional on the version read),
-its history entries and its outbox event commit together or not at all.
+its history entries and its outbox event commit together or not at all. This module is the only
+one that knows these keys; other domains reach orders through ``orders.api``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from synchub_core import ddb
 from synchub_core.config import settings
-from synchub_core.envelope import EventEnvelope, iso, utcnow
+from synchub_core.envelope import EventEnvelope, utcnow
 from synchub_core.outbox import outbox_put
 
-from .models import Order, OrderState
+from .models import (
+    ORDER_SOURCE,
+    CreateResult,
+    DuplicateChannelOrder,
+    IdempotencyConflict,
+    Order,
+    OrderState,
+    StoredOrder,
+)
 
-ORDER_SOURCE = "synchub.orders"
 BACKORDER_INDEX = "backorders"
 BACKORDER_OPEN = "OPEN"
 IDEMPOTENCY_TTL = timedelta(days=30)
+ORDER_PREFIX = "ORDER#"
 
 
 def order_key(order_id: str) -> dict[str, str]:
-    return {"pk": f"ORDER#{order_id}", "sk": "ORDER"}
+    return {"pk": f"{ORDER_PREFIX}{order_id}", "sk": "ORDER"}
 
 
-@dataclass
-class StoredOrder:
-    """The order item as stored, plus the version it was read at."""
+def from_item(item: dict[str, Any]) -> StoredOrder:
+    return StoredOrder(
+        order_id=item["order_id"],
+        state=OrderState(item["state"]),
+        version=int(item["version"]),
+        doc=json.loads(item["doc"]),
+        allocations=json.loads(item.get("allocations", "[]")),
+        shipped={k: int(v) for k, v in json.loads(item.get("shipped", "{}")).items()},
+        invoices=list(item.get("invoices", [])),
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+    )
 
-    order_id: str
-    state: OrderState
-    version: int
-    doc: dict[str, Any]
-    allocations: list[dict[str, Any]] = field(default_factory=list)
-    shipped: dict[str, int] = field(default_factory=dict)
-    invoices: list[str] = field(default_factory=list)
-    created_at: str = ""
-    updated_at: str = ""
 
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> StoredOrder:
-        return cls(
-            order_id=item["order_id"],
-            state=OrderState(item["state"]),
-            version=int(item["version"]),
-            doc=json.loads(item["doc"]),
-            allocations=json.loads(item.get("allocations", "[]")),
-            shipped={k: int(v) for k, v in json.loads(item.get("shipped", "{}")).items()},
-            invoices=list(item.get("invoices", [])),
-            created_at=item["created_at"],
-            updated_at=item["updated_at"],
-        )
-
-    def to_item(self) -> dict[str, Any]:
-        return {
-            **order_key(self.order_id),
-            "item_type": "ORDER",
-            "order_id": self.order_id,
-            "state": self.state.value,
-            "version": self.version,
-            "channel": self.doc["channel"],
-            "channel_order_ref": self.doc["channel_order_ref"],
-            "doc": json.dumps(self.doc, separators=(",", ":"), sort_keys=True),
-            "allocations": json.dumps(self.allocations, separators=(",", ":")),
-            "shipped": json.dumps(self.shipped, separators=(",", ":"), sort_keys=True),
-            "invoices": self.invoices or None,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            # sparse index of open backorders, oldest first: present only while BACKORDERED
-            # (updated_at is the time of backordering then: any later change leaves the state)
-            **(
-                {"backorder_status": BACKORDER_OPEN, "backordered_at": self.updated_at}
-                if self.state is OrderState.BACKORDERED
-                else {}
-            ),
-        }
+def to_item(order: StoredOrder) -> dict[str, Any]:
+    return {
+        **order_key(order.order_id),
+        "item_type": "ORDER",
+        "order_id": order.order_id,
+        "state": order.state.value,
+        "version": order.version,
+        "channel": order.doc["channel"],
+        "channel_order_ref": order.doc["channel_order_ref"],
+        "doc": json.dumps(order.doc, separators=(",", ":"), sort_keys=True),
+        "allocations": json.dumps(order.allocations, separators=(",", ":")),
+        "shipped": json.dumps(order.shipped, separators=(",", ":"), sort_keys=True),
+        "invoices": order.invoices or None,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        # sparse index of open backorders, oldest first: present only while BACKORDERED
+        # (updated_at is the time of backordering then: any later change leaves the state)
+        **(
+            {"backorder_status": BACKORDER_OPEN, "backordered_at": order.updated_at}
+            if order.state is OrderState.BACKORDERED
+            else {}
+        ),
+    }
 
 
 def load(order_id: str) -> StoredOrder | None:
     item = ddb.get(settings().orders_table, order_key(order_id))
-    return StoredOrder.from_item(item) if item else None
+    return from_item(item) if item else None
 
 
 def history_put(
@@ -123,7 +119,7 @@ def transition_ops(
     table = settings().orders_table
     ops = [
         ddb.put(
-            table, order.to_item(), condition="version = :v", ExpressionAttributeValues=ddb.values(v=expected_version)
+            table, to_item(order), condition="version = :v", ExpressionAttributeValues=ddb.values(v=expected_version)
         )
     ]
     for n, (state, reason) in enumerate(transitions):
@@ -135,24 +131,6 @@ def transition_ops(
     if event is not None:
         ops.append(outbox_put(table, event, source))
     return ops
-
-
-@dataclass
-class CreateResult:
-    order_id: str
-    created: bool
-    request_hash: str
-    state: str
-
-
-class IdempotencyConflict(Exception):
-    """The Idempotency-Key was used before with a different request body."""
-
-
-class DuplicateChannelOrder(Exception):
-    def __init__(self, order_id: str):
-        super().__init__(order_id)
-        self.order_id = order_id
 
 
 def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: EventEnvelope) -> CreateResult:
@@ -179,7 +157,7 @@ def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: E
     ops = [
         ddb.put(table, idem_item, condition="attribute_not_exists(pk)"),
         ddb.put(table, ref_item, condition="attribute_not_exists(pk)"),
-        ddb.put(table, order.to_item(), condition="attribute_not_exists(pk)"),
+        ddb.put(table, to_item(order), condition="attribute_not_exists(pk)"),
         history_put(
             order.order_id,
             order.version,
@@ -226,13 +204,13 @@ def read(order_id: str) -> Order | None:
     items = ddb.query_all(
         TableName=settings().orders_table,
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues=ddb.values(pk=f"ORDER#{order_id}"),
+        ExpressionAttributeValues=ddb.values(pk=order_key(order_id)["pk"]),
         ConsistentRead=True,
     )
     head = next((i for i in items if i["sk"] == "ORDER"), None)
     if head is None:
         return None
-    stored = StoredOrder.from_item(head)
+    stored = from_item(head)
     history = [
         {"state": i["state"], "at": i["at"], "reason": i["reason"], "event_id": i.get("event_id")}
         for i in sorted((i for i in items if i["sk"].startswith("HIST#")), key=lambda i: i["sk"])
@@ -251,5 +229,13 @@ def read(order_id: str) -> Order | None:
     )
 
 
-def now_iso() -> str:
-    return iso(utcnow())
+def open_backorders(limit: int) -> list[str]:
+    """Order ids of BACKORDERED orders, oldest backorder first (sparse ``backorders`` index)."""
+    resp = ddb.query_page(
+        TableName=settings().orders_table,
+        IndexName=BACKORDER_INDEX,
+        KeyConditionExpression="backorder_status = :open",
+        ExpressionAttributeValues=ddb.values(open=BACKORDER_OPEN),
+        Limit=limit,
+    )
+    return [item["pk"].removeprefix(ORDER_PREFIX) for item in resp]

@@ -15,52 +15,38 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from synchub_core import ddb, outbox
-from synchub_core.config import settings
 from synchub_core.lambda_support import Powertools
+
+from . import logic
+from .models import SWEEP_GRACE, PublishFailed
 
 pt = Powertools.for_service("outbox")
 logger, metrics = pt.logger, pt.metrics
 
-SWEEP_GRACE = timedelta(seconds=60)
-
-
-class PublishFailed(Exception):
-    pass
-
 
 def _record_handler(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
-    if not image or image.get("item_type") != outbox.OUTBOX_ITEM_TYPE:
-        return  # filtered out in AWS already; tolerate unfiltered local or replayed streams
-    if image.get("outbox_status") != outbox.PENDING_PARTITION:
-        return
-    cfg = settings()
-    # the stream image is how the item was written; a retried batch or a record arriving after
-    # the sweeper already published it would publish again. One consistent read avoids that.
-    current = ddb.get(cfg.orders_table, {"pk": image["pk"], "sk": image["sk"]})
-    if current is None or current.get("outbox_status") != outbox.PENDING_PARTITION:
+    outcome = logic.publish_stream_image(image)
+    if outcome == "published":
+        metrics.add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=1)
+    elif outcome == "already-published":
         metrics.add_metric(name="OutboxAlreadyPublished", unit=MetricUnit.Count, value=1)
-        return
-    failed = outbox.publish([current], cfg.orders_table, cfg.event_bus_name)
-    if failed:
-        raise PublishFailed(failed[0][1])
-    metrics.add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=1)
 
 
 stream_handler = pt.batch_handler(EventType.DynamoDBStreams, _record_handler)
 
 
 def sweep(grace: timedelta = SWEEP_GRACE) -> dict[str, int]:
-    cfg = settings()
-    items = outbox.pending_items(cfg.orders_table, older_than=grace)
-    failed = outbox.publish(items, cfg.orders_table, cfg.event_bus_name)
-    result = {"found": len(items), "published": len(items) - len(failed), "failed": len(failed)}
-    if items:
+    """One sweep with its log line and metric (what the schedule and ``synchub replay`` run).
+
+    Raises :class:`PublishFailed` if any event stayed unpublished (the run fails into its DLQ)."""
+    outcome = logic.sweep(grace)
+    result = outcome.as_dict()
+    if outcome.found:
         logger.warning("outbox sweep published events the stream path had not", extra=result)
-        metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=result["published"])
-    if failed:
-        raise PublishFailed(f"{len(failed)} outbox events still unpublished: {failed[0][1]}")
+        metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=outcome.published)
+    if outcome.failed:
+        raise PublishFailed(f"{outcome.failed} outbox events still unpublished: {outcome.first_error}")
     return result
 
 

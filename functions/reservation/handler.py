@@ -7,6 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from orders.api import ORDER_ACCEPTED
 from synchub_core.lambda_support import Powertools, envelope_of
 
 from . import logic
@@ -15,7 +16,7 @@ pt = Powertools.for_service("reservation")
 
 
 def _record_handler(record: SQSRecord) -> None:
-    outcome = logic.reserve(envelope_of(record, "OrderAccepted", "reservation"))
+    outcome = logic.reserve(envelope_of(record, ORDER_ACCEPTED, "reservation"))
     pt.metrics.add_metric(name=f"Reservation{outcome.result.title()}", unit=MetricUnit.Count, value=1)
     pt.logger.info("reservation", extra={"order_id": outcome.order_id, "result": outcome.result})
 

@@ -3,60 +3,53 @@ again on a schedule until stock allows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from inventory import repository as inventory
-from orders import repository as orders
-from orders.models import OrderState
-from synchub_core import ddb
-from synchub_core.aws import client
-from synchub_core.config import settings
-from synchub_core.envelope import EventEnvelope, deterministic_event_id, new_event
+from synchub_core.envelope import EventEnvelope, deterministic_event_id, new_event, now_iso
+from synchub_core.vocabulary import OrderState
 
-from .models import OrderBackorderedData, OrderReservedData
+from . import repository
+from .models import (
+    MAX_ATTEMPTS,
+    MAX_LOCATIONS_PER_LINE,
+    ORDER_BACKORDERED,
+    ORDER_RESERVED,
+    RESERVATION_SOURCE,
+    OrderBackorderedData,
+    OrderNotFound,
+    OrderReservedData,
+    Outcome,
+    ReservationContention,
+)
 
-ORDER_RESERVED = "OrderReserved"
-ORDER_BACKORDERED = "OrderBackordered"
-MAX_LOCATIONS_PER_LINE = 2  # keeps the transaction within DynamoDB's 100 items for 40 lines
-MAX_ATTEMPTS = 5
-
-
-class OrderNotFound(Exception):
-    pass
-
-
-class ReservationContention(Exception):
-    """Optimistic concurrency lost MAX_ATTEMPTS times in a row; the message is retried later."""
+__all__ = ["ORDER_BACKORDERED", "ORDER_RESERVED", "Outcome", "plan", "reserve", "retry_backorder", "sweep_backorders"]
 
 
-@dataclass
-class Outcome:
-    order_id: str
-    result: str  # RESERVED | BACKORDERED | STILL_BACKORDERED | IGNORED
-    detail: dict[str, Any]
+def plan(
+    lines: list[dict[str, Any]], available: Mapping[str, Mapping[str, int]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Allocate each line from the locations with most available stock first (at most
+    ``MAX_LOCATIONS_PER_LINE`` per line; ties by location id).
 
-
-def plan(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Allocate each line from the positions with most available stock first.
-
-    Returns ``(allocations, shortages)``; any shortage means the order is backordered whole.
+    ``available`` is ``{sku: {location_id: available units}}``. Returns ``(allocations,
+    shortages)``; any shortage means the order is backordered whole.
     """
     allocations: list[dict[str, Any]] = []
     shortages: list[dict[str, Any]] = []
     for line in lines:
         need = int(line["quantity"])
-        positions = sorted(inventory.positions_for(line["sku"]), key=lambda p: (-p.available, p.location_id))
-        usable = [p for p in positions if p.available > 0][:MAX_LOCATIONS_PER_LINE]
-        total = sum(p.available for p in usable)
+        stock = sorted(available.get(line["sku"], {}).items(), key=lambda loc: (-loc[1], loc[0]))
+        usable = [(loc, free) for loc, free in stock if free > 0][:MAX_LOCATIONS_PER_LINE]
+        total = sum(free for _, free in usable)
         if total < need:
             # what this line could get under the allocation rule (most-available locations first)
             shortages.append({"sku": line["sku"], "requested": need, "available": total})
             continue
-        for p in usable:
-            take = min(need, p.available)
+        for location_id, free in usable:
+            take = min(need, free)
             if take:
-                allocations.append({"sku": line["sku"], "location_id": p.location_id, "quantity": take})
+                allocations.append({"sku": line["sku"], "location_id": location_id, "quantity": take})
             need -= take
             if need == 0:
                 break
@@ -77,53 +70,42 @@ def retry_backorder(order_id: str, causation_id: str) -> Outcome:
 
 def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causation_id: str) -> Outcome:
     for _ in range(MAX_ATTEMPTS):
-        order = orders.load(order_id)
+        order = repository.load_order(order_id)
         if order is None:
             raise OrderNotFound(order_id)
         if order.state is not from_state:
             return Outcome(order_id, "IGNORED", {"state": order.state.value})
-        allocations, shortages = plan(order.doc["lines"])
+        lines = order.doc["lines"]
+        allocations, shortages = plan(lines, repository.available_stock(line["sku"] for line in lines))
         if shortages and from_state is OrderState.BACKORDERED:
             return Outcome(order_id, "STILL_BACKORDERED", {"shortages": shortages})
         expected = order.version
         order.version += 1
-        order.updated_at = orders.now_iso()
-        common = {
+        order.updated_at = now_iso()
+        common: dict[str, Any] = {
             "entity_id": order_id,
             "sequence": order.version,
             "correlation_id": correlation_id,
             "causation_id": causation_id,
-            "source_system": "synchub.reservation",
+            "source_system": RESERVATION_SOURCE,
             "event_id": deterministic_event_id("reservation", order_id, str(expected)),
         }
         if shortages:
             order.state = OrderState.BACKORDERED
-            data = OrderBackorderedData(order_id=order_id, shortages=shortages).model_dump(mode="json")
-            event = new_event(ORDER_BACKORDERED, data=data, **common)
-            ops = orders.transition_ops(
-                order,
-                expected,
-                [
-                    (
-                        OrderState.BACKORDERED,
-                        "insufficient available stock for " + ", ".join(s["sku"] for s in shortages),
-                    )
-                ],
-                event,
-            )
+            data = OrderBackorderedData.model_validate({"order_id": order_id, "shortages": shortages})
+            event = new_event(ORDER_BACKORDERED, data=data.model_dump(mode="json"), **common)
+            reason = "insufficient available stock for " + ", ".join(s["sku"] for s in shortages)
+            saved = repository.save(order, expected, [(OrderState.BACKORDERED, reason)], event, reserve=[])
         else:
             order.state = OrderState.RESERVED
             order.allocations = allocations
-            data = OrderReservedData(order_id=order_id, allocations=allocations).model_dump(mode="json")
-            event = new_event(ORDER_RESERVED, data=data, **common)
-            ops = [inventory.reserve_op(a["sku"], a["location_id"], a["quantity"]) for a in allocations]
+            reserved = OrderReservedData.model_validate({"order_id": order_id, "allocations": allocations})
+            event = new_event(ORDER_RESERVED, data=reserved.model_dump(mode="json"), **common)
             reason = f"reserved {len(allocations)} allocation(s)"
             if from_state is OrderState.BACKORDERED:
                 reason += " after stock arrived"
-            ops += orders.transition_ops(order, expected, [(OrderState.RESERVED, reason)], event)
-        try:
-            ddb.transact(ops)
-        except ddb.TransactionCancelled:
+            saved = repository.save(order, expected, [(OrderState.RESERVED, reason)], event, reserve=allocations)
+        if not saved:
             continue  # the order moved on (the re-read decides) or stock moved under us (re-plan)
         return Outcome(
             order_id, order.state.value, {"allocations": allocations} if not shortages else {"shortages": shortages}
@@ -131,23 +113,11 @@ def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causati
     raise ReservationContention(order_id)
 
 
-def open_backorders(limit: int) -> list[str]:
-    """Order ids of BACKORDERED orders, oldest backorder first (sparse ``backorders`` index)."""
-    resp = client("dynamodb").query(
-        TableName=settings().orders_table,
-        IndexName=orders.BACKORDER_INDEX,
-        KeyConditionExpression="backorder_status = :open",
-        ExpressionAttributeValues=ddb.values(open=orders.BACKORDER_OPEN),
-        Limit=limit,
-    )
-    return [ddb.from_ddb(i)["pk"].removeprefix("ORDER#") for i in resp.get("Items", [])]
-
-
 def sweep_backorders(causation_id: str, limit: int = 100) -> dict[str, int]:
     """Try every open backorder once, oldest first. An older order that still cannot be served
     does not block a younger, smaller one (no head-of-line blocking)."""
     counts = {"tried": 0, "reserved": 0, "still_backordered": 0}
-    for order_id in open_backorders(limit):
+    for order_id in repository.open_backorders(limit):
         outcome = retry_backorder(order_id, causation_id)
         counts["tried"] += 1
         if outcome.result == OrderState.RESERVED.value:

@@ -1,10 +1,19 @@
-"""Events the reservation worker emits."""
+"""Events the reservation worker emits, and what one reservation attempt decided."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from orders.models import Allocation
+from synchub_core.vocabulary import Allocation
+
+ORDER_RESERVED = "OrderReserved"
+ORDER_BACKORDERED = "OrderBackordered"
+RESERVATION_SOURCE = "synchub.reservation"
+MAX_LOCATIONS_PER_LINE = 2  # keeps the transaction within DynamoDB's 100 items for 40 lines
+MAX_ATTEMPTS = 5
 
 
 class OrderReservedData(BaseModel):
@@ -24,3 +33,18 @@ class OrderBackorderedData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_id: str
     shortages: list[Shortage] = Field(min_length=1)
+
+
+@dataclass
+class Outcome:
+    order_id: str
+    result: str  # RESERVED | BACKORDERED | STILL_BACKORDERED | IGNORED
+    detail: dict[str, Any]
+
+
+class OrderNotFound(Exception):
+    pass
+
+
+class ReservationContention(Exception):
+    """Optimistic concurrency lost MAX_ATTEMPTS times in a row; the message is retried later."""

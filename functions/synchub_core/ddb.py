@@ -49,6 +49,12 @@ def query_all(**kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
+def query_page(**kwargs: Any) -> list[dict[str, Any]]:
+    """One page of a Query (``Limit`` items at most), deserialized."""
+    resp = client("dynamodb").query(**kwargs)
+    return [item for item in (from_ddb(i) for i in resp.get("Items", [])) if item is not None]
+
+
 @dataclass
 class TransactionCancelled(Exception):
     """A TransactWriteItems call was cancelled; ``reasons[i]`` is the code for item i

@@ -20,6 +20,11 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def now_iso() -> str:
+    """The current time as the hub stores it (UTC, milliseconds, ``Z``)."""
+    return iso(utcnow())
+
+
 class EventEnvelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

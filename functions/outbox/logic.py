@@ -1,0 +1,78 @@
+"""Publishing outbox items to EventBridge: from the table's stream (fast path) and from the
+scheduled sweep (safety net). At least once, never lost (docs/decisions/0001-transactional-outbox.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from synchub_core.envelope import utcnow
+from synchub_core.outbox import OUTBOX_ITEM_TYPE, PENDING_PARTITION
+
+from . import repository
+from .models import PUT_EVENTS_MAX, SWEEP_GRACE, SWEEP_MAX_ITEMS, PublishFailed
+
+__all__ = ["SWEEP_GRACE", "PublishFailed", "SweepResult", "publish", "publish_stream_image", "sweep"]
+
+
+def publish(items: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Publish outbox items to EventBridge and mark the accepted ones as published.
+
+    Returns ``(item, error)`` for every item EventBridge did not accept (it stays pending).
+    """
+    pending = list(items)
+    failed: list[tuple[dict[str, Any], str]] = []
+    for start in range(0, len(pending), PUT_EVENTS_MAX):
+        chunk = pending[start : start + PUT_EVENTS_MAX]
+        for item, result in zip(chunk, repository.put_events(chunk), strict=True):
+            if result.get("ErrorCode"):
+                failed.append((item, f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"))
+                continue
+            repository.mark_published(item, result.get("EventId", ""), utcnow())
+    return failed
+
+
+def publish_stream_image(image: dict[str, Any] | None) -> str:
+    """A stream record's new image: publish it if it is an outbox item that is still pending.
+
+    Returns ``"published"``, ``"already-published"`` or ``"not-outbox"``; raises
+    :class:`PublishFailed` when EventBridge refuses the entry (the batch is retried).
+    """
+    if not image or image.get("item_type") != OUTBOX_ITEM_TYPE:
+        return "not-outbox"  # filtered out in AWS already; tolerate unfiltered local or replayed streams
+    if image.get("outbox_status") != PENDING_PARTITION:
+        return "not-outbox"
+    # the stream image is how the item was written; a retried batch or a record arriving after
+    # the sweeper already published it would publish again. One consistent read avoids that.
+    item = repository.current(image["event_id"])
+    if item is None or not repository.is_pending(item):
+        return "already-published"
+    failed = publish([item])
+    if failed:
+        raise PublishFailed(failed[0][1])
+    return "published"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    found: int
+    published: int
+    failed: int
+    first_error: str | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return {"found": self.found, "published": self.published, "failed": self.failed}
+
+
+def sweep(grace: timedelta = SWEEP_GRACE) -> SweepResult:
+    """Publish every item still pending after ``grace`` (oldest first, bounded per run)."""
+    items = repository.pending_items(older_than=grace, max_items=SWEEP_MAX_ITEMS)
+    failed = publish(items)
+    return SweepResult(
+        found=len(items),
+        published=len(items) - len(failed),
+        failed=len(failed),
+        first_error=failed[0][1] if failed else None,
+    )
