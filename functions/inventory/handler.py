@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from synchub_core.lambda_support import Powertools, envelope_of
+from synchub_core.envelope import EventEnvelope
+from synchub_core.lambda_support import Powertools
 
 from . import logic
 from .models import POSITION_REPORTED
@@ -14,8 +13,7 @@ from .models import POSITION_REPORTED
 pt = Powertools.for_service("inventory")
 
 
-def _record_handler(record: SQSRecord) -> None:
-    envelope = envelope_of(record, POSITION_REPORTED, "inventory")
+def _handle(envelope: EventEnvelope) -> None:
     report, applied = logic.apply(envelope)
     pt.metrics.add_metric(name="PositionApplied" if applied else "PositionStaleIgnored", unit=MetricUnit.Count, value=1)
     if not applied:
@@ -30,4 +28,4 @@ def _record_handler(record: SQSRecord) -> None:
         )
 
 
-lambda_handler = pt.batch_handler(EventType.SQS, _record_handler)
+lambda_handler = pt.envelope_batch_handler(POSITION_REPORTED, "inventory", _handle)

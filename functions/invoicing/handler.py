@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from synchub_core.lambda_support import Powertools, envelope_of
+from synchub_core.envelope import EventEnvelope
+from synchub_core.lambda_support import Powertools
 
 from . import logic
 from .models import SHIPMENT_CONFIRMED
@@ -14,8 +13,8 @@ from .models import SHIPMENT_CONFIRMED
 pt = Powertools.for_service("invoicing")
 
 
-def _record_handler(record: SQSRecord) -> None:
-    outcome = logic.issue(envelope_of(record, SHIPMENT_CONFIRMED, "invoicing"))
+def _handle(envelope: EventEnvelope) -> None:
+    outcome = logic.issue(envelope)
     pt.metrics.add_metric(
         name="InvoiceIssued" if outcome.created else "InvoiceDuplicateIgnored", unit=MetricUnit.Count, value=1
     )
@@ -25,4 +24,4 @@ def _record_handler(record: SQSRecord) -> None:
     )
 
 
-lambda_handler = pt.batch_handler(EventType.SQS, _record_handler)
+lambda_handler = pt.envelope_batch_handler(SHIPMENT_CONFIRMED, "invoicing", _handle)

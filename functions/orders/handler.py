@@ -24,6 +24,7 @@ logger, tracer, metrics = pt.logger, pt.tracer, pt.metrics
 app = APIGatewayRestResolver(enable_validation=True)
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9\-_.:]{8,128}$")
+CORRELATION_ID = re.compile(r"^[A-Za-z0-9\-_.:/]{1,128}$")
 
 
 def _header(name: str) -> str | None:
@@ -67,8 +68,19 @@ def create_order(order: Annotated[OrderIn, Body()]):
             "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 - _ . :",
             instance="/orders",
         )
+    sent = _header("X-Correlation-Id")
+    if sent is not None and not CORRELATION_ID.match(sent):
+        return problem(
+            400,
+            "correlation-id-invalid",
+            "X-Correlation-Id header malformed",
+            "X-Correlation-Id must be 1-128 characters of A-Z a-z 0-9 - _ . : /; omit it to use the request id.",
+            instance="/orders",
+        )
+    correlation_id = _correlation_id()
+    logger.set_correlation_id(correlation_id)  # the log lines carry the id the order's events carry
     try:
-        result = logic.accept(order, key, _correlation_id())
+        result = logic.accept(order, key, correlation_id)
     except IdempotencyConflict:
         metrics.add_metric(name="IdempotencyConflict", unit=MetricUnit.Count, value=1)
         return problem(

@@ -48,6 +48,7 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> Crea
         doc=doc,
         created_at=now,
         updated_at=now,
+        correlation_id=correlation_id,
     )
     event = new_event(
         ORDER_ACCEPTED,

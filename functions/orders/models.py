@@ -116,6 +116,7 @@ class StoredOrder:
     invoices: list[str] = field(default_factory=list)
     created_at: str = ""
     updated_at: str = ""
+    correlation_id: str | None = None  # of the request that created it; later work on it carries it on
 
 
 @dataclass

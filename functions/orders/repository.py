@@ -57,6 +57,7 @@ def from_item(item: dict[str, Any]) -> StoredOrder:
         invoices=list(item.get("invoices", [])),
         created_at=item["created_at"],
         updated_at=item["updated_at"],
+        correlation_id=item.get("correlation_id"),
     )
 
 
@@ -75,6 +76,7 @@ def to_item(order: StoredOrder) -> dict[str, Any]:
         "invoices": order.invoices or None,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
+        "correlation_id": order.correlation_id,
         # sparse index of open backorders, oldest first: present only while BACKORDERED
         # (updated_at is the time of backordering then: any later change leaves the state)
         **(

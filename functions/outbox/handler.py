@@ -26,7 +26,10 @@ logger, metrics = pt.logger, pt.metrics
 
 def _record_handler(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
-    outcome = logic.publish_stream_image(image)
+    with pt.correlated(logic.correlation_of(image) if image else None):
+        outcome = logic.publish_stream_image(image)
+        if outcome == "already-published":
+            logger.info("outbox event already published", extra={"event_id": image and image.get("event_id")})
     if outcome == "published":
         metrics.add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=1)
     elif outcome == "already-published":
@@ -42,6 +45,9 @@ def sweep(grace: timedelta = SWEEP_GRACE) -> dict[str, int]:
     Raises :class:`PublishFailed` if any event stayed unpublished (the run fails into its DLQ)."""
     outcome = logic.sweep(grace)
     result = outcome.as_dict()
+    for event_id, correlation_id, detail_type in outcome.published_events:
+        with pt.correlated(correlation_id):
+            logger.info("outbox event published by the sweep", extra={"event_id": event_id, "detail_type": detail_type})
     if outcome.found:
         logger.warning("outbox sweep published events the stream path had not", extra=result)
         metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=outcome.published)

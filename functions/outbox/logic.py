@@ -3,8 +3,9 @@ scheduled sweep (safety net). At least once, never lost (docs/decisions/0001-tra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,15 @@ def publish(items: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]
     return failed
 
 
+def correlation_of(item: dict[str, Any]) -> str | None:
+    """The correlation id of the envelope an outbox item carries (for the log lines about it)."""
+    try:
+        detail = json.loads(item.get("detail") or "{}")
+    except ValueError:
+        return None
+    return detail.get("correlation_id") if isinstance(detail, dict) else None
+
+
 def publish_stream_image(image: dict[str, Any] | None) -> str:
     """A stream record's new image: publish it if it is an outbox item that is still pending.
 
@@ -61,6 +71,8 @@ class SweepResult:
     published: int
     failed: int
     first_error: str | None = None
+    # (event_id, correlation_id, detail_type) of every event this sweep published
+    published_events: list[tuple[str, str | None, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {"found": self.found, "published": self.published, "failed": self.failed}
@@ -70,9 +82,13 @@ def sweep(grace: timedelta = SWEEP_GRACE) -> SweepResult:
     """Publish every item still pending after ``grace`` (oldest first, bounded per run)."""
     items = repository.pending_items(older_than=grace, max_items=SWEEP_MAX_ITEMS)
     failed = publish(items)
+    refused = {item["event_id"] for item, _ in failed}
     return SweepResult(
         found=len(items),
         published=len(items) - len(failed),
         failed=len(failed),
         first_error=failed[0][1] if failed else None,
+        published_events=[
+            (i["event_id"], correlation_of(i), i["detail_type"]) for i in items if i["event_id"] not in refused
+        ],
     )

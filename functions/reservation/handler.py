@@ -4,28 +4,32 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orders.api import ORDER_ACCEPTED
-from synchub_core.lambda_support import Powertools, envelope_of
+from synchub_core.envelope import EventEnvelope
+from synchub_core.lambda_support import Powertools
 
 from . import logic
 
 pt = Powertools.for_service("reservation")
 
 
-def _record_handler(record: SQSRecord) -> None:
-    outcome = logic.reserve(envelope_of(record, ORDER_ACCEPTED, "reservation"))
+def _handle(envelope: EventEnvelope) -> None:
+    outcome = logic.reserve(envelope)
     pt.metrics.add_metric(name=f"Reservation{outcome.result.title()}", unit=MetricUnit.Count, value=1)
     pt.logger.info("reservation", extra={"order_id": outcome.order_id, "result": outcome.result})
 
 
-lambda_handler = pt.batch_handler(EventType.SQS, _record_handler)
+lambda_handler = pt.envelope_batch_handler(ORDER_ACCEPTED, "reservation", _handle)
+
+
+def _log_backorder(outcome: logic.Outcome) -> None:
+    with pt.correlated(outcome.correlation_id):
+        pt.logger.info("backorder retried", extra={"order_id": outcome.order_id, "result": outcome.result})
 
 
 def _backorder_sweep(event: dict, context: object) -> dict:
-    counts = logic.sweep_backorders(causation_id=f"schedule:{event.get('id', 'manual')}")
+    counts = logic.sweep_backorders(causation_id=f"schedule:{event.get('id', 'manual')}", observe=_log_backorder)
     if counts["reserved"]:
         pt.metrics.add_metric(name="BackorderReserved", unit=MetricUnit.Count, value=counts["reserved"])
     pt.logger.info("backorder sweep", extra=counts)

@@ -3,7 +3,7 @@ again on a schedule until stock allows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from synchub_core.envelope import EventEnvelope, deterministic_event_id, new_event, now_iso
@@ -65,20 +65,22 @@ def reserve(envelope: EventEnvelope) -> Outcome:
 def retry_backorder(order_id: str, causation_id: str) -> Outcome:
     """A BACKORDERED order tried again: reserved if stock now suffices, else left as it is
     (no write, no event)."""
-    return _attempt(order_id, OrderState.BACKORDERED, f"backorder:{order_id}", causation_id)
+    return _attempt(order_id, OrderState.BACKORDERED, None, causation_id)
 
 
-def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causation_id: str) -> Outcome:
+def _attempt(order_id: str, from_state: OrderState, correlation_id: str | None, causation_id: str) -> Outcome:
     for _ in range(MAX_ATTEMPTS):
         order = repository.load_order(order_id)
         if order is None:
             raise OrderNotFound(order_id)
+        # a backorder retried by the schedule carries on the correlation id of the order's intake
+        correlation_id = correlation_id or order.correlation_id or f"backorder:{order_id}"
         if order.state is not from_state:
-            return Outcome(order_id, "IGNORED", {"state": order.state.value})
+            return Outcome(order_id, "IGNORED", {"state": order.state.value}, correlation_id)
         lines = order.doc["lines"]
         allocations, shortages = plan(lines, repository.available_stock(line["sku"] for line in lines))
         if shortages and from_state is OrderState.BACKORDERED:
-            return Outcome(order_id, "STILL_BACKORDERED", {"shortages": shortages})
+            return Outcome(order_id, "STILL_BACKORDERED", {"shortages": shortages}, correlation_id)
         expected = order.version
         order.version += 1
         order.updated_at = now_iso()
@@ -107,18 +109,21 @@ def _attempt(order_id: str, from_state: OrderState, correlation_id: str, causati
             saved = repository.save(order, expected, [(OrderState.RESERVED, reason)], event, reserve=allocations)
         if not saved:
             continue  # the order moved on (the re-read decides) or stock moved under us (re-plan)
-        return Outcome(
-            order_id, order.state.value, {"allocations": allocations} if not shortages else {"shortages": shortages}
-        )
+        detail = {"allocations": allocations} if not shortages else {"shortages": shortages}
+        return Outcome(order_id, order.state.value, detail, correlation_id)
     raise ReservationContention(order_id)
 
 
-def sweep_backorders(causation_id: str, limit: int = 100) -> dict[str, int]:
+def sweep_backorders(
+    causation_id: str, limit: int = 100, observe: Callable[[Outcome], None] | None = None
+) -> dict[str, int]:
     """Try every open backorder once, oldest first. An older order that still cannot be served
-    does not block a younger, smaller one (no head-of-line blocking)."""
+    does not block a younger, smaller one (no head-of-line blocking). ``observe`` sees each outcome."""
     counts = {"tried": 0, "reserved": 0, "still_backordered": 0}
     for order_id in repository.open_backorders(limit):
         outcome = retry_backorder(order_id, causation_id)
+        if observe is not None:
+            observe(outcome)
         counts["tried"] += 1
         if outcome.result == OrderState.RESERVED.value:
             counts["reserved"] += 1

@@ -40,6 +40,7 @@ class Outcome:
     order_id: str
     result: str  # RESERVED | BACKORDERED | STILL_BACKORDERED | IGNORED
     detail: dict[str, Any]
+    correlation_id: str | None = None
 
 
 class OrderNotFound(Exception):

@@ -1,9 +1,11 @@
-"""Powertools wiring every synchub function shares: one Logger/Tracer/Metrics triple per service
-and batch handlers that report partial failures."""
+"""Powertools wiring every synchub function shares: one Logger/Tracer/Metrics triple per service,
+batch handlers that report partial failures, and the correlation id of the envelope being
+handled on every log line (one filter follows an order across every function's log)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,44 @@ class Powertools:
             )
 
         return self.handler(handler)
+
+    @contextmanager
+    def correlated(self, correlation_id: str | None, **keys: Any) -> Iterator[None]:
+        """Every log line inside carries ``correlation_id`` (and ``keys``); cleared on the way out
+        so the next record of the batch does not inherit them."""
+        self.logger.set_correlation_id(correlation_id)
+        self.logger.append_keys(**keys)
+        try:
+            yield
+        finally:
+            self.logger.remove_keys([*keys, "correlation_id"])
+
+    def envelope_batch_handler(
+        self, event_type: str, queue: str, handle: Callable[[EventEnvelope], None]
+    ) -> Callable[[dict, Any], dict]:
+        """An SQS batch handler for queues that carry one event type: each record's envelope is
+        parsed, refused if it is another type, and handled with its correlation id on every log
+        line. A record that fails is logged (with the reason) and reported as a batch item failure."""
+
+        def record_handler(record: SQSRecord) -> None:
+            try:
+                envelope = envelope_of(record, event_type, queue)
+            except ValueError as exc:  # pydantic's ValidationError and json's JSONDecodeError too
+                self.logger.warning(
+                    "message refused", extra={"message_id": record.message_id, "reason": str(exc)[:500]}
+                )
+                raise
+            with self.correlated(envelope.correlation_id, event_id=envelope.event_id, entity_id=envelope.entity_id):
+                try:
+                    handle(envelope)
+                except Exception as exc:
+                    self.logger.warning(
+                        "event handling failed",
+                        extra={"message_id": record.message_id, "error": type(exc).__name__, "reason": str(exc)[:500]},
+                    )
+                    raise
+
+        return self.batch_handler(EventType.SQS, record_handler)
 
 
 def envelope_of(record: SQSRecord, expected_type: str, queue: str) -> EventEnvelope:
