@@ -35,9 +35,10 @@ bench-soak: synth       ## only the soak: 10,000 orders over HTTP through the lo
 schemas: setup          ## regenerate events/schemas from the pydantic models
 	$(BIN)/python -m synchub.contracts
 
-lint: synth            ## ruff on the code, cfn-lint on the synthesized template
+lint: synth            ## ruff + mypy on the code (as .pre-commit-config.yaml does), cfn-lint on the synthesized template
 	$(BIN)/ruff check functions synchub infra benchmarks tests
 	$(BIN)/ruff format --check functions synchub infra benchmarks tests
+	$(BIN)/mypy  # functions synchub infra benchmarks: files and settings in pyproject.toml's [tool.mypy]
 	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/Synchub.template.json  # W3005: CDK's redundant DependsOn
 
 clean:

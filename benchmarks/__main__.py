@@ -119,7 +119,14 @@ def main() -> None:
         def stock() -> None:
             for line in body["lines"]:
                 apply_report(
-                    PositionReport(sku=line["sku"], location_id="UTR-A01", on_hand=10**9, as_of="2026-01-01T00:00:00Z"),
+                    PositionReport.model_validate(
+                        {
+                            "sku": line["sku"],
+                            "location_id": "UTR-A01",
+                            "on_hand": 10**9,
+                            "as_of": "2026-01-01T00:00:00Z",
+                        }
+                    ),
                     time.time_ns(),
                     str(uuid.uuid4()),
                 )
@@ -170,7 +177,9 @@ def main() -> None:
                 "inventory report applied",
                 lambda: time.time_ns(),
                 lambda seq: apply_report(
-                    PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5, as_of="2026-01-01T00:00:00Z"),
+                    PositionReport.model_validate(
+                        {"sku": "BENCH-1", "location_id": "UTR-A01", "on_hand": 5, "as_of": "2026-01-01T00:00:00Z"}
+                    ),
                     seq,
                     "e",
                 ),
@@ -182,7 +191,9 @@ def main() -> None:
                 "inventory report stale (ignored)",
                 lambda: None,
                 lambda _: apply_report(
-                    PositionReport(sku="BENCH-1", location_id="UTR-A01", on_hand=5, as_of="2026-01-01T00:00:00Z"),
+                    PositionReport.model_validate(
+                        {"sku": "BENCH-1", "location_id": "UTR-A01", "on_hand": 5, "as_of": "2026-01-01T00:00:00Z"}
+                    ),
                     1,
                     "e",
                 ),

@@ -87,6 +87,9 @@ class HubProcess:
         from synchub import environment
 
         self.env = environment.local(state_file)
+        if not self.env.api_url:
+            raise SystemExit(f"the hub wrote no API URL to {state_file}")
+        self.api_url: str = self.env.api_url
 
     def rss_mb(self) -> tuple[float, float]:
         """(hub process, hub + its function workers) resident set size in MB."""
@@ -131,7 +134,10 @@ class Channel(threading.local):
     """One keep-alive HTTP connection per client thread, as a channel's integration would hold."""
 
     def __init__(self, api_url: str) -> None:
-        self.url = urlsplit(api_url)
+        url = urlsplit(api_url)
+        if not url.hostname:
+            raise ValueError(f"not an http URL: {api_url!r}")
+        self.host, self.port = url.hostname, url.port
         self.conn: http.client.HTTPConnection | None = None
 
     def request(
@@ -139,7 +145,7 @@ class Channel(threading.local):
     ) -> tuple[int, bytes]:
         for attempt in range(2):
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
             try:
                 self.conn.request(method, path, body=body, headers=headers or {})
                 resp = self.conn.getresponse()
@@ -227,7 +233,7 @@ def order_transaction() -> list[dict[str, Any]]:
         POWERTOOLS_TRACE_DISABLED="true",
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    captured: list[dict[str, Any]] = []
+    captured: list[list[dict[str, Any]]] = []  # the TransactItems of each call
     try:
         with mock_aws():
             from synchub.local.provision import provision
@@ -293,7 +299,7 @@ def main() -> dict[str, Any]:
     report: dict[str, Any] = {"ceiling": {}, "throughput": {}, "soak": []}
     try:
         stock(hub)
-        channel = Channel(hub.env.api_url)
+        channel = Channel(hub.api_url)
         ddb_local = threading.local()
 
         def ddb() -> Any:

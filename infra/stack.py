@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
@@ -14,7 +16,7 @@ from infra.constructs.workers import Workers
 
 
 class SynchubStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         data = DataStores(self, "Data")
         bus = events.EventBus(self, "Bus", event_bus_name="synchub-bus")

@@ -28,7 +28,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from synchub.local.runtime import HubStartError, LocalHub
+    from synchub.local.runtime import DEFAULT_STATE_DIR, HubStartError, LocalHub
 
     # a job started in the background by a script inherits SIGINT ignored: take it back, and treat
     # SIGTERM the same way, so both stop the hub cleanly
@@ -43,14 +43,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     if not args.no_synth:
         _synth()
-    kwargs = {"state_dir": Path(args.state_dir)} if args.state_dir else {}
     hub = LocalHub(
         endpoint=args.endpoint,
         api_port=args.port,
         emulator_port=args.emulator_port,
         region=args.region,
         fresh=args.fresh,
-        **kwargs,
+        state_dir=Path(args.state_dir) if args.state_dir else DEFAULT_STATE_DIR,
     )
     try:
         hub.start()

@@ -58,7 +58,8 @@ def now() -> str:
 
 
 def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, Any]:
-    if not env.api_url:
+    api_url = env.api_url
+    if not api_url:
         raise DemoFailed("the hub environment has no API URL")
     clients = env.clients()
     run_id = uuid.uuid4().hex[:8]
@@ -83,25 +84,26 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
         )
     inv_table = env.tables["DataInventoryTable"]
     for line in order_body["lines"]:
-        wait_for(
-            f"inventory position {line['sku']}",
-            lambda sku=line["sku"]: (
+
+        def position(sku: str = line["sku"]) -> Any:
+            return (
                 clients("dynamodb")
                 .get_item(
                     TableName=inv_table,
                     Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{report['data']['location_id']}"}},
                 )
                 .get("Item")
-            ),
-        )
+            )
+
+        wait_for(f"inventory position {line['sku']}", position)
     # 2. channel posts the order (and retries it: same key, same answer)
     key = f"demo-{run_id}"
-    status, _headers, body = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
+    status, _headers, body = http("POST", api_url + "/orders", order_body, {"Idempotency-Key": key})
     if status != 202:
         raise DemoFailed(f"POST /orders answered {status}: {body}")
     order_id = body["order_id"]
     out(f"2. channel -> POST /orders  {status} {body['state']} order_id={order_id}")
-    status2, headers2, body2 = http("POST", env.api_url + "/orders", order_body, {"Idempotency-Key": key})
+    status2, headers2, body2 = http("POST", api_url + "/orders", order_body, {"Idempotency-Key": key})
     out(
         f"   retry with the same Idempotency-Key -> {status2}, same order: {body2['order_id'] == order_id}, "
         f"Idempotent-Replayed: {headers2.get('Idempotent-Replayed')}"
@@ -110,7 +112,7 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
     order = wait_for(
         "reservation",
         lambda: (lambda o: o if o["state"] in ("RESERVED", "BACKORDERED") else None)(
-            http("GET", env.api_url + f"/orders/{order_id}")[2]
+            http("GET", api_url + f"/orders/{order_id}")[2]
         ),
     )
     out(
@@ -144,16 +146,14 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
     # 5. exactly one invoice
     order = wait_for(
         "invoice",
-        lambda: (lambda o: o if o["state"] == "INVOICED" else None)(
-            http("GET", env.api_url + f"/orders/{order_id}")[2]
-        ),
+        lambda: (lambda o: o if o["state"] == "INVOICED" else None)(http("GET", api_url + f"/orders/{order_id}")[2]),
     )
     item = clients("dynamodb").get_item(
         TableName=env.orders_table, Key={"pk": {"S": f"INVOICE#SHP-{run_id}"}, "sk": {"S": "INVOICE"}}
     )["Item"]
     invoice = json.loads(item["doc"]["S"])
     time.sleep(1.0)  # let the duplicate delivery be processed too
-    order = http("GET", env.api_url + f"/orders/{order_id}")[2]
+    order = http("GET", api_url + f"/orders/{order_id}")[2]
     out(
         f"5. invoice {invoice['invoice_number']} ({invoice['invoice_id']}): net {invoice['net_total']} + "
         f"tax {invoice['tax_total']} = {invoice['gross_total']} {invoice['currency']}; "

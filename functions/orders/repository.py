@@ -25,11 +25,13 @@ from synchub_core import ddb
 from synchub_core.config import settings
 from synchub_core.envelope import EventEnvelope, utcnow
 from synchub_core.outbox import outbox_put
+from synchub_core.vocabulary import Allocation
 
 from .models import (
     ORDER_SOURCE,
     CreateResult,
     DuplicateChannelOrder,
+    HistoryEntry,
     IdempotencyConflict,
     Order,
     OrderState,
@@ -214,14 +216,14 @@ def read(order_id: str) -> Order | None:
         return None
     stored = from_item(head)
     history = [
-        {"state": i["state"], "at": i["at"], "reason": i["reason"], "event_id": i.get("event_id")}
+        HistoryEntry(state=OrderState(i["state"]), at=i["at"], reason=i["reason"], event_id=i.get("event_id"))
         for i in sorted((i for i in items if i["sk"].startswith("HIST#")), key=lambda i: i["sk"])
     ]
     return Order(
         order_id=stored.order_id,
         state=stored.state,
         version=stored.version,
-        allocations=stored.allocations,
+        allocations=[Allocation.model_validate(a) for a in stored.allocations],
         shipped=stored.shipped,
         invoices=stored.invoices,
         created_at=stored.created_at,

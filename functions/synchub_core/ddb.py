@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -22,6 +22,10 @@ def to_ddb(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _SER.serialize(v) for k, v in item.items() if v is not None}
 
 
+@overload
+def from_ddb(item: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def from_ddb(item: None) -> None: ...
 def from_ddb(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None

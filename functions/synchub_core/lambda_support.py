@@ -7,15 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .envelope import EventEnvelope, from_message_body
 
 METRICS_NAMESPACE = "synchub"
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -30,17 +33,19 @@ class Powertools:
             Logger(service=service), Tracer(service=service), Metrics(namespace=METRICS_NAMESPACE, service=service)
         )
 
-    def handler(self, fn: Callable[[dict, Any], Any], *, log_event: bool = False) -> Callable[[dict, Any], Any]:
+    def handler(self, fn: Callable[[dict, Any], R], *, log_event: bool = False) -> Callable[[dict, Any], R]:
         """Wrap a Lambda entry point with context logging, tracing and metrics flushing."""
         return self.logger.inject_lambda_context(log_event=log_event)(
             self.tracer.capture_lambda_handler(self.metrics.log_metrics(fn))
         )
 
-    def batch_handler(self, event_type: EventType, record_handler: Callable[[Any], Any]) -> Callable[[dict, Any], dict]:
+    def batch_handler(
+        self, event_type: EventType, record_handler: Callable[[Any], Any]
+    ) -> Callable[[dict, Any], PartialItemFailureResponse]:
         """A handler for SQS / DynamoDB Streams batches reporting ``batchItemFailures``."""
         processor = BatchProcessor(event_type=event_type)
 
-        def handler(event: dict, context: Any) -> dict:
+        def handler(event: dict, context: Any) -> PartialItemFailureResponse:
             return process_partial_response(
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
@@ -60,7 +65,7 @@ class Powertools:
 
     def envelope_batch_handler(
         self, event_type: str, queue: str, handle: Callable[[EventEnvelope], None]
-    ) -> Callable[[dict, Any], dict]:
+    ) -> Callable[[dict, Any], PartialItemFailureResponse]:
         """An SQS batch handler for queues that carry one event type: each record's envelope is
         parsed, refused if it is another type, and handled with its correlation id on every log
         line. A record that fails is logged (with the reason) and reported as a batch item failure."""

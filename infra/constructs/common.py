@@ -77,8 +77,8 @@ def ops_topic(scope: Construct) -> sns.Topic:
     """The stack's one SNS topic for operational alarms (subscribe on-call to it)."""
     stack = Stack.of(scope)
     existing = stack.node.try_find_child("OpsAlarmTopic")
-    if existing is not None:
-        return existing  # type: ignore[return-value]
+    if isinstance(existing, sns.Topic):
+        return existing
     return sns.Topic(stack, "OpsAlarmTopic", display_name="synchub operational alarms", enforce_ssl=True)
 
 

@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .functions import InvocationError
@@ -172,6 +173,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # an idle keep-alive connection never holds up the process
     block_on_close = False  # server_close() does not join connection threads
     request_queue_size = 1024  # listen backlog: bursts of clients queue instead of being reset
+    server_address: tuple[str, int]  # AF_INET, bound from a str host (the base class allows bytes / AF_UNIX)
 
     def __init__(self, address: tuple[str, int], gateway: ApiGateway) -> None:
         self.gateway = gateway
@@ -255,7 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def handle_one_request(self) -> None:
-        self.request_id, self.responded, self.command = str(uuid.uuid4()), False, None  # type: ignore[assignment]
+        self.request_id, self.responded = str(uuid.uuid4()), False
+        self.command = None  # type: ignore[assignment]  # http.server resets it to None too; typeshed says str
         self.requestline, self.request_version = "", self.default_request_version
         try:
             line = self.rfile.readline(MAX_LINE + 1)
@@ -486,7 +489,7 @@ class ApiGateway:
             raise HttpError(400, "The connection ended before the body did")
         return raw
 
-    def _dechunk(self, rfile: BinaryIO) -> bytes:
+    def _dechunk(self, rfile: BufferedIOBase) -> bytes:
         body = bytearray()
         while True:
             line = rfile.readline(MAX_CHUNK_LINE + 1)

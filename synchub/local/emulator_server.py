@@ -71,7 +71,7 @@ class EmulatorServer:
         self.thread.join(5)
 
     # -- one request --------------------------------------------------------------------------
-    def serve_one(self, rfile: Any, wfile: Any, client: tuple[str, int]) -> bool:
+    def serve_one(self, rfile: io.BufferedIOBase, wfile: io.BufferedIOBase, client: tuple[str, int]) -> bool:
         """Answer one request; ``False`` when the connection is to be closed."""
         line = rfile.readline(MAX_LINE + 1)
         if not line:
@@ -127,9 +127,9 @@ class EmulatorServer:
         return keep_alive
 
     @staticmethod
-    def _read_body(rfile: Any, lower: dict[str, str]) -> bytes:
+    def _read_body(rfile: io.BufferedIOBase, lower: dict[str, str]) -> bytes:
         if "chunked" in lower.get("transfer-encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size_line = rfile.readline(MAX_LINE + 1)
                 try:

@@ -348,7 +348,7 @@ def _trim_stream(shard: Any, readers: Iterable[Any]) -> None:
         shard.starting_sequence_number += drop
 
 
-def _stamp_creation(cls: type, attribute: str, clock: Callable[[], float]) -> None:
+def _stamp_creation(cls: type[Any], attribute: str, clock: Callable[[], float]) -> None:
     """Make every new instance of ``cls`` carry the time it was created as ``attribute``."""
     original = cls.__init__
 
@@ -357,7 +357,7 @@ def _stamp_creation(cls: type, attribute: str, clock: Callable[[], float]) -> No
         original(self, *args, **kwargs)
         setattr(self, attribute, clock())
 
-    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__init__ = __init__
 
 
 def _install_streams() -> None:
@@ -412,7 +412,7 @@ def _install_streams() -> None:
 
 
 # -- SQS ----------------------------------------------------------------------------------
-class _BoundedHandles(set):  # type: ignore[type-arg]
+class _BoundedHandles(set[Any]):
     """A set that forgets its oldest entries beyond ``DELETED_HANDLES_KEPT``."""
 
     def __init__(self, *args: Any) -> None:
@@ -476,10 +476,12 @@ def _install_sqs() -> None:
 
     @functools.wraps(delete_message)
     def delete(self: Any, receipt_handle: str) -> None:
-        ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)] if _listener else []
+        listener = _listener
+        ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)] if listener else []
         delete_message(self, receipt_handle)
-        for message_id in ids:
-            _listener.message_changed(message_id, None)  # type: ignore[union-attr]
+        if listener is not None:
+            for message_id in ids:
+                listener.message_changed(message_id, None)
 
     Queue.delete_message = delete
 
@@ -487,10 +489,12 @@ def _install_sqs() -> None:
 
     @functools.wraps(purge)
     def purge_queue(self: Any, queue_name: str) -> None:
-        ids = [m.id for m in self.get_queue(queue_name)._messages] if _listener else []
+        listener = _listener
+        ids = [m.id for m in self.get_queue(queue_name)._messages] if listener else []
         purge(self, queue_name)
-        for message_id in ids:
-            _listener.message_changed(message_id, None)  # type: ignore[union-attr]
+        if listener is not None:
+            for message_id in ids:
+                listener.message_changed(message_id, None)
 
     SQSBackend.purge_queue = purge_queue
 
@@ -517,12 +521,12 @@ UNTRACKED_MODELS = (
 )
 
 
-def _untrack(obj_cls: type) -> Any:
+def _untrack(obj_cls: type[Any]) -> Any:
     def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
         return object.__new__(cls)
 
-    obj_cls.__new__ = __new__  # type: ignore[assignment]
-    obj_cls.instances_tracked = []  # type: ignore[attr-defined]
+    obj_cls.__new__ = __new__  # type: ignore[assignment]  # deliberate patch of a class's __new__
+    obj_cls.instances_tracked = []
     return obj_cls
 
 

@@ -23,6 +23,7 @@ from .template import Template
 log = logging.getLogger("synchub.local")
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "eu-west-1"
+DEFAULT_STATE_DIR = ROOT / ".synchub"
 
 
 def aws_clients(endpoint: str | None, region: str) -> Any:
@@ -73,7 +74,7 @@ class LocalHub:
         api_port: int = 0,
         emulator_port: int = 0,
         retry_delay: float = 1.0,
-        state_dir: Path = ROOT / ".synchub",
+        state_dir: Path = DEFAULT_STATE_DIR,
         api_concurrency: int = 2,
         schedule_interval: float | None = None,
         persist: bool = True,

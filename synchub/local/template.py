@@ -60,14 +60,15 @@ class Template:
             return value
         if len(value) == 1:
             ((fn, arg),) = value.items()
-            handler: Callable[[Any], Any] | None = {
+            handlers: dict[str, Callable[[Any], Any]] = {
                 "Ref": self._ref,
                 "Fn::GetAtt": self._get_att,
                 "Fn::Join": self._join,
                 "Fn::Sub": self._sub,
                 "Fn::Select": self._select,
                 "Fn::Split": self._split,
-            }.get(fn)
+            }
+            handler = handlers.get(fn)
             if handler:
                 return handler(arg)
         return {k: self.resolve(v) for k, v in value.items()}
