@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth run test bench bench-soak lint schemas clean
+.PHONY: setup synth run test test-unit test-component test-infra test-local-runtime test-e2e bench bench-soak lint schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "synchub needs Python 3.11+")'
@@ -23,8 +23,23 @@ synth: setup            ## CDK synth into cdk.out (offline, no Docker)
 run: synth              ## local hub on embedded moto + the demo, then keeps serving (Ctrl-C stops)
 	$(BIN)/synchub local up --demo --no-synth $(ARGS)
 
-test: synth             ## every test: unit (moto), CDK assertions, contracts, end-to-end over HTTP
+test: synth             ## every layer in one run: unit, component, infra, local runtime, e2e (CONTRIBUTING.md)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup        ## tests/unit: pure logic, no emulator, network blocked; seconds, needs no synth
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-component: synth   ## tests/component: handlers and repositories against moto provisioned from the template
+	$(BIN)/python -m pytest tests/component $(PYTEST_ARGS)
+
+test-infra: synth       ## tests/infra: CDK assertions on the synthesized template, cfn-lint
+	$(BIN)/python -m pytest tests/infra $(PYTEST_ARGS)
+
+test-local-runtime: synth  ## tests/local_runtime: the local hub's emulator, pollers, persistence, HTTP front
+	$(BIN)/python -m pytest tests/local_runtime $(PYTEST_ARGS)
+
+test-e2e: synth         ## tests/e2e: the whole local hub over HTTP, and the CLI
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 bench: synth            ## benchmarks (ratios against a baseline measured in the same run), then the soak
 	$(BIN)/python -m benchmarks

@@ -1,0 +1,237 @@
+"""End to end through the local runtime: HTTP API, worker processes, SQS pollers, the DynamoDB
+stream, EventBridge rules and DLQs, exactly as `synchub local up` runs them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import sample
+from synchub import demo, environment, replay
+from synchub.local.runtime import LocalHub
+
+
+@pytest.fixture(scope="module")
+def local_hub(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
+    # schedules (outbox and backorder sweeps) every second instead of every 5 minutes
+    hub = LocalHub(
+        cdk_out=cdk_out,
+        api_port=0,
+        retry_delay=0.3,
+        schedule_interval=1.0,
+        state_dir=tmp_path_factory.mktemp("synchub-state"),
+    )
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def env(local_hub: LocalHub) -> environment.HubEnvironment:
+    return environment.local(local_hub.state_dir / "local.json")
+
+
+def eventually(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
+    try:
+        return demo.wait_for(what, probe, timeout)
+    except demo.DemoFailed as exc:
+        raise AssertionError(str(exc)) from None
+
+
+def scan(env: environment.HubEnvironment, table: str) -> list[dict[str, Any]]:
+    return env.clients()("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
+
+
+def position(env: environment.HubEnvironment, sku: str, loc: str) -> dict[str, Any] | None:
+    return (
+        env.clients()("dynamodb")
+        .get_item(
+            TableName=env.tables["DataInventoryTable"],
+            ConsistentRead=True,
+            Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{loc}"}},
+        )
+        .get("Item")
+    )
+
+
+def inventory_message(sku: str, loc: str, seq: int, on_hand: int) -> str:
+    msg = sample("sqs-inventory-position-reported.json")
+    msg.update(event_id=str(uuid.uuid4()), sequence=seq, entity_id=f"{sku}@{loc}")
+    msg["data"].update(sku=sku, location_id=loc, on_hand=on_hand, quality_hold=0)
+    return json.dumps(msg)
+
+
+def test_order_to_invoice_exactly_once_over_http(env: environment.HubEnvironment) -> None:
+    lines: list[str] = []
+    result = demo.run(env, out=lines.append)
+    order = result["order"]
+    assert order["state"] == "INVOICED"
+    assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "RESERVED", "SHIPPED", "INVOICED"]
+    assert len(order["invoices"]) == 1
+    invoice = result["invoice"]
+    assert invoice["references"]["order_id"] == result["order_id"]
+    assert invoice["gross_total"] == "123.28"  # 4 x 18.40 + 10 x 3.95 = 113.10 net, 9 % tax 10.18
+    items = scan(env, env.orders_table)
+    assert sum(i["pk"]["S"] == f"INVOICE#{invoice['references']['shipment_id']}" for i in items) == 1
+    # the duplicate ShipmentConfirmed delivery produced no second InvoiceIssued
+    issued = [
+        json.loads(i["detail"]["S"])
+        for i in items
+        if i["pk"]["S"].startswith("OUTBOX#")
+        and i["detail_type"]["S"] == "InvoiceIssued"
+        and json.loads(i["detail"]["S"])["data"]["references"]["order_id"] == result["order_id"]
+    ]
+    assert len(issued) == 1
+    # every outbox event of this order was published (stream path), none left pending
+    eventually(
+        "outbox drained",
+        lambda: (
+            not any("outbox_status" in i for i in scan(env, env.orders_table) if i["pk"]["S"].startswith("OUTBOX#"))
+        ),
+    )
+    assert any("2. channel -> POST /orders  202" in line for line in lines)
+
+
+def test_concurrent_identical_posts_create_one_order(env: environment.HubEnvironment) -> None:
+    body = sample("api-post-order.json")
+    body["channel_order_ref"] = f"CONC-{uuid.uuid4().hex[:8]}"
+    key = f"conc-{uuid.uuid4().hex}"
+    answers: list[tuple[int, Any]] = []
+
+    def call() -> None:
+        status, _, payload = demo.http("POST", env.api_url + "/orders", body, {"Idempotency-Key": key})
+        answers.append((status, payload))
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {s for s, _ in answers} == {202}
+    order_ids = {p["order_id"] for _, p in answers}
+    assert len(order_ids) == 1
+    refs = [i for i in scan(env, env.orders_table) if i["pk"]["S"] == f"CHANREF#webshop-nl#{body['channel_order_ref']}"]
+    assert len(refs) == 1
+
+
+def test_bad_input_is_problem_json_over_http(env: environment.HubEnvironment) -> None:
+    body = sample("api-post-order.json")
+    body["lines"][0]["quantity"] = -1
+
+    def intake_items() -> list[dict]:
+        # what intake writes (orders, idempotency keys, channel refs); the workers may still be
+        # adding history and outbox items for the earlier tests' orders meanwhile
+        return [i for i in scan(env, env.orders_table) if i["sk"]["S"] in ("ORDER", "IDEMP", "CHANREF")]
+
+    before = intake_items()
+    status, headers, problem = demo.http("POST", env.api_url + "/orders", body, {"Idempotency-Key": "bad-input-0001"})
+    assert status == 400
+    assert headers["Content-Type"] == "application/problem+json"
+    assert problem["errors"][0]["pointer"] == "/lines/0/quantity"
+    assert len(intake_items()) == len(before)
+    assert not any(i["pk"]["S"] == "IDEMP#bad-input-0001" for i in intake_items())
+    status, headers, problem = demo.http("GET", env.api_url + "/nope")
+    # the stack's MISSING_AUTHENTICATION_TOKEN gateway response, as deployed API Gateway answers it
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert problem["status"] == 404 and problem["type"].startswith("https://synchub.dev/problems/")
+
+
+def test_reordered_and_duplicate_inventory_events_over_sqs(env: environment.HubEnvironment) -> None:
+    sqs = env.clients()("sqs")
+    url = env.queues["WorkersInventoryWorkerQueue"]
+    sku = f"E2E-{uuid.uuid4().hex[:6].upper()}"
+    for seq, on_hand in ((3, 30), (1, 10), (3, 30), (2, 20)):
+        sqs.send_message(QueueUrl=url, MessageBody=inventory_message(sku, "UTR-A01", seq, on_hand))
+    eventually("position", lambda: position(env, sku, "UTR-A01"))
+    time.sleep(1.5)  # let the stale ones arrive too
+    item = position(env, sku, "UTR-A01")
+    assert item["wms_sequence"]["N"] == "3" and item["on_hand"]["N"] == "30" and item["available"]["N"] == "30"
+
+
+def test_poison_message_lands_in_dlq_after_retries_and_replay_is_safe(env: environment.HubEnvironment) -> None:
+    sqs = env.clients()("sqs")
+    dlq = env.queues["WorkersInventoryWorkerDeadLetterQueue"]
+    sqs.send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody='{"not": "an envelope"}')
+
+    def dlq_depth() -> int:
+        return int(
+            sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+
+    eventually("poison message in the DLQ", lambda: dlq_depth() == 1, timeout=40)
+    # a good event that failed during an outage also waits in the DLQ (sent there directly here)
+    sku = f"RPL-{uuid.uuid4().hex[:6].upper()}"
+    good = inventory_message(sku, "UTR-B02", 7, 70)
+    sqs.send_message(QueueUrl=dlq, MessageBody=good)
+    first = replay.replay(env, "WorkersInventoryWorkerDeadLetterQueue")
+    assert first.moved == 2 and first.target.endswith("WorkersInventoryWorkerQueue")
+    eventually("replayed event applied", lambda: position(env, sku, "UTR-B02"))
+    applied = position(env, sku, "UTR-B02")
+    # the same event dead-lettered again (a duplicate) and replayed again changes nothing
+    sqs.send_message(QueueUrl=dlq, MessageBody=good)
+    replay.replay(env, "WorkersInventoryWorkerDeadLetterQueue")
+    time.sleep(1.0)
+    after = position(env, sku, "UTR-B02")
+    assert {k: v for k, v in after.items() if k != "updated_at"} == {
+        k: v for k, v in applied.items() if k != "updated_at"
+    }
+    assert after["updated_at"] == applied["updated_at"]  # the duplicate did not write at all
+    # the poison message is back in the DLQ after its retries: nothing lost, nothing looping forever
+    eventually("poison message dead-lettered again", lambda: dlq_depth() == 1, timeout=40)
+    second = replay.replay(env, "WorkersInventoryWorkerDeadLetterQueue", dry_run=True)
+    assert [json.loads(b) for b in second.messages] == [{"not": "an envelope"}]
+
+
+def test_shipment_for_unknown_order_is_dead_lettered_not_lost(env: environment.HubEnvironment) -> None:
+    shipment = sample("eventbridge-shipment-confirmed.json")
+    detail = shipment["detail"]
+    detail["data"].update(order_id="ord_unknown", shipment_id=f"SHP-{uuid.uuid4().hex[:8]}")
+    env.clients()("events").put_events(
+        Entries=[
+            {
+                "Source": shipment["source"],
+                "DetailType": "ShipmentConfirmed",
+                "Detail": json.dumps(detail),
+                "EventBusName": env.event_bus,
+            }
+        ]
+    )
+    sqs = env.clients()("sqs")
+    dlq = env.queues["WorkersInvoicingWorkerDeadLetterQueue"]
+    msgs = eventually(
+        "shipment in the invoicing DLQ",
+        lambda: sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0, MaxNumberOfMessages=10).get("Messages"),
+        timeout=40,
+    )
+    assert json.loads(msgs[0]["Body"])["detail"]["data"]["shipment_id"] == detail["data"]["shipment_id"]
+    assert not any(i["pk"]["S"] == f"INVOICE#{detail['data']['shipment_id']}" for i in scan(env, env.orders_table))
+
+
+def test_backordered_order_is_reserved_when_stock_arrives(env: environment.HubEnvironment) -> None:
+    sku = f"BO-{uuid.uuid4().hex[:6].upper()}"
+    body = sample("api-post-order.json")
+    body["channel_order_ref"] = f"BO-{uuid.uuid4().hex[:8]}"
+    body["lines"] = [{**body["lines"][0], "sku": sku, "quantity": 3}]
+    status, _, created = demo.http("POST", env.api_url + "/orders", body, {"Idempotency-Key": f"bo-{sku}"})
+    assert status == 202
+    url = env.api_url + f"/orders/{created['order_id']}"
+    eventually("backorder", lambda: demo.http("GET", url)[2]["state"] == "BACKORDERED")
+    env.clients()("sqs").send_message(
+        QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=inventory_message(sku, "UTR-C03", 1, 5)
+    )
+    order = eventually(
+        "reservation by the backorder sweep",
+        lambda: (lambda o: o if o["state"] == "RESERVED" else None)(demo.http("GET", url)[2]),
+    )
+    assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "BACKORDERED", "RESERVED"]
+    assert order["allocations"] == [{"sku": sku, "location_id": "UTR-C03", "quantity": 3}]
