@@ -26,14 +26,14 @@ logger, metrics = pt.logger, pt.metrics
 
 def _record_handler(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
-    with pt.correlated(logic.correlation_of(image) if image else None):
-        outcome = logic.publish_stream_image(image)
-        if outcome == "already-published":
-            logger.info("outbox event already published", extra={"event_id": image and image.get("event_id")})
+    outcome = logic.publish_stream_image(image)
     if outcome == "published":
         metrics.add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=1)
-    elif outcome == "already-published":
+    elif outcome == "already-published" and image:
         metrics.add_metric(name="OutboxAlreadyPublished", unit=MetricUnit.Count, value=1)
+        # the envelope's correlation id is read only for this (rare) line, not for every event
+        with pt.correlated(logic.correlation_of(image)):
+            logger.info("outbox event already published", extra={"event_id": image.get("event_id")})
 
 
 stream_handler = pt.batch_handler(EventType.DynamoDBStreams, _record_handler)

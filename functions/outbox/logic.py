@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from synchub_core.envelope import utcnow
-from synchub_core.outbox import OUTBOX_ITEM_TYPE, PENDING_PARTITION
+from synchub_core.outbox import OUTBOX_ITEM_TYPE
 
 from . import repository
 from .models import PUT_EVENTS_MAX, SWEEP_GRACE, SWEEP_MAX_ITEMS, PublishFailed
@@ -52,7 +52,7 @@ def publish_stream_image(image: dict[str, Any] | None) -> str:
     """
     if not image or image.get("item_type") != OUTBOX_ITEM_TYPE:
         return "not-outbox"  # filtered out in AWS already; tolerate unfiltered local or replayed streams
-    if image.get("outbox_status") != PENDING_PARTITION:
+    if not repository.is_pending(image):
         return "not-outbox"
     # the stream image is how the item was written; a retried batch or a record arriving after
     # the sweeper already published it would publish again. One consistent read avoids that.

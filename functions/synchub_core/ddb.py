@@ -56,7 +56,7 @@ def query_all(**kwargs: Any) -> list[dict[str, Any]]:
 def query_page(**kwargs: Any) -> list[dict[str, Any]]:
     """One page of a Query (``Limit`` items at most), deserialized."""
     resp = client("dynamodb").query(**kwargs)
-    return [item for item in (from_ddb(i) for i in resp.get("Items", [])) if item is not None]
+    return [from_ddb(i) for i in resp.get("Items", [])]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from helpers import Hub, sample
+from helpers.shipments import put_shipment, shipment_detail
 
 RESERVATION_QUEUE = "WorkersReservationWorkerQueue"
 INVOICING_QUEUE = "WorkersInvoicingWorkerQueue"
@@ -94,28 +95,6 @@ def stock(sku: str, location_id: str, on_hand: int, sequence: int) -> None:
     assert apply_report(report, sequence, f"seed-{sku}-{sequence}")
 
 
-def put_shipment(hub: Hub, order_id: str, body: dict[str, Any], correlation_id: str) -> None:
-    event = sample("eventbridge-shipment-confirmed.json")
-    detail = event["detail"]
-    detail.update(event_id=str(uuid.uuid4()), entity_id="SHP-CORR-1", correlation_id=correlation_id)
-    detail["data"].update(
-        order_id=order_id,
-        shipment_id="SHP-CORR-1",
-        lines=[{"sku": line["sku"], "quantity": line["quantity"]} for line in body["lines"]],
-    )
-    resp = hub.events.put_events(
-        Entries=[
-            {
-                "Source": event["source"],
-                "DetailType": event["detail-type"],
-                "Detail": json.dumps(detail),
-                "EventBusName": hub.dep.bus_name or "synchub-bus",
-            }
-        ]
-    )
-    assert resp["FailedEntryCount"] == 0
-
-
 def test_one_order_is_followed_across_every_worker_by_its_correlation_id(
     hub: Hub, lambda_context: Any, order_body: dict[str, Any], logs: Logs
 ) -> None:
@@ -131,7 +110,9 @@ def test_one_order_is_followed_across_every_worker_by_its_correlation_id(
     hub.publish_outbox()  # OrderAccepted -> bus -> reservation queue (the sweep logs what it publishes)
     assert hub.run_worker(RESERVATION_QUEUE, reservation_handler, lambda_context)["batchItemFailures"] == []
     hub.publish_outbox()
-    put_shipment(hub, order_id, order_body, correlation_id)
+    shipped = [{"sku": line["sku"], "quantity": line["quantity"]} for line in order_body["lines"]]
+    detail = shipment_detail(order_id, "SHP-CORR-1", shipped)
+    put_shipment(hub, {**detail, "correlation_id": correlation_id})
     assert hub.run_worker(INVOICING_QUEUE, invoicing_handler, lambda_context)["batchItemFailures"] == []
     hub.publish_outbox()  # InvoiceIssued
 

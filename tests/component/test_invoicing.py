@@ -8,7 +8,6 @@ worker (through the outbox, the bus and its queue), so every test runs the whole
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from helpers import Hub, sample
+from helpers.shipments import put_shipment, shipment_detail
 from invoicing.logic import OrderNotFound, ShipmentRejected
 
 INVOICING_QUEUE = "WorkersInvoicingWorkerQueue"
@@ -75,36 +75,6 @@ def reserve_through_queue(hub: Hub, ctx: Any) -> dict[str, Any]:
     result = hub.run_worker(RESERVATION_QUEUE, reservation_handler, ctx)
     assert result["batchItemFailures"] == []
     return result
-
-
-def shipment_detail(
-    order_id: str, shipment_id: str, lines: list[dict[str, Any]] | None = None, event_id: str | None = None
-) -> dict[str, Any]:
-    """The envelope of the real sample event, for another order / shipment."""
-    detail = copy.deepcopy(sample("eventbridge-shipment-confirmed.json")["detail"])
-    detail["event_id"] = event_id or str(uuid.uuid4())
-    detail["entity_id"] = shipment_id
-    detail["data"]["order_id"] = order_id
-    detail["data"]["shipment_id"] = shipment_id
-    if lines is not None:
-        detail["data"]["lines"] = lines
-    return detail
-
-
-def put_shipment(hub: Hub, detail: dict[str, Any], times: int = 1) -> None:
-    event = sample("eventbridge-shipment-confirmed.json")
-    for _ in range(times):
-        resp = hub.events.put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(detail),
-                    "EventBusName": hub.dep.bus_name or "synchub-bus",
-                }
-            ]
-        )
-        assert resp["FailedEntryCount"] == 0
 
 
 def run_invoicing(hub: Hub, ctx: Any) -> dict[str, Any]:
