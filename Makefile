@@ -2,16 +2,20 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCK   := requirements/dev.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth run test test-unit test-component test-infra test-local-runtime test-e2e bench bench-soak lint schemas clean
+.PHONY: setup lock synth run test test-unit test-component test-infra test-local-runtime test-e2e bench bench-soak lint schemas clean
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "synchub needs Python 3.11+")'
+# The dev environment is installed from the lock file, every wheel checked against its hash; synchub itself
+# is then installed editable without resolving anything (`make lock` re-pins after a pyproject change).
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "synchub is locked and tested on Python 3.11 (the functions deploy on python3.11): set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -46,6 +50,11 @@ bench: synth            ## benchmarks (ratios against a baseline measured in the
 
 bench-soak: synth       ## only the soak: 10,000 orders over HTTP through the local hub (SOAK_ORDERS=N to change)
 	$(BIN)/python -m benchmarks.soak
+
+lock:                   ## re-pin requirements/dev.lock (hashes) from pyproject.toml's dev extra, for Python 3.11 on Linux x86_64
+	$(PYTHON) -m venv $(VENV)-lock && $(VENV)-lock/bin/python -m pip install -q uv
+	$(VENV)-lock/bin/uv pip compile pyproject.toml requirements/build.in --extra dev --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --index-url https://pypi.org/simple -o $(LOCK)
 
 schemas: setup          ## regenerate events/schemas from the pydantic models
 	$(BIN)/python -m synchub.contracts
