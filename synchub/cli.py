@@ -1,4 +1,4 @@
-"""``synchub`` command line: local hub, demo, DLQ replay, synth."""
+"""``synchub`` command line: local hub, demo, DLQ replay, channels, synth."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     print(f"synchub local hub is up ({'moto, embedded' if args.endpoint is None else args.endpoint})")
-    print(f"  API            {hub.api_url}   (POST /orders, GET /orders/{{order_id}})")
+    print(f"  API            {hub.api_url}   (POST /orders, GET /orders/{{order_id}}; contract: /openapi.json)")
+    print(f"  token URL      {hub.api_url}/oauth2/token   (OAuth 2.0 client credentials)")
+    print("  credentials    .venv/bin/synchub channels add <channel>   (prints the channel's client id and secret)")
     print(f"  AWS endpoint   {hub.endpoint}   region {hub.region}")
     print(f"  function logs  {hub.state_dir / 'logs'}")
     print(f"  state          {hub.state_dir / 'local.json'}")
@@ -140,6 +142,53 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_channels(args: argparse.Namespace) -> int:
+    from synchub import channels, environment
+
+    if args.stack:
+        env = environment.from_stack(args.stack, args.region)
+    else:
+        env = environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE)
+    return channels.command(env, args)
+
+
+def _channels_parser(sub: argparse._SubParsersAction) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
+    where.add_argument("--region", default=None)
+    where.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
+    ch = sub.add_parser(
+        "channels",
+        help="sales channels: OAuth 2.0 client credentials, API keys and usage plans",
+        description="Register sales channels as OAuth 2.0 clients (client_id = channel id) and manage "
+        "their credentials. Changes take effect at the channel's next request; nothing is redeployed.",
+    )
+    ch.set_defaults(fn=cmd_channels)
+    cmds = ch.add_subparsers(dest="channels_command", required=True)
+    add = cmds.add_parser(
+        "add",
+        parents=[where],
+        help="register a channel: API key, usage plan, client secret (shown once)",
+    )
+    add.add_argument("channel", help="channel id = client_id: 2-32 of a-z 0-9 -, e.g. webshop-nl")
+    add.add_argument("--rate", type=float, default=50.0, help="throttle: requests per second (default 50)")
+    add.add_argument("--burst", type=int, default=100, help="throttle: burst (default 100)")
+    add.add_argument("--quota", type=int, default=100_000, help="requests per quota period (default 100000)")
+    add.add_argument("--quota-period", default="DAY", choices=["DAY", "WEEK", "MONTH"], help="default DAY")
+    add.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
+    rot = cmds.add_parser(
+        "rotate", parents=[where], help="new client secret; tokens issued with the old one stop working"
+    )
+    rot.add_argument("channel")
+    rot.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
+    ls = cmds.add_parser("list", parents=[where], help="channels, status and limits (no secrets)")
+    ls.add_argument("--json", action="store_true", help="print the list as JSON")
+    rv = cmds.add_parser(
+        "revoke", parents=[where], help="refuse the channel from its next request and disable its API key"
+    )
+    rv.add_argument("channel")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synchub", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -188,6 +237,7 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--region", default=None)
     rp.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
     rp.set_defaults(fn=cmd_replay)
+    _channels_parser(sub)
     return p
 
 

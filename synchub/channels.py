@@ -1,0 +1,327 @@
+"""``synchub channels``: sales channels as OAuth 2.0 clients (docs/decisions/0008-channel-authentication.md).
+
+A channel is registered once (:func:`add_channel`): an API key and a usage plan of its own
+(``synchub-<channel>``: throttle and quota on the API's stage), then the channel item with the
+sha256 of a new client secret, which is shown once and never stored. :func:`rotate` issues a new
+secret and bumps the credential version (older tokens stop working); :func:`revoke` marks the
+channel REVOKED, bumps the version and disables its API key: its next request is refused, without
+a redeploy. Works against the running local hub and a deployed stack alike
+(:class:`synchub.environment.HubEnvironment`); tests and the demo call these functions directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from synchub.environment import HubEnvironment
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "functions") not in sys.path:  # the channel store is the channels domain's own code
+    sys.path.insert(0, str(ROOT / "functions"))
+
+from channels.api import (  # noqa: E402  (after the path set-up)
+    CHANNEL_ID,
+    Channel,
+    ChannelExists,
+    ChannelNotFound,
+    ChannelRevoked,
+    ChannelStatus,
+    ChannelStore,
+    hash_secret,
+    new_secret,
+)
+from synchub_core.envelope import now_iso  # noqa: E402
+
+QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
+DEFAULT_RATE = 50.0
+DEFAULT_BURST = 100
+DEFAULT_QUOTA = 100_000
+DEFAULT_QUOTA_PERIOD = "DAY"
+
+
+class ChannelError(Exception):
+    """A request the CLI refuses (exit status 2): the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+    token_url: str | None
+    ver: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "client_secret": self.client_secret, "token_url": self.token_url}
+
+
+@dataclass(frozen=True)
+class Limits:
+    rate: float  # requests per second (token bucket refill)
+    burst: int
+    quota: int
+    quota_period: str
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What ``list`` shows of a channel: no secret, no API key value."""
+
+    channel: str
+    status: str
+    ver: int
+    created_at: str
+    updated_at: str
+    revoked_at: str | None
+    limits: Limits | None  # None: the usage plan is gone (deleted by hand)
+
+
+def store(env: HubEnvironment) -> ChannelStore:
+    return ChannelStore(env.channels_table, env.clients()("dynamodb"))
+
+
+def _check_name(name: str) -> None:
+    if not CHANNEL_ID.match(name):
+        raise ChannelError(
+            f"{name!r} is not a channel id: 2-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        )
+
+
+def _check_limits(rate: float, burst: int, quota: int, quota_period: str) -> None:
+    if not rate > 0:
+        raise ChannelError(f"--rate must be more than 0 requests per second, not {rate}")
+    if burst < 1:
+        raise ChannelError(f"--burst must be at least 1, not {burst}")
+    if quota < 1:
+        raise ChannelError(f"--quota must be at least 1 request per period, not {quota}")
+    if quota_period not in QUOTA_PERIODS:
+        raise ChannelError(f"--quota-period must be one of {', '.join(QUOTA_PERIODS)}, not {quota_period!r}")
+
+
+def add_channel(
+    env: HubEnvironment,
+    name: str,
+    *,
+    rate: float = DEFAULT_RATE,
+    burst: int = DEFAULT_BURST,
+    quota: int = DEFAULT_QUOTA,
+    quota_period: str = DEFAULT_QUOTA_PERIOD,
+) -> Credentials:
+    """Register ``name``: API key, usage plan ``synchub-<name>`` with its key, then the channel item
+    (conditional: an id is registered once). Anything created before a failure is removed again."""
+    _check_name(name)
+    _check_limits(rate, burst, quota, quota_period)
+    if not env.api_id or not env.stage:
+        raise ChannelError(
+            "this deployment does not name its API (api_id/stage missing): restart the local hub with a "
+            "current synchub, or deploy the stack with the ApiId and ApiStage outputs"
+        )
+    channels = store(env)
+    if channels.get(name) is not None:
+        raise ChannelError(f"channel {name} already exists; `synchub channels rotate {name}` issues a new secret")
+    apigw = env.clients()("apigateway")
+    undo: list[Callable[[], Any]] = []
+    try:
+        key = apigw.create_api_key(
+            name=f"synchub-{name}",
+            description=f"synchub channel {name}: named by the authorizer, never sent by the channel",
+            enabled=True,
+            value=secrets.token_urlsafe(30),
+            tags={"synchub-channel": name},
+        )
+        undo.append(lambda: apigw.delete_api_key(apiKey=key["id"]))
+        plan = apigw.create_usage_plan(
+            name=f"synchub-{name}",
+            description=f"synchub channel {name}",
+            apiStages=[{"apiId": env.api_id, "stage": env.stage}],
+            throttle={"rateLimit": float(rate), "burstLimit": int(burst)},
+            quota={"limit": int(quota), "period": quota_period},
+            tags={"synchub-channel": name},
+        )
+        undo.append(lambda: _delete_usage_plan(apigw, plan["id"], f"{env.api_id}:{env.stage}"))
+        apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+        undo.append(lambda: apigw.delete_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"]))
+        secret = new_secret()
+        now = now_iso()
+        channels.create(
+            Channel(
+                channel=name,
+                secret_hash=hash_secret(secret),
+                status=ChannelStatus.ACTIVE,
+                ver=1,
+                created_at=now,
+                updated_at=now,
+                api_key_id=key["id"],
+                api_key_value=key["value"],
+                usage_plan_id=plan["id"],
+            )
+        )
+    except BaseException as exc:
+        for step in reversed(undo):
+            try:
+                step()
+            except Exception:  # best effort: the original error is the one to report
+                pass
+        if isinstance(exc, ChannelExists):  # registered meanwhile by someone else
+            raise ChannelError(f"channel {name} already exists") from None
+        raise
+    return Credentials(client_id=name, client_secret=secret, token_url=env.token_url, ver=1)
+
+
+def _delete_usage_plan(apigw: Any, plan_id: str, api_stage: str) -> None:
+    """API Gateway deletes a usage plan only once no API stage is attached to it."""
+    apigw.update_usage_plan(
+        usagePlanId=plan_id, patchOperations=[{"op": "remove", "path": "/apiStages", "value": api_stage}]
+    )
+    apigw.delete_usage_plan(usagePlanId=plan_id)
+
+
+def rotate(env: HubEnvironment, name: str) -> Credentials:
+    """A new client secret; the credential version goes up, so tokens issued before are refused."""
+    _check_name(name)
+    secret = new_secret()
+    try:
+        channel = store(env).rotate(name, hash_secret(secret), now_iso())
+    except ChannelNotFound:
+        raise ChannelError(f"no channel {name}; `synchub channels list` shows the channels") from None
+    except ChannelRevoked:
+        raise ChannelError(f"channel {name} is revoked: its credentials cannot be rotated") from None
+    return Credentials(client_id=name, client_secret=secret, token_url=env.token_url, ver=channel.ver)
+
+
+def revoke(env: HubEnvironment, name: str) -> Channel:
+    """REVOKED, version + 1 and the API key disabled: the channel's next request is refused (no
+    redeploy, the authorizer reads the channel on every request). Safe to repeat."""
+    _check_name(name)
+    try:
+        channel = store(env).revoke(name, now_iso())
+    except ChannelNotFound:
+        raise ChannelError(f"no channel {name}; `synchub channels list` shows the channels") from None
+    if channel.api_key_id:
+        env.clients()("apigateway").update_api_key(
+            apiKey=channel.api_key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+        )
+    return channel
+
+
+def list_channels(env: HubEnvironment) -> list[ChannelInfo]:
+    apigw = env.clients()("apigateway")
+    out = []
+    for c in store(env).list():
+        limits = None
+        if c.usage_plan_id:
+            try:
+                plan = apigw.get_usage_plan(usagePlanId=c.usage_plan_id)
+            except apigw.exceptions.NotFoundException:
+                plan = None
+            if plan is not None:
+                throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
+                limits = Limits(
+                    rate=float(throttle.get("rateLimit", 0)),
+                    burst=int(throttle.get("burstLimit", 0)),
+                    quota=int(quota.get("limit", 0)),
+                    quota_period=str(quota.get("period", "")),
+                )
+        out.append(ChannelInfo(c.channel, c.status.value, c.ver, c.created_at, c.updated_at, c.revoked_at, limits))
+    return out
+
+
+# -- the command line (wired in synchub/cli.py) ------------------------------------------------------
+def _quoted(text: str) -> str:
+    """Single-quoted for a POSIX shell, always (easier to read and to copy than shlex's minimum)."""
+    return shlex.quote(text) if "'" in text else f"'{text}'"
+
+
+def curl_line(credentials: Credentials) -> str:
+    """A ready ``curl`` call that gets an access token with HTTP Basic client authentication.
+    (``curl -u`` does not URL-encode; the secrets the hub issues need no encoding.)"""
+    url = credentials.token_url or "<token URL>"
+    user = f"{credentials.client_id}:{credentials.client_secret}"
+    return f"curl -s -u {_quoted(user)} -d grant_type=client_credentials {_quoted(url)}"
+
+
+def _print_credentials(credentials: Credentials, as_json: bool, headline: str) -> None:
+    if as_json:
+        print(json.dumps(credentials.as_json()))
+        return
+    print(headline)
+    print(f"  client_id      {credentials.client_id}")
+    print(f"  client_secret  {credentials.client_secret}")
+    print("                 (shown once: store it now; it is kept only as a hash)")
+    print(f"  token URL      {credentials.token_url or '(unknown: the deployment has no API URL)'}")
+    print("\nget an access token (client credentials, HTTP Basic):")
+    print(f"  {curl_line(credentials)}")
+
+
+def _limits_text(limits: Limits | None) -> tuple[str, str, str]:
+    if limits is None:
+        return ("-", "-", "-")
+    rate = f"{limits.rate:g}"
+    return (rate, str(limits.burst), f"{limits.quota}/{limits.quota_period}")
+
+
+def command(env: HubEnvironment, args: argparse.Namespace) -> int:
+    """Run ``synchub channels <add|rotate|list|revoke>``; 2 for a request refused (message on stderr)."""
+    try:
+        if args.channels_command == "add":
+            creds = add_channel(
+                env, args.channel, rate=args.rate, burst=args.burst, quota=args.quota, quota_period=args.quota_period
+            )
+            _print_credentials(
+                creds,
+                args.json,
+                f"channel {creds.client_id} added: {args.rate:g} req/s, burst {args.burst}, "
+                f"quota {args.quota} per {args.quota_period} (usage plan synchub-{creds.client_id})",
+            )
+        elif args.channels_command == "rotate":
+            creds = rotate(env, args.channel)
+            _print_credentials(
+                creds,
+                args.json,
+                f"channel {creds.client_id}: new secret (credential version {creds.ver}); "
+                "tokens issued with the old one are refused from now on",
+            )
+        elif args.channels_command == "revoke":
+            channel = revoke(env, args.channel)
+            print(
+                f"channel {channel.channel} revoked at {channel.revoked_at} (credential version {channel.ver}): "
+                "its tokens are refused from the next request, it gets no new ones, its API key is disabled"
+            )
+        else:
+            infos = list_channels(env)
+            if args.json:
+                print(json.dumps([asdict(i) for i in infos], indent=2))
+            elif not infos:
+                print("no channels yet: `synchub channels add <channel>` registers one")
+            else:
+                print(f"{'CHANNEL':<20} {'STATUS':<8} {'VER':>3}  {'CREATED':<24}  {'RATE':>6} {'BURST':>6}  QUOTA")
+                for i in infos:
+                    rate, burst, quota = _limits_text(i.limits)
+                    print(
+                        f"{i.channel:<20} {i.status:<8} {i.ver:>3}  {i.created_at:<24}  {rate:>6} {burst:>6}  {quota}"
+                    )
+    except ChannelError as exc:
+        print(f"synchub channels: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = [
+    "ChannelError",
+    "ChannelInfo",
+    "Credentials",
+    "Limits",
+    "add_channel",
+    "command",
+    "curl_line",
+    "list_channels",
+    "revoke",
+    "rotate",
+]
