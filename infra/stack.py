@@ -8,9 +8,12 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
 
+from infra import context
+from infra.constructs.access import HubAccess
+from infra.constructs.channels import ChannelAuth
 from infra.constructs.common import LambdaDefaults
 from infra.constructs.data import DataStores
-from infra.constructs.orders_api import OrdersApi
+from infra.constructs.orders_api import STAGE, OrdersApi
 from infra.constructs.outbox import Outbox
 from infra.constructs.workers import Workers
 
@@ -18,8 +21,9 @@ from infra.constructs.workers import Workers
 class SynchubStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        data = DataStores(self, "Data")
-        bus = events.EventBus(self, "Bus", event_bus_name="synchub-bus")
+        self.sites = context.warehouses(self)
+        self.data = data = DataStores(self, "Data")
+        self.bus = bus = events.EventBus(self, "Bus", event_bus_name="synchub-bus")
         bus.archive(
             "Archive",
             description="every synchub event, for replay",
@@ -35,9 +39,32 @@ class SynchubStack(Stack):
                 "EVENT_BUS_NAME": bus.event_bus_name,
             },
         )
-        api = OrdersApi(self, "Orders", defaults=defaults, data=data)
-        Outbox(self, "Outbox", defaults=defaults, data=data, bus=bus)
-        workers = Workers(self, "Workers", defaults=defaults, data=data, bus=bus)
+        self.channels = ChannelAuth(self, "Channels", defaults=defaults, data=data)
+        self.api = api = OrdersApi(self, "Orders", defaults=defaults, data=data, auth=self.channels)
+        self.outbox = Outbox(self, "Outbox", defaults=defaults, data=data, bus=bus)
+        self.workers = workers = Workers(
+            self, "Workers", defaults=defaults, data=data, bus=bus, warehouses=context.warehouses_env(self.sites)
+        )
+        self.access = access = HubAccess(
+            self, "Access", sites=self.sites, bus=bus, data=data, workers=workers, outbox=self.outbox
+        )
+        # the inventory queue takes reports from every producer role (and the ReplayRole): the worker
+        # tells a site's own role by the record's SenderId (<RoleId>:<session>)
+        workers.inventory.identify_senders(
+            context.warehouses_env(
+                self.sites, producer_role_ids={s.name: access.producers[s.name].role_id for s in self.sites}
+            ),
+            replay_role_id=access.replay_role.role_id,
+        )
+
+        # what the CLI reads on AWS (synchub/environment.py)
         CfnOutput(self, "ApiUrl", value=api.api.url)
-        CfnOutput(self, "InventoryQueueUrl", value=workers.inventory.worker.queue.queue_url)
+        CfnOutput(self, "ApiId", value=api.api.rest_api_id)
+        CfnOutput(self, "ApiStage", value=STAGE)
+        CfnOutput(self, "TokenUrl", value=api.api.url_for_path("/oauth2/token"))
+        CfnOutput(self, "ChannelsTableName", value=data.channels.table_name)
         CfnOutput(self, "EventBusName", value=bus.event_bus_name)
+        CfnOutput(self, "InventoryQueueUrl", value=workers.inventory.worker.queue.queue_url)
+        CfnOutput(self, "ReplayRoleArn", value=access.replay_role.role_arn)
+        for site in self.sites:
+            CfnOutput(self, f"ProducerRoleArn{site.pascal}", value=access.producers[site.name].role_arn)

@@ -1,13 +1,18 @@
-"""Pieces every domain construct shares: the Lambda defaults and the queue + DLQ worker."""
+"""Pieces every domain construct shares: the Lambda defaults, least-privilege grants and the
+queue + DLQ worker."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -15,10 +20,16 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+# the Python the tests run on (pyproject's requires-python, the venv), so what is tested is what runs
+RUNTIME = lambda_.Runtime.PYTHON_3_11
 FUNCTION_TIMEOUT = Duration.seconds(30)
 MAX_RECEIVE_COUNT = 5
-POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:{version}"
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:{version}"
+# the `type` base of every RFC 9457 problem the API answers (synchub_core.problem.PROBLEM_BASE, which
+# infra cannot import: it pulls in Powertools); tests/infra/test_infra.py checks the two agree
+PROBLEM_BASE = "https://synchub.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+DEAD_LETTER_QUEUE_ENV = "DEAD_LETTER_QUEUE_URL"  # functions/synchub_core/lambda_support.py reads it
 
 
 class LambdaDefaults(Construct):
@@ -29,7 +40,7 @@ class LambdaDefaults(Construct):
         self.code = lambda_.Code.from_asset(
             str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
         )
-        version = self.node.try_get_context("synchub:powertoolsLayerVersion") or "28"
+        version = str(self.node.try_get_context("synchub:powertoolsLayerVersion") or "28")
         self.layer = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", POWERTOOLS_LAYER.format(region=Stack.of(self).region, version=version)
         )
@@ -46,13 +57,34 @@ class LambdaDefaults(Construct):
         timeout: Duration = FUNCTION_TIMEOUT,
         memory: int = 512,
         environment: dict[str, str] | None = None,
+        on_failure: sqs.IQueue | None = None,
     ) -> lambda_.Function:
+        """A function with its own log group and its own role, which may write to that log group (and
+        send X-Ray traces) and nothing else yet: every other permission is granted explicitly, with
+        ``allow`` / ``grant_table`` below (tests/infra/test_least_privilege.py pins the result).
+
+        ``on_failure``: for functions invoked asynchronously (schedules), the queue a failed
+        invocation goes to once Lambda's own retries are spent.
+        """
         log_group = logs.LogGroup(
             scope, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        # not the CDK default role: that one carries AWSLambdaBasicExecutionRole (logs:* on every group)
+        role = iam.Role(
+            scope,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"synchub {service}: {description}",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
         )
         return lambda_.Function(
             scope,
             construct_id,
+            role=role,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=self.code,
@@ -70,7 +102,27 @@ class LambdaDefaults(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(environment or {}),
             },
+            on_failure=destinations.SqsDestination(on_failure) if on_failure is not None else None,
+            retry_attempts=2 if on_failure is not None else None,
+            max_event_age=Duration.hours(1) if on_failure is not None else None,
         )
+
+
+def allow(fn: lambda_.IFunction, actions: list[str], resources: list[str], **conditions: dict[str, Any]) -> None:
+    """Add one statement to the function's role. ``conditions``: operator -> {key: values}."""
+    fn.add_to_role_policy(
+        iam.PolicyStatement(actions=sorted(actions), resources=resources, conditions=conditions or None)
+    )
+
+
+def grant_table(fn: lambda_.IFunction, table: ddb.ITable, *actions: str, index: str | None = None) -> None:
+    """``dynamodb:<action>`` on the table, or on one of its indexes (Query on a GSI needs the index ARN).
+
+    Items written inside TransactWriteItems need the per-item action (PutItem, UpdateItem,
+    DeleteItem, ConditionCheckItem): TransactWriteItems has no permission of its own.
+    """
+    arn = table.table_arn if index is None else f"{table.table_arn}/index/{index}"
+    allow(fn, [f"dynamodb:{a}" for a in actions], [arn])
 
 
 def ops_topic(scope: Construct) -> sns.Topic:
@@ -121,6 +173,7 @@ class QueueWorker(Construct):
         description: str,
         batch_size: int = 10,
         max_batching_window: Duration = Duration.seconds(1),
+        environment: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dlq = dead_letter_queue(self, "DeadLetterQueue")
@@ -134,7 +187,17 @@ class QueueWorker(Construct):
             enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
         )
-        self.function = defaults.function(self, "Function", handler=handler, service=service, description=description)
+        # a message the function refuses (not retryable: wrong producer, wrong shape) goes straight to
+        # the DLQ with its reason, by the function itself: SendMessage on this DLQ and nothing else
+        self.function = defaults.function(
+            self,
+            "Function",
+            handler=handler,
+            service=service,
+            description=description,
+            environment={**(environment or {}), DEAD_LETTER_QUEUE_ENV: self.dlq.queue_url},
+        )
+        allow(self.function, ["sqs:SendMessage"], [self.dlq.queue_arn])
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,

@@ -1,4 +1,5 @@
-"""DynamoDB tables: orders (single table, streamed outbox) and inventory positions."""
+"""DynamoDB tables: orders (single table, streamed outbox), inventory positions and the sales
+channels (OAuth clients)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from aws_cdk import aws_dynamodb as ddb
 from constructs import Construct
 
 S = ddb.AttributeType.STRING
+# index names the functions query (functions/synchub_core/outbox.py, functions/orders/repository.py)
+OUTBOX_PENDING_INDEX = "outbox-pending"
+BACKORDERS_INDEX = "backorders"
 
 
 class DataStores(Construct):
@@ -27,14 +31,14 @@ class DataStores(Construct):
         )
         # sparse index: only outbox items still waiting for EventBridge carry outbox_status
         self.orders.add_global_secondary_index(
-            index_name="outbox-pending",
+            index_name=OUTBOX_PENDING_INDEX,
             partition_key=ddb.Attribute(name="outbox_status", type=S),
             sort_key=ddb.Attribute(name="created_at", type=S),
             projection_type=ddb.ProjectionType.KEYS_ONLY,
         )
         # sparse index: only BACKORDERED orders carry backorder_status; oldest backorder first
         self.orders.add_global_secondary_index(
-            index_name="backorders",
+            index_name=BACKORDERS_INDEX,
             partition_key=ddb.Attribute(name="backorder_status", type=S),
             sort_key=ddb.Attribute(name="backordered_at", type=S),
             projection_type=ddb.ProjectionType.KEYS_ONLY,
@@ -42,6 +46,20 @@ class DataStores(Construct):
         self.inventory = ddb.Table(
             self,
             "InventoryTable",
+            partition_key=ddb.Attribute(name="pk", type=S),
+            sort_key=ddb.Attribute(name="sk", type=S),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # one item per channel (pk CHANNEL#<channel>, sk CHANNEL): its secret's hash, status, credential
+        # version and API key; written by the CLI (`synchub channels`), read by the token endpoint and
+        # the authorizer
+        self.channels = ddb.Table(
+            self,
+            "ChannelsTable",
             partition_key=ddb.Attribute(name="pk", type=S),
             sort_key=ddb.Attribute(name="sk", type=S),
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,

@@ -1,20 +1,57 @@
-"""Channel-facing REST API: POST /orders, GET /orders/{order_id}."""
+"""Channel-facing REST API (stage v1).
+
+* ``POST /oauth2/token``: the token endpoint (OAuth 2.0 client credentials), public;
+* ``GET /openapi.json``: the API's description, public;
+* ``POST /orders``, ``GET /orders/{order_id}``: a channel's calls, behind the TOKEN authorizer and
+  the channel's API key (``ApiKeySourceType: AUTHORIZER``: the authorizer names it, the channel
+  never sends one), throttled by the channel's own usage plan;
+* ``ANY`` on each of these resources: the same function answers 405 with an ``Allow`` header.
+
+API Gateway's own errors are problem+json like the functions'; access logs (JSON, no personal
+data) and execution errors go to CloudWatch Logs; a WAF web ACL sits in front of the stage.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .common import LambdaDefaults
-from .data import DataStores
+from infra import context
 
-# the `type` base of every RFC 9457 problem the API answers (synchub_core.problem.PROBLEM_BASE, which
-# infra cannot import: it pulls in Powertools); tests/test_infra.py checks the two agree
-PROBLEM_BASE = "https://synchub.dev/problems/"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
+from .channels import ChannelAuth
+from .common import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, LambdaDefaults, grant_table
+from .data import DataStores
+from .waf import ApiFirewall
+
+STAGE = "v1"
+IDEMPOTENCY_KEY_HEADER = "method.request.header.Idempotency-Key"
+# one line per request; ids, outcomes and timings only: no source IP, user agent or caller (personal
+# data), no bodies. `channel` is the authorizer's principalId (the OAuth client id, not a person)
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "channel": "$context.authorizer.principalId",
+    "authorizerStatus": "$context.authorizer.status",
+    "authorizerLatency": "$context.authorizer.latency",
+    "apiKeyId": "$context.identity.apiKeyId",
+    "integrationStatus": "$context.integration.status",
+    "integrationLatency": "$context.integration.latency",
+    "errorType": "$context.error.responseType",
+    "wafStatus": "$context.waf.status",
+    "xrayTraceId": "$context.xrayTraceId",
+}
 
 
 def _problem_template(
@@ -38,7 +75,9 @@ def _problem_template(
 
 
 class OrdersApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores, auth: ChannelAuth
+    ) -> None:
         super().__init__(scope, construct_id)
         # below API Gateway's 29 s integration timeout, so a slow call is a clean 5xx, not a dangling write
         self.function = defaults.function(
@@ -49,22 +88,93 @@ class OrdersApi(Construct):
             description="Order intake API",
             timeout=Duration.seconds(10),
         )
-        data.orders.grant_read_write_data(self.function)
+        # create: GetItem (idempotency record) + TransactWriteItems of Puts; read: Query of the order's items
+        grant_table(self.function, data.orders, "GetItem", "PutItem", "Query")
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.RETAIN
+        )
+        # access and execution logs need the region's API Gateway CloudWatch role (AWS::ApiGateway::Account,
+        # one per account and region): the stack sets it unless context says the account already has one
+        self.manages_account_role = context.flag(self, context.API_GATEWAY_CLOUDWATCH_ROLE, True)
         self.api = apigw.RestApi(
             self,
             "Api",
             rest_api_name="synchub-orders",
             description="Sales channels post orders here",
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             deploy_options=apigw.StageOptions(
-                stage_name="v1", tracing_enabled=True, throttling_rate_limit=200, throttling_burst_limit=400
+                stage_name=STAGE,
+                tracing_enabled=True,
+                throttling_rate_limit=200,
+                throttling_burst_limit=400,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
+                # errors only, never request or response bodies (data trace stays off: personal data)
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
             ),
-            cloud_watch_role=False,
+            cloud_watch_role=self.manages_account_role,
         )
-        integration = apigw.LambdaIntegration(self.function, proxy=True)
-        orders = self.api.root.add_resource("orders")
-        orders.add_method("POST", integration)
-        orders.add_resource("{order_id}").add_method("GET", integration)
+        self.stage = self.api.deployment_stage
+        # API Gateway would create this group itself, without retention: create it first, with one
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE}",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.stage.node.add_dependency(execution_logs)
+        self._routes(auth)
         self._problem_responses()
+        self.firewall: ApiFirewall | None = None
+        if context.flag(self, context.WAF, True):
+            self.firewall = ApiFirewall(
+                self,
+                "Firewall",
+                stage=self.stage,
+                rate_limit=context.integer(self, context.WAF_RATE_LIMIT, 6000, minimum=10, maximum=2_000_000_000),
+            )
+
+    def _routes(self, auth: ChannelAuth) -> None:
+        # the test-invoke permissions (console "Test" button) are left out: two Lambda permissions per
+        # method would double the functions' resource policies for nothing the hub uses
+        orders = apigw.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False)
+        token = apigw.LambdaIntegration(auth.token_function, proxy=True, allow_test_invoke=False)
+        public: dict[str, Any] = {"authorization_type": apigw.AuthorizationType.NONE, "api_key_required": False}
+        channel: dict[str, Any] = {
+            "authorizer": auth.authorizer,
+            "authorization_type": apigw.AuthorizationType.CUSTOM,
+            "api_key_required": True,
+        }
+        # parameters only: the body is validated by the function, which answers problem+json with a
+        # JSON pointer per error (API Gateway's model validation could not)
+        self.parameters_validator = self.api.add_request_validator(
+            "ParametersValidator",
+            request_validator_name="parameters",
+            validate_request_parameters=True,
+            validate_request_body=False,
+        )
+        root = self.api.root
+
+        token_resource = root.add_resource("oauth2").add_resource("token")
+        token_resource.add_method("POST", token, **public)
+        token_resource.add_method("ANY", token, **public)
+
+        root.add_resource("openapi.json").add_method("GET", orders, **public)
+
+        orders_resource = root.add_resource("orders")
+        orders_resource.add_method(
+            "POST",
+            orders,
+            **channel,
+            request_parameters={IDEMPOTENCY_KEY_HEADER: True},
+            request_validator=self.parameters_validator,
+        )
+        orders_resource.add_method("ANY", orders, **channel)
+        order_resource = orders_resource.add_resource("{order_id}")
+        order_resource.add_method("GET", orders, **channel)
+        order_resource.add_method("ANY", orders, **channel)
 
     def _problem_responses(self) -> None:
         """Errors API Gateway answers itself (no Lambda involved) as problem+json too, like the function's.
@@ -73,16 +183,20 @@ class OrdersApi(Construct):
         """
         # header values are static values, so single-quoted; the template is keyed by application/json too,
         # the content type API Gateway falls back to when the request's Accept names no template
-        headers = {"Content-Type": f"'{PROBLEM_CONTENT_TYPE}'"}
+        content_type = {"Content-Type": f"'{PROBLEM_CONTENT_TYPE}'"}
 
         def add(
-            construct_id: str, response_type: apigw.ResponseType, template: str, status_code: str | None = None
+            construct_id: str,
+            response_type: apigw.ResponseType,
+            template: str,
+            status_code: str | None = None,
+            headers: dict[str, str] | None = None,
         ) -> None:
             self.api.add_gateway_response(
                 construct_id,
                 type=response_type,
                 status_code=status_code,
-                response_headers=headers,
+                response_headers={**content_type, **(headers or {})},
                 templates={PROBLEM_CONTENT_TYPE: template, "application/json": template},
             )
 
@@ -104,6 +218,94 @@ class OrdersApi(Construct):
                 json.dumps("The request is larger than API Gateway's 10 MB payload limit"),
                 413,
             ),
+        )
+        # no or a bad access token (the authorizer raised "Unauthorized", or the Authorization header
+        # is missing or not `Bearer <jwt>`)
+        add(
+            "UnauthorizedResponse",
+            apigw.ResponseType.UNAUTHORIZED,
+            _problem_template(
+                "unauthorized",
+                "Authentication required",
+                json.dumps(
+                    "Send Authorization: Bearer <access token>; get a token from POST /oauth2/token with the "
+                    "channel's client credentials, and a new one when it expires"
+                ),
+                401,
+            ),
+            status_code="401",
+            headers={"WWW-Authenticate": "'Bearer realm=\"synchub\"'"},
+        )
+        # the authorizer's Deny: the channel was revoked, or its credentials rotated since the token
+        add(
+            "AccessDeniedResponse",
+            apigw.ResponseType.ACCESS_DENIED,
+            _problem_template(
+                "access-denied",
+                "Access denied",
+                json.dumps(
+                    "This access token is no longer valid for its channel (credentials rotated or revoked): "
+                    "request a new token; if that is refused, ask the hub operator"
+                ),
+                403,
+            ),
+            status_code="403",
+        )
+        # the channel's usage plan: rate / burst, then its quota for the period
+        add(
+            "ThrottledResponse",
+            apigw.ResponseType.THROTTLED,
+            _problem_template(
+                "too-many-requests",
+                "Too many requests",
+                json.dumps("Request rate above this channel's limit: retry after the Retry-After seconds"),
+                429,
+            ),
+            status_code="429",
+            headers={"Retry-After": "'1'"},
+        )
+        add(
+            "QuotaExceededResponse",
+            apigw.ResponseType.QUOTA_EXCEEDED,
+            _problem_template(
+                "quota-exceeded",
+                "Request quota exceeded",
+                json.dumps(
+                    "This channel has used its request quota for the period: retry later, or ask the hub "
+                    "operator for a larger quota"
+                ),
+                429,
+            ),
+            status_code="429",
+            headers={"Retry-After": "'3600'"},
+        )
+        # the request validator: the only required parameter is POST /orders's Idempotency-Key (a test
+        # keeps it so), so this is the function's own `idempotency-key-missing`, word for word
+        add(
+            "BadRequestParametersResponse",
+            apigw.ResponseType.BAD_REQUEST_PARAMETERS,
+            _problem_template(
+                "idempotency-key-missing",
+                "Idempotency-Key header required",
+                json.dumps(
+                    "Send a unique Idempotency-Key header (8-128 of A-Z a-z 0-9 - _ . :) with every "
+                    "POST /orders; retries reuse the same key."
+                ),
+                400,
+            ),
+            status_code="400",
+        )
+        # the authorizer named an API key that is disabled or unknown (a channel half set up or removed)
+        add(
+            "InvalidApiKeyResponse",
+            apigw.ResponseType.INVALID_API_KEY,
+            _problem_template(
+                "api-key-invalid",
+                "Channel API key not valid",
+                json.dumps("This channel's API key is disabled or unknown: ask the hub operator"),
+                403,
+            ),
+            status_code="403",
         )
         add(
             "Default4xxResponse",

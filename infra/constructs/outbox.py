@@ -9,8 +9,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from .common import LambdaDefaults, dead_letter_queue
-from .data import DataStores
+from .common import LambdaDefaults, allow, dead_letter_queue, grant_table
+from .data import OUTBOX_PENDING_INDEX, DataStores
+
+# the EventBridge sources of the events the hub itself emits (synchub.<domain>, CONTRIBUTING.md): the
+# outbox items carry them (orders and reservation transitions: synchub.orders; invoicing:
+# synchub.invoicing; synchub.reservation: the reservation domain's own, which OrderReserved and
+# OrderBackordered are to move to). A PutEvents with any other source, wms.* above all, is refused.
+HUB_SOURCES = ["synchub.invoicing", "synchub.orders", "synchub.reservation"]
+
+
+def grant_put_hub_events(fn: lambda_.IFunction, bus: events.IEventBus) -> None:
+    allow(fn, ["events:PutEvents"], [bus.event_bus_arn], StringEquals={"events:source": HUB_SOURCES})
 
 
 class Outbox(Construct):
@@ -46,6 +56,10 @@ class Outbox(Construct):
                 ],
             )
         )
+        # one DLQ for both ways a sweep can fail: EventBridge could not invoke it (the rule target's
+        # DLQ) or the run itself failed after Lambda's retries (the function's on-failure destination).
+        # `synchub replay` answers both the same way: it runs the sweep again.
+        self.sweep_dlq = dead_letter_queue(self, "SweepDeadLetterQueue")
         self.sweeper = defaults.function(
             self,
             "Sweeper",
@@ -53,8 +67,8 @@ class Outbox(Construct):
             service="outbox",
             description="Publishes outbox items the stream missed",
             timeout=Duration.minutes(2),
+            on_failure=self.sweep_dlq,
         )
-        self.sweep_dlq = dead_letter_queue(self, "SweepDeadLetterQueue")
         events.Rule(
             self,
             "SweepSchedule",
@@ -65,6 +79,9 @@ class Outbox(Construct):
                 )
             ],
         )
+        # both read the outbox item (consistent GetItem) and mark it published (UpdateItem); the
+        # sweeper finds pending items through the sparse index
         for fn in (self.publisher, self.sweeper):
-            data.orders.grant_read_write_data(fn)
-            bus.grant_put_events_to(fn)
+            grant_table(fn, data.orders, "GetItem", "UpdateItem")
+            grant_put_hub_events(fn, bus)
+        grant_table(self.sweeper, data.orders, "Query", index=OUTBOX_PENDING_INDEX)

@@ -7,14 +7,16 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from .common import LambdaDefaults, QueueWorker, dead_letter_queue
-from .data import DataStores
+from .common import LambdaDefaults, QueueWorker, dead_letter_queue, grant_table
+from .data import BACKORDERS_INDEX, DataStores
 
 
 class InventoryIngest(Construct):
     """WMS -> SQS inventory-events queue -> position updates."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores, warehouses: str
+    ) -> None:
         super().__init__(scope, construct_id)
         self.worker = QueueWorker(
             self,
@@ -24,8 +26,18 @@ class InventoryIngest(Construct):
             service="inventory",
             description="WMS inventory positions",
             batch_size=25,
+            environment={"WAREHOUSES": warehouses},
         )
-        data.inventory.grant_read_write_data(self.worker.function)
+        # the position as it is (consistent GetItem), then one conditional UpdateItem
+        grant_table(self.worker.function, data.inventory, "GetItem", "UpdateItem")
+
+    def identify_senders(self, warehouses: str, replay_role_id: str) -> None:
+        """Take each site's reports only from its producer role: ``warehouses`` is the registry with
+        every site's ``producer_role_id`` (infra.context.warehouses_env), ``replay_role_id`` the
+        ReplayRole's RoleId, whose copies are judged by the sender they record (synchub replay).
+        Both are CloudFormation tokens of roles made after this construct (infra.constructs.access)."""
+        self.worker.function.add_environment("WAREHOUSES", warehouses)
+        self.worker.function.add_environment("REPLAY_ROLE_ID", replay_role_id)
 
 
 class EventWorker(Construct):
@@ -44,10 +56,17 @@ class EventWorker(Construct):
         handler: str,
         service: str,
         description: str,
+        environment: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.worker = QueueWorker(
-            self, "Worker", defaults=defaults, handler=handler, service=service, description=description
+            self,
+            "Worker",
+            defaults=defaults,
+            handler=handler,
+            service=service,
+            description=description,
+            environment=environment,
         )
         self.rule = events.Rule(
             self,
@@ -69,10 +88,19 @@ class EventWorker(Construct):
 
 class Workers(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores, bus: events.IEventBus
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        defaults: LambdaDefaults,
+        data: DataStores,
+        bus: events.IEventBus,
+        warehouses: str,
     ) -> None:
+        """``warehouses``: the ``WAREHOUSES`` variable (infra.context.warehouses_env): the registered
+        sites the inventory and invoicing workers take warehouse events from."""
         super().__init__(scope, construct_id)
-        self.inventory = InventoryIngest(self, "Inventory", defaults=defaults, data=data)
+        self.inventory = InventoryIngest(self, "Inventory", defaults=defaults, data=data, warehouses=warehouses)
         self.reservation = EventWorker(
             self,
             "Reservation",
@@ -90,11 +118,17 @@ class Workers(Construct):
             defaults=defaults,
             bus=bus,
             detail_type="ShipmentConfirmed",
-            sources=events.Match.prefix("wms."),  # WMS sites publish as wms.<site>
+            # WMS sites publish as wms.<site>; an unregistered site still reaches the worker, which
+            # dead-letters its events with the reason (the bus policy keeps other principals out)
+            sources=events.Match.prefix("wms."),
             handler="invoicing.handler.lambda_handler",
             service="invoicing",
             description="One invoice per confirmed shipment",
+            environment={"WAREHOUSES": warehouses},
         )
+        # the schedule's DLQ takes both failed deliveries and failed runs (the function's on-failure
+        # destination); replaying it runs the sweep again
+        self.backorder_dlq = dead_letter_queue(self, "BackorderDeadLetterQueue")
         self.backorders = defaults.function(
             self,
             "BackorderSweeper",
@@ -102,6 +136,7 @@ class Workers(Construct):
             service="reservation",
             description="Reserves backordered orders once stock allows",
             timeout=Duration.minutes(2),
+            on_failure=self.backorder_dlq,
         )
         events.Rule(
             self,
@@ -110,12 +145,20 @@ class Workers(Construct):
             targets=[
                 targets.LambdaFunction(
                     self.backorders,
-                    dead_letter_queue=dead_letter_queue(self, "BackorderDeadLetterQueue"),
+                    dead_letter_queue=self.backorder_dlq,
                     retry_attempts=2,
                     max_event_age=Duration.hours(1),
                 )
             ],
         )
-        for fn in (self.reservation.worker.function, self.invoicing.worker.function, self.backorders):
-            data.orders.grant_read_write_data(fn)
-            data.inventory.grant_read_write_data(fn)
+        # What each one calls (functions/*/repository.py): orders are read with GetItem and written as
+        # Puts inside TransactWriteItems (the order, its history, its outbox event, the invoice);
+        # positions are updated inside the same transactions. Reservation plans from every position of
+        # a SKU (Query); invoicing reads the one position it ships from (GetItem).
+        reservation, invoicing = self.reservation.worker.function, self.invoicing.worker.function
+        for fn in (reservation, self.backorders):
+            grant_table(fn, data.orders, "GetItem", "PutItem")
+            grant_table(fn, data.inventory, "Query", "UpdateItem")
+        grant_table(self.backorders, data.orders, "Query", index=BACKORDERS_INDEX)
+        grant_table(invoicing, data.orders, "GetItem", "PutItem")
+        grant_table(invoicing, data.inventory, "GetItem", "UpdateItem")

@@ -6,7 +6,11 @@ generically (every queue, every rule target, every function ...) and follow refe
 resources instead of hard-coding logical ids, so they keep working when constructs are renamed but
 fail when the wiring regresses. One test runs cfn-lint on cdk.out/Synchub.template.json (the
 ``template``/``cdk_out`` fixtures) and one re-synthesizes in a subprocess with a booby-trapped
-``docker`` to prove synth never needs Docker.
+``docker`` to prove synth never needs Docker. A second synthesis (``synth_alt``) checks what the
+context switches change: the WAF off, another authorizer cache TTL, other warehouse sites, no
+API Gateway account role.
+
+The per-function permissions are pinned in test_least_privilege.py, cdk-nag in test_nag.py.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ STACK = "Synchub"
 BUS_NAME = "synchub-bus"
 FUNCTION_TIMEOUT_S = 30
 MAX_RECEIVE_COUNT = 5
-FUNCTION_PACKAGES = {"orders", "outbox", "inventory", "reservation", "invoicing", "synchub_core"}
+FUNCTION_PACKAGES = {"orders", "outbox", "inventory", "reservation", "invoicing", "channels", "synchub_core"}
 EXPECTED_HANDLERS = {
     "orders.handler.lambda_handler",
+    "channels.handler.token_handler",
+    "channels.handler.authorizer_handler",
     "outbox.handler.stream_handler",
     "outbox.handler.sweep_handler",
     "inventory.handler.lambda_handler",
@@ -44,8 +50,22 @@ EXPECTED_HANDLERS = {
     "reservation.handler.backorder_handler",
 }
 POWERTOOLS_LAYER = re.compile(
-    r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:\d+$"
+    r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:\d+$"
 )
+# cdk.json's default sites; the alternative synthesis swaps them for ALT_WAREHOUSES
+WAREHOUSES = {"utrecht": ("UTR", "UTR-"), "tilburg": ("TLB", "TLB-")}
+ALT_WAREHOUSES = {
+    "utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"},
+    "den-bosch": {"warehouse_id": "DBS", "location_prefix": "DBS-"},
+    "venlo": {"warehouse_id": "VNL", "location_prefix": "VNL-A"},
+}
+ALT_CONTEXT = {
+    "synchub:waf": "false",  # as `-c synchub:waf=false` passes it: a string
+    "synchub:authorizerCacheSeconds": "120",
+    "synchub:apiGatewayCloudWatchRole": False,
+    "synchub:warehouses": json.dumps(ALT_WAREHOUSES),
+}
+HUB_SOURCES = ["synchub.invoicing", "synchub.orders", "synchub.reservation"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -84,6 +104,21 @@ class Synth:
         ]
         assert len(found) == 1, f"expected one table carrying GSI {index_name}, found {found}"
         return found[0]
+
+    def table_by_env(self, variable: str) -> str:
+        """The table a function environment variable (ORDERS_TABLE, INVENTORY_TABLE, CHANNELS_TABLE) names."""
+        found = {
+            ref_target(f["Properties"]["Environment"]["Variables"][variable])
+            for f in self.of_type("AWS::Lambda::Function").values()
+            if variable in f["Properties"]["Environment"]["Variables"]
+        }
+        assert len(found) == 1, f"{variable} names {found}"
+        table = found.pop()
+        assert table is not None and self.resources[table]["Type"] == "AWS::DynamoDB::Table", table
+        return table
+
+    def env(self, function_id: str) -> dict[str, Any]:
+        return self.props(function_id)["Environment"]["Variables"]
 
     def policy_statements(self, function_id: str) -> list[dict[str, Any]]:
         """Every statement of every AWS::IAM::Policy attached to the function's execution role."""
@@ -168,17 +203,26 @@ def filter_matches(pattern: Any, event: Any) -> bool:
     return event in pattern
 
 
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def _synthesize(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
     from aws_cdk.assertions import Template
 
     from infra.app import build
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build(outdir=outdir)
+    app = build(outdir=outdir, context=context)
     assembly = app.synth()
     template = Template.from_stack(app.node.find_child(STACK))
     return Synth(outdir=Path(assembly.directory), template=template, json=template.to_json())
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="module")
+def synth_alt(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with every context switch turned (ALT_CONTEXT)."""
+    return _synthesize(tmp_path_factory.mktemp("cdk.out.alt"), ALT_CONTEXT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,21 +288,30 @@ def test_orders_table_shape(synth: Synth) -> None:
     assert resource["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_inventory_table_shape(synth: Synth) -> None:
+@pytest.mark.parametrize("variable", ["INVENTORY_TABLE", "CHANNELS_TABLE"])
+def test_inventory_and_channels_table_shape(synth: Synth, variable: str) -> None:
     tables = synth.of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 2, f"expected orders + inventory tables, got {sorted(tables)}"
-    inventory = next(k for k in tables if k != synth.table_with_index("outbox-pending"))
-    resource = tables[inventory]
+    assert len(tables) == 3, f"expected orders, inventory and channels tables, got {sorted(tables)}"
+    table = synth.table_by_env(variable)
+    assert table != synth.table_with_index("outbox-pending")
+    resource = tables[table]
     props = resource["Properties"]
     assert props["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
     types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    assert types["pk"] == "S" and types["sk"] == "S"
+    assert types == {"pk": "S", "sk": "S"}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert resource["DeletionPolicy"] == "Retain"
+    assert "GlobalSecondaryIndexes" not in props and "StreamSpecification" not in props
+    assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_channels_table_is_the_one_the_cli_reads(synth: Synth) -> None:
+    channels = synth.table_by_env("CHANNELS_TABLE")
+    assert synth.json["Outputs"]["ChannelsTableName"]["Value"] == {"Ref": channels}
+    assert channels.startswith("DataChannelsTable"), "synchub.environment finds it as DataChannelsTable"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -278,6 +331,10 @@ def _dead_letter_queue_ids(synth: Synth) -> set[str]:
                 dlqs.add(ref_target(target["DeadLetterConfig"]["Arn"]))
     for esm in synth.of_type("AWS::Lambda::EventSourceMapping").values():
         destination = esm["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination is not None:
+            dlqs.add(ref_target(destination))
+    for config in synth.of_type("AWS::Lambda::EventInvokeConfig").values():
+        destination = config["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         if destination is not None:
             dlqs.add(ref_target(destination))
     return dlqs
@@ -527,11 +584,14 @@ def test_every_function_runtime_tracing_env_layer_and_logs(synth: Synth) -> None
     functions = synth.of_type("AWS::Lambda::Function")
     assert functions
     orders_table = synth.table_with_index("outbox-pending")
-    inventory_table = next(k for k in synth.of_type("AWS::DynamoDB::Table") if k != orders_table)
+    inventory_table = synth.table_by_env("INVENTORY_TABLE")
     bus = next(iter(synth.of_type("AWS::Events::EventBus")))
+    # the deployed Python is the one these tests (and the functions' tests) run on
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert runtime == "python3.11", f"tests run on {runtime}: move infra RUNTIME and the layer with it"
     for function_id, function in functions.items():
         props = function["Properties"]
-        assert props["Runtime"] == "python3.12", function_id
+        assert props["Runtime"] == runtime, function_id
         assert props.get("TracingConfig") == {"Mode": "Active"}, function_id
         assert props.get("Architectures", ["x86_64"]) == ["x86_64"], f"{function_id}: layer is the x86_64 build"
         env = props["Environment"]["Variables"]
@@ -571,44 +631,74 @@ def test_every_function_uses_the_one_code_asset(synth: Synth) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+# (path, method) -> (handler of the integration, authorization type, API key required)
+ROUTES = {
+    ("/oauth2/token", "POST"): ("channels.handler.token_handler", "NONE", False),
+    ("/oauth2/token", "ANY"): ("channels.handler.token_handler", "NONE", False),
+    ("/openapi.json", "GET"): ("orders.handler.lambda_handler", "NONE", False),
+    ("/orders", "POST"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/orders", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/orders/{order_id}", "GET"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/orders/{order_id}", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+}
+
+
+def _api_paths(synth: Synth) -> dict[str, str]:
+    """Resource logical id -> its path (/orders/{order_id}); the root is ''."""
+    api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
+    resources = synth.of_type("AWS::ApiGateway::Resource")
+
+    def path(resource_id: str) -> str:
+        props = resources[resource_id]["Properties"]
+        parent = props["ParentId"]
+        prefix = "" if parent == {"Fn::GetAtt": [api, "RootResourceId"]} else path(ref_target(parent) or "")
+        return f"{prefix}/{props['PathPart']}"
+
+    return {k: path(k) for k in resources}
+
+
+def _methods(synth: Synth) -> dict[tuple[str, str], dict[str, Any]]:
+    paths = _api_paths(synth)
+    return {
+        (paths[ref_target(m["Properties"]["ResourceId"]) or ""], m["Properties"]["HttpMethod"]): m["Properties"]
+        for m in synth.of_type("AWS::ApiGateway::Method").values()
+    }
+
+
 def test_api_resources_methods_and_stage(synth: Synth) -> None:
     apis = synth.of_type("AWS::ApiGateway::RestApi")
     assert len(apis) == 1
     api = next(iter(apis))
-    orders_fn = synth.function_by_handler("orders.handler.lambda_handler")
-
-    resources = synth.of_type("AWS::ApiGateway::Resource")
-    orders = [
-        k
-        for k, v in resources.items()
-        if v["Properties"]["PathPart"] == "orders"
-        and v["Properties"]["ParentId"] == {"Fn::GetAtt": [api, "RootResourceId"]}
-    ]
-    assert len(orders) == 1, "no /orders resource under the API root"
-    by_id = [
-        k
-        for k, v in resources.items()
-        if v["Properties"]["PathPart"] == "{order_id}" and v["Properties"]["ParentId"] == {"Ref": orders[0]}
-    ]
-    assert len(by_id) == 1, "no /orders/{order_id} resource"
-
-    methods = {
-        (ref_target(m["Properties"]["ResourceId"]), m["Properties"]["HttpMethod"]): m["Properties"]
-        for m in synth.of_type("AWS::ApiGateway::Method").values()
+    assert synth.props(api)["ApiKeySourceType"] == "AUTHORIZER", "the authorizer names the channel's key"
+    assert set(_api_paths(synth).values()) == {
+        "/oauth2",
+        "/oauth2/token",
+        "/openapi.json",
+        "/orders",
+        "/orders/{order_id}",
     }
-    assert set(methods) == {(orders[0], "POST"), (by_id[0], "GET")}, sorted(methods)
+    methods = _methods(synth)
+    assert set(methods) == set(ROUTES), sorted(methods)
+    (authorizer,) = synth.of_type("AWS::ApiGateway::Authorizer")
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage")
     for key, method in methods.items():
+        handler, authorization, api_key = ROUTES[key]
+        fn = synth.function_by_handler(handler)
+        assert method["AuthorizationType"] == authorization, key
+        assert method.get("ApiKeyRequired", False) is api_key, key
+        assert ref_target(method.get("AuthorizerId")) == (authorizer if authorization == "CUSTOM" else None), key
         integration = method["Integration"]
         assert integration["Type"] == "AWS_PROXY", key
         assert integration["IntegrationHttpMethod"] == "POST", key
-        assert {"Fn::GetAtt": [orders_fn, "Arn"]} in integration["Uri"]["Fn::Join"][1], key
-        assert render(integration["Uri"]).endswith(f"/functions/${{{orders_fn}.Arn}}/invocations"), key
-        # API Gateway may invoke the function for this method
+        assert {"Fn::GetAtt": [fn, "Arn"]} in integration["Uri"]["Fn::Join"][1], key
+        assert render(integration["Uri"]).endswith(f"/functions/${{{fn}.Arn}}/invocations"), key
+        # API Gateway may invoke the function for this method (on the stage; ANY is `*`)
+        path, verb = key
         assert any(
-            ref_target(p["Properties"]["FunctionName"]) == orders_fn
+            ref_target(p["Properties"]["FunctionName"]) == fn
             and p["Properties"]["Principal"] == "apigateway.amazonaws.com"
             and render(p["Properties"]["SourceArn"]).endswith(
-                f"/{key[1]}/orders" + ("/*" if key[0] == by_id[0] else "")
+                f"/${{{stage}}}/{'*' if verb == 'ANY' else verb}{path.replace('{order_id}', '*')}"
             )
             for p in synth.of_type("AWS::Lambda::Permission").values()
         ), key
@@ -616,6 +706,192 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
     synth.template.has_resource_properties(
         "AWS::ApiGateway::Stage", {"StageName": "v1", "TracingEnabled": True, "RestApiId": {"Ref": api}}
     )
+
+
+def test_post_orders_requires_idempotency_key_via_a_parameters_only_validator(synth: Synth) -> None:
+    methods = _methods(synth)
+    post = methods[("/orders", "POST")]
+    assert post["RequestParameters"] == {"method.request.header.Idempotency-Key": True}
+    validator = synth.props(ref_target(post["RequestValidatorId"]) or "")
+    assert validator["ValidateRequestParameters"] is True
+    assert validator["ValidateRequestBody"] is False, "bodies are the function's (problem+json with pointers)"
+    # BAD_REQUEST_PARAMETERS answers `idempotency-key-missing`: true only while nothing else is required
+    required = {
+        (key, name) for key, m in methods.items() for name, req in m.get("RequestParameters", {}).items() if req
+    }
+    assert required == {(("/orders", "POST"), "method.request.header.Idempotency-Key")}
+    assert all("RequestValidatorId" not in m for key, m in methods.items() if key != ("/orders", "POST"))
+
+
+def test_token_authorizer(synth: Synth) -> None:
+    (authorizer,) = synth.of_type("AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    fn = synth.function_by_handler("channels.handler.authorizer_handler")
+    assert props["Type"] == "TOKEN"
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == 0, "default: no cache, a revocation takes effect at once"
+    uri = props["AuthorizerUri"]["Fn::Join"][1]
+    assert uri[-3:] == [":lambda:path/2015-03-31/functions/", {"Fn::GetAtt": [fn, "Arn"]}, "/invocations"], uri
+    expression = re.compile(props["IdentityValidationExpression"])
+    assert expression.match("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3ZWJzaG9wLW5sIn0.c2lnbmF0dXJl_-")
+    for bad in ("eyJ.eyJ.sig", "Basic d2Vic2hvcDpzZWNyZXQ=", "Bearer abc", "Bearer a.b.c.d", "bearer a.b.c"):
+        assert not expression.match(bad), bad
+    assert any(
+        ref_target(p["Properties"]["FunctionName"]) == fn
+        and p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        and "/authorizers/" in render(p["Properties"]["SourceArn"])
+        for p in synth.of_type("AWS::Lambda::Permission").values()
+    )
+
+
+def test_token_endpoint_and_authorizer_functions(synth: Synth) -> None:
+    (secret_id,) = synth.of_type("AWS::SecretsManager::Secret")
+    assert synth.props(secret_id)["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": 64}
+    for handler in ("channels.handler.token_handler", "channels.handler.authorizer_handler"):
+        env = synth.env(synth.function_by_handler(handler))
+        assert env["CHANNELS_TABLE"] == {"Ref": synth.table_by_env("CHANNELS_TABLE")}, handler
+        assert env["TOKEN_SIGNING_SECRET_ARN"] == {"Ref": secret_id}, handler  # a secret's Ref is its ARN
+        assert env["TOKEN_TTL_SECONDS"] == "3600", handler
+        assert env["POWERTOOLS_SERVICE_NAME"] == "channels", handler
+    for function_id in synth.of_type("AWS::Lambda::Function"):
+        if synth.props(function_id)["Handler"].startswith("channels."):
+            continue
+        assert "TOKEN_SIGNING_SECRET_ARN" not in synth.env(function_id), "only the channels functions see the key"
+
+
+def test_outputs_the_cli_reads(synth: Synth) -> None:
+    outputs = synth.json["Outputs"]
+    api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage")
+    expected = {
+        "ApiUrl",
+        "ApiId",
+        "ApiStage",
+        "TokenUrl",
+        "ChannelsTableName",
+        "EventBusName",
+        "InventoryQueueUrl",
+        "ReplayRoleArn",
+        *(f"ProducerRoleArn{site.capitalize()}" for site in WAREHOUSES),
+    }
+    assert expected <= set(outputs), sorted(expected - set(outputs))
+    assert outputs["ApiId"]["Value"] == {"Ref": api}
+    assert outputs["ApiStage"]["Value"] == "v1"
+    assert render(outputs["ApiUrl"]["Value"]).endswith(f"/${{{stage}}}/")
+    assert render(outputs["TokenUrl"]["Value"]).endswith(f"/${{{stage}}}/oauth2/token")
+    bus = next(iter(synth.of_type("AWS::Events::EventBus")))
+    assert outputs["EventBusName"]["Value"] == {"Ref": bus}
+    inventory_fn = synth.function_by_handler("inventory.handler.lambda_handler")
+    (queue,) = [
+        ref_target(m["Properties"]["EventSourceArn"])
+        for m in _sqs_mappings(synth).values()
+        if ref_target(m["Properties"]["FunctionName"]) == inventory_fn
+    ]
+    assert outputs["InventoryQueueUrl"]["Value"] == {"Ref": queue}
+    for name in ["ReplayRoleArn", *(f"ProducerRoleArn{site.capitalize()}" for site in WAREHOUSES)]:
+        role = ref_target(outputs[name]["Value"])
+        assert role is not None and synth.resources[role]["Type"] == "AWS::IAM::Role", name
+
+
+def test_stage_access_logs_are_json_without_personal_data(synth: Synth) -> None:
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
+    setting = stage["Properties"]["AccessLogSetting"]
+    log_group = ref_target(setting["DestinationArn"])
+    assert synth.resources[log_group]["Type"] == "AWS::Logs::LogGroup"
+    assert synth.props(log_group).get("RetentionInDays", 0) > 0
+    fields = json.loads(setting["Format"])  # JSON, one object per request
+    assert {"requestId", "status", "httpMethod", "resourcePath", "channel", "errorType"} <= set(fields)
+    variables = " ".join(fields.values())
+    for personal in ("sourceIp", "userAgent", "caller", "identity.user", "cognito", "accountId", "clientCert"):
+        assert personal not in variables, f"access log carries {personal}"
+    # execution logs: errors only, never bodies; their group is the stack's, with a retention
+    (settings,) = stage["Properties"]["MethodSettings"]
+    assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
+    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
+    execution = [
+        k
+        for k, v in synth.of_type("AWS::Logs::LogGroup").items()
+        if render(v["Properties"].get("LogGroupName", "")) == f"API-Gateway-Execution-Logs_${{{api}}}/v1"
+    ]
+    assert len(execution) == 1 and synth.props(execution[0]).get("RetentionInDays", 0) > 0
+    stage_id = next(iter(synth.of_type("AWS::ApiGateway::Stage")))
+    assert execution[0] in synth.resources[stage_id]["DependsOn"], "created before API Gateway would create it"
+    # both need the region's API Gateway CloudWatch role, which the stack sets by default
+    (account,) = synth.of_type("AWS::ApiGateway::Account").values()
+    assert ref_target(account["Properties"]["CloudWatchRoleArn"]) in synth.of_type("AWS::IAM::Role")
+
+
+def test_waf_web_acl_guards_the_stage(synth: Synth) -> None:
+    ((acl_id, acl),) = synth.of_type("AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    managed = {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]: r
+        for r in props["Rules"]
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+    assert set(managed) == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    }
+    for rule in managed.values():
+        assert rule["Statement"]["ManagedRuleGroupStatement"]["VendorName"] == "AWS"
+        assert rule["OverrideAction"] == {"None": {}}, "the groups block; they are not merely counted"
+    (rate,) = [r for r in props["Rules"] if "RateBasedStatement" in r["Statement"]]
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert rate["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    priorities = [r["Priority"] for r in props["Rules"]]
+    assert len(set(priorities)) == len(priorities)
+    (association,) = synth.of_type("AWS::WAFv2::WebACLAssociation").values()
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage")
+    api = next(iter(synth.of_type("AWS::ApiGateway::RestApi")))
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    assert render(association["Properties"]["ResourceArn"]).endswith(f"::/restapis/${{{api}}}/stages/${{{stage}}}")
+    assert stage in association["DependsOn"]
+
+
+def test_context_switches(synth_alt: Synth) -> None:
+    """synchub:waf=false drops the web ACL, synchub:authorizerCacheSeconds sets the authorizer's TTL,
+    synchub:apiGatewayCloudWatchRole=false leaves the account's role alone."""
+    assert not synth_alt.of_type("AWS::WAFv2::WebACL") and not synth_alt.of_type("AWS::WAFv2::WebACLAssociation")
+    (authorizer,) = synth_alt.of_type("AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 120
+    assert not synth_alt.of_type("AWS::ApiGateway::Account")
+    (stage,) = synth_alt.of_type("AWS::ApiGateway::Stage").values()
+    assert "AccessLogSetting" in stage["Properties"], "access logs stay on"
+
+
+def test_context_is_validated() -> None:
+    from infra.app import build
+
+    for bad in (
+        {"synchub:waf": "maybe"},
+        {"synchub:authorizerCacheSeconds": "7200"},
+        {"synchub:warehouses": "{}"},
+        {"synchub:warehouses": json.dumps({"Utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"}})},
+        {
+            "synchub:warehouses": json.dumps(
+                {
+                    "a": {"warehouse_id": "X", "location_prefix": "X-"},
+                    "b": {"warehouse_id": "X", "location_prefix": "Y-"},
+                }
+            )
+        },
+        {
+            "synchub:warehouses": json.dumps(
+                {
+                    "a": {"warehouse_id": "A", "location_prefix": "A"},
+                    "b": {"warehouse_id": "B", "location_prefix": "A-1"},
+                }
+            )
+        },
+        {"synchub:warehouses": json.dumps({"a": {"warehouse_id": "A"}})},
+    ):
+        with pytest.raises(ValueError, match="context synchub:"):
+            build(context={**bad, "synchub:nag": False})
 
 
 def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
@@ -629,23 +905,39 @@ def test_api_gateways_own_errors_are_problem_json(synth: Synth) -> None:
         v["Properties"]["ResponseType"]: (k, v["Properties"])
         for k, v in synth.of_type("AWS::ApiGateway::GatewayResponse").items()
     }
-    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
-    assert responses["MISSING_AUTHENTICATION_TOKEN"][1]["StatusCode"] == "404"  # not API Gateway's 403
-    statuses = {"MISSING_AUTHENTICATION_TOKEN": 404, "REQUEST_TOO_LARGE": 413}
+    # status, extra headers (static values, single-quoted) and slug of each fixed-status response
+    fixed: dict[str, tuple[int, dict[str, str], str]] = {
+        "MISSING_AUTHENTICATION_TOKEN": (404, {}, "not-found"),  # an unknown route: not API Gateway's 403
+        "REQUEST_TOO_LARGE": (413, {}, "payload-too-large"),
+        "UNAUTHORIZED": (401, {"WWW-Authenticate": "'Bearer realm=\"synchub\"'"}, "unauthorized"),
+        "ACCESS_DENIED": (403, {}, "access-denied"),
+        "THROTTLED": (429, {"Retry-After": "'1'"}, "too-many-requests"),
+        "QUOTA_EXCEEDED": (429, {"Retry-After": "'3600'"}, "quota-exceeded"),
+        # the function answers a missing key with the same problem
+        "BAD_REQUEST_PARAMETERS": (400, {}, "idempotency-key-missing"),
+        "INVALID_API_KEY": (403, {}, "api-key-invalid"),
+    }
+    assert set(responses) == {*fixed, "DEFAULT_4XX", "DEFAULT_5XX"}
+    statuses = {k: v[0] for k, v in fixed.items()}
     deployment = next(iter(synth.of_type("AWS::ApiGateway::Deployment").values()))
     message = 'Invalid "request" body'  # $context.error.messageString is the message as a JSON string
     context = {"error.message": message, "error.messageString": json.dumps(message), "requestId": "req-1"}
     for response_type, (logical_id, props) in responses.items():
         assert props["RestApiId"] == {"Ref": api}
         assert props.get("StatusCode") in (None, str(statuses.get(response_type)))
+        if response_type in fixed and response_type != "REQUEST_TOO_LARGE":  # 413 is API Gateway's own status
+            assert props["StatusCode"] == str(fixed[response_type][0]), response_type
         # header values are mapping expressions: a static value is single-quoted
-        assert props["ResponseParameters"] == {"gatewayresponse.header.Content-Type": f"'{PROBLEM_CONTENT_TYPE}'"}
+        headers = {"Content-Type": f"'{PROBLEM_CONTENT_TYPE}'", **fixed.get(response_type, (0, {}, ""))[1]}
+        assert props["ResponseParameters"] == {f"gatewayresponse.header.{k}": v for k, v in headers.items()}
         assert set(props["ResponseTemplates"]) == {PROBLEM_CONTENT_TYPE, "application/json"}
         for template in props["ResponseTemplates"].values():
             body = json.loads(render_template(template, {**context, "error.responseType": response_type}))
             assert body["type"].startswith(PROBLEM_BASE) and body["title"] and body["detail"], body
             assert body.get("status") == statuses.get(response_type), body  # only where the status is fixed
             assert body["requestId"] == "req-1"
+            if response_type in fixed:
+                assert body["type"] == PROBLEM_BASE + fixed[response_type][2], body
             if response_type.startswith("DEFAULT_"):
                 assert body["detail"] == message and body["errorType"] == response_type
         # a change to a gateway response takes effect only with a new deployment of the stage
@@ -729,13 +1021,17 @@ def test_orders_function_can_use_orders_table_but_not_publish_events(synth: Synt
     orders_fn = synth.function_by_handler("orders.handler.lambda_handler")
     orders_table = synth.table_with_index("outbox-pending")
     statements = synth.policy_statements(orders_fn)
-    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"):
+    # create: GetItem + TransactWriteItems of Puts; read: Query (test_least_privilege.py pins the exact set)
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"):
         granted = allows(statements, action)
         assert any(references(s["Resource"], orders_table) for s in granted), f"orders fn lacks {action}"
+    for action in ("dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"):
+        assert not allows(statements, action), f"orders fn never calls {action}"
     assert not allows(statements, "events:PutEvents"), "orders fn must publish via the outbox, not EventBridge"
     assert not allows(statements, "sqs:SendMessage"), "orders fn has no business sending to queues"
-    inventory_table = next(k for k in synth.of_type("AWS::DynamoDB::Table") if k != orders_table)
-    assert not any(references(s["Resource"], inventory_table) for s in statements), "orders fn can reach inventory"
+    for other in ("INVENTORY_TABLE", "CHANNELS_TABLE"):
+        table = synth.table_by_env(other)
+        assert not any(references(s["Resource"], table) for s in statements), f"orders fn can reach {other}"
     for statement in statements:
         if statement["Effect"] == "Allow" and statement["Resource"] == "*":
             assert all(a.startswith("xray:") for a in as_list(statement["Action"])), statement
@@ -750,6 +1046,8 @@ def test_outbox_functions_can_put_events_on_the_bus(synth: Synth, handler: str) 
     assert all(s["Resource"] == {"Fn::GetAtt": [bus, "Arn"]} for s in granted), (
         f"{handler} PutEvents should be scoped to the synchub bus: {granted}"
     )
+    # ... and to the hub's own sources: a wms.* event (a warehouse's) is never the outbox's to publish
+    assert all(s.get("Condition") == {"StringEquals": {"events:source": HUB_SOURCES}} for s in granted), granted
 
 
 def test_only_outbox_functions_publish_events(synth: Synth) -> None:
@@ -855,3 +1153,287 @@ def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> 
     }
     assert patterns["OrderAccepted"]["source"] == ["synchub.orders"]
     assert patterns["ShipmentConfirmed"]["source"] == [{"prefix": "wms."}]
+
+
+# --------------------------------------------------------------------------------------------------
+# failure paths of the functions themselves
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler", ["outbox.handler.sweep_handler", "reservation.handler.backorder_handler"])
+def test_scheduled_sweepers_fail_into_their_schedules_dlq(synth: Synth, handler: str) -> None:
+    """A failed run (after Lambda's async retries) lands in the same DLQ as a failed delivery, so
+    `synchub replay` of that DLQ (re-running the sweep) covers both."""
+    sweeper = synth.function_by_handler(handler)
+    configs = [
+        c["Properties"]
+        for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if ref_target(c["Properties"]["FunctionName"]) == sweeper
+    ]
+    assert len(configs) == 1, f"{handler} has no EventInvokeConfig"
+    config = configs[0]
+    assert config["Qualifier"] == "$LATEST"
+    assert config["MaximumRetryAttempts"] == 2 and config["MaximumEventAgeInSeconds"] == 3600
+    destination = ref_target(config["DestinationConfig"]["OnFailure"]["Destination"])
+    (rule,) = [
+        r
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if [ref_target(t["Arn"]) for t in r["Properties"]["Targets"]] == [sweeper]
+    ]
+    assert destination == ref_target(rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"])
+    granted = allows(synth.policy_statements(sweeper), "sqs:SendMessage")
+    assert any(references(s["Resource"], destination) for s in granted), "the destination is sent with its role"
+    # only the two schedules invoke anything asynchronously
+    assert len(synth.of_type("AWS::Lambda::EventInvokeConfig")) == 2
+
+
+def test_every_queue_worker_can_dead_letter_what_it_refuses(synth: Synth) -> None:
+    queues = synth.of_type("AWS::SQS::Queue")
+    workers = 0
+    for mapping in _sqs_mappings(synth).values():
+        function = ref_target(mapping["Properties"]["FunctionName"])
+        queue = ref_target(mapping["Properties"]["EventSourceArn"])
+        dlq = ref_target(queues[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        assert synth.env(function).get("DEAD_LETTER_QUEUE_URL") == {"Ref": dlq}, function  # a queue's Ref: its URL
+        sends = allows(synth.policy_statements(function), "sqs:SendMessage")
+        assert sends and all(s["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]} for s in sends), (function, sends)
+        workers += 1
+    assert workers == 3
+    for function_id in synth.of_type("AWS::Lambda::Function"):
+        if function_id not in {ref_target(m["Properties"]["FunctionName"]) for m in _sqs_mappings(synth).values()}:
+            assert "DEAD_LETTER_QUEUE_URL" not in synth.env(function_id), function_id
+
+
+def _expected_warehouses(sites: dict[str, Any]) -> dict[str, Any]:
+    return {
+        f"wms.{site}": {"warehouse_id": v["warehouse_id"], "location_prefix": v["location_prefix"]}
+        for site, v in sites.items()
+    }
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["cdk.json", "context"])
+def test_warehouses_env_on_the_workers_that_check_sites(synth: Synth, synth_alt: Synth, alt: bool) -> None:
+    s = synth_alt if alt else synth
+    sites = (
+        ALT_WAREHOUSES if alt else {k: {"warehouse_id": w, "location_prefix": p} for k, (w, p) in WAREHOUSES.items()}
+    )
+    roles = _roles(s)
+    for function_id in s.of_type("AWS::Lambda::Function"):
+        handler = s.props(function_id)["Handler"]
+        env = s.env(function_id)
+        if handler == "inventory.handler.lambda_handler":
+            # each site's producer_role_id is its producer role's RoleId (a GetAtt inside the JSON's
+            # Fn::Join): the worker takes a site's reports only from that role's SenderId
+            expected = _expected_warehouses(sites)
+            for site in sites:
+                pascal = "".join(p.capitalize() for p in site.split("-"))
+                role_id = roles[f"ProducerRoleArn{pascal}"].replace(".Arn}", ".RoleId}")
+                expected[f"wms.{site}"]["producer_role_id"] = role_id
+            assert json.loads(render(env["WAREHOUSES"])) == expected, handler
+            replay_role = roles["ReplayRoleArn"].removeprefix("${").removesuffix(".Arn}")
+            assert env["REPLAY_ROLE_ID"] == {"Fn::GetAtt": [replay_role, "RoleId"]}
+        elif handler == "invoicing.handler.lambda_handler":
+            assert json.loads(env["WAREHOUSES"]) == _expected_warehouses(sites), handler
+            assert "REPLAY_ROLE_ID" not in env
+        else:
+            assert "WAREHOUSES" not in env and "REPLAY_ROLE_ID" not in env, handler
+
+
+def test_cdk_json_warehouses_are_the_code_default() -> None:
+    from infra.app import ROOT
+    from infra.context import DEFAULT_WAREHOUSES
+
+    assert json.loads((ROOT / "cdk.json").read_text())["context"]["synchub:warehouses"] == DEFAULT_WAREHOUSES
+    assert {k: (v["warehouse_id"], v["location_prefix"]) for k, v in DEFAULT_WAREHOUSES.items()} == WAREHOUSES
+
+
+# --------------------------------------------------------------------------------------------------
+# partner producers, the bus policy and the queue policies (evaluated, not just matched)
+# --------------------------------------------------------------------------------------------------
+
+
+def _holds(condition: dict[str, Any] | None, request: dict[str, str]) -> bool:
+    """IAM condition evaluation for the operators the stack uses. Keys AND, values of a key OR; a
+    negated operator is true when the request lacks the key (that is what makes the Denies bite)."""
+    for operator, keys in (condition or {}).items():
+        for key, expected in keys.items():
+            values = [render(v) for v in as_list(expected)]
+            actual = request.get(key)
+            if operator in ("StringEquals", "ArnEquals", "Bool"):
+                ok = actual is not None and actual in values
+            elif operator in ("StringNotEquals", "ArnNotEquals"):
+                ok = actual is None or actual not in values
+            elif operator == "StringLike":
+                ok = actual is not None and any(re.fullmatch(re.escape(v).replace(r"\*", ".*"), actual) for v in values)
+            else:
+                raise AssertionError(f"extend _holds for {operator}")
+            if not ok:
+                return False
+    return True
+
+
+def _denied(statements: list[dict[str, Any]], action: str, request: dict[str, str]) -> bool:
+    return any(
+        s["Effect"] == "Deny"
+        and s.get("Principal") in ("*", {"AWS": "*"})
+        and any(action_matches(a, action) for a in as_list(s["Action"]))
+        and _holds(s.get("Condition"), request)
+        for s in statements
+    )
+
+
+def _roles(s: Synth) -> dict[str, str]:
+    """Output name -> "${RoleLogicalId.Arn}" for the ReplayRole and the producer roles."""
+    return {
+        k: "${" + ref_target(v["Value"]) + ".Arn}"  # type: ignore[operator]
+        for k, v in s.json["Outputs"].items()
+        if k == "ReplayRoleArn" or k.startswith("ProducerRoleArn")
+    }
+
+
+def _role_arn(s: Synth, handler: str) -> str:
+    """ "${RoleLogicalId.Arn}" of the function's execution role."""
+    return "${" + (ref_target(s.props(s.function_by_handler(handler))["Role"]) or "") + ".Arn}"
+
+
+def _queue_statements(s: Synth, queue: str) -> list[dict[str, Any]]:
+    return [
+        st
+        for p in s.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue} in p["Properties"]["Queues"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _rule_queue(s: Synth, detail_type: str) -> tuple[str, str]:
+    (rule_id, rule) = next(
+        (k, v)
+        for k, v in s.of_type("AWS::Events::Rule").items()
+        if detail_type in v["Properties"].get("EventPattern", {}).get("detail-type", [])
+    )
+    return rule_id, ref_target(rule["Properties"]["Targets"][0]["Arn"]) or ""
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["cdk.json", "context"])
+def test_producer_roles(synth: Synth, synth_alt: Synth, alt: bool) -> None:
+    s = synth_alt if alt else synth
+    sites = list(ALT_WAREHOUSES) if alt else list(WAREHOUSES)
+    bus = next(iter(s.of_type("AWS::Events::EventBus")))
+    inventory_queue = ref_target(s.json["Outputs"]["InventoryQueueUrl"]["Value"])
+    roles = _roles(s)
+    assert set(roles) == {
+        "ReplayRoleArn",
+        *(f"ProducerRoleArn{''.join(p.capitalize() for p in site.split('-'))}" for site in sites),
+    }
+    for site in sites:
+        role = ref_target(
+            s.json["Outputs"][f"ProducerRoleArn{''.join(p.capitalize() for p in site.split('-'))}"]["Value"]
+        )
+        props = s.props(role or "")
+        assert props["RoleName"] == f"synchub-wms-{site}-producer"
+        (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Action"] == "sts:AssumeRole" and render(trust["Principal"]["AWS"]).endswith(":root")
+        statements = [
+            st
+            for p in s.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role} in p["Properties"]["Roles"]
+            for st in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert not props.get("ManagedPolicyArns") and not props.get("Policies")
+        assert sorted(
+            (st["Action"], json.dumps(st["Resource"]), json.dumps(st.get("Condition"))) for st in statements
+        ) == sorted(
+            [
+                (
+                    "events:PutEvents",
+                    json.dumps({"Fn::GetAtt": [bus, "Arn"]}),
+                    json.dumps({"StringEquals": {"events:source": f"wms.{site}"}}),
+                ),
+                ("sqs:SendMessage", json.dumps({"Fn::GetAtt": [inventory_queue, "Arn"]}), "null"),
+            ]
+        )
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["cdk.json", "context"])
+def test_bus_policy_keeps_wms_sources_to_their_producers(synth: Synth, synth_alt: Synth, alt: bool) -> None:
+    s = synth_alt if alt else synth
+    sites = list(ALT_WAREHOUSES) if alt else list(WAREHOUSES)
+    bus = next(iter(s.of_type("AWS::Events::EventBus")))
+    policies = s.of_type("AWS::Events::EventBusPolicy")
+    statements = []
+    for policy in policies.values():
+        assert policy["Properties"]["EventBusName"] == {"Ref": bus}
+        statement = policy["Properties"]["Statement"]
+        assert statement["Sid"] == policy["Properties"]["StatementId"]
+        assert statement["Resource"] == {"Fn::GetAtt": [bus, "Arn"]}
+        statements.append(statement)
+    # the statements of one bus policy are applied one after the other, never concurrently
+    chained = [k for k, v in policies.items() if set(v.get("DependsOn", [])) & set(policies)]
+    assert len(chained) == len(policies) - 1
+    account = [st for st in statements if st["Effect"] == "Allow"]
+    assert len(account) == 1 and render(account[0]["Principal"]["AWS"]).endswith(":root")
+    roles = _roles(s)
+    producer = {site: roles[f"ProducerRoleArn{''.join(p.capitalize() for p in site.split('-'))}"] for site in sites}
+    other = "arn:aws:iam::123456789012:role/Admin"
+    outbox = _role_arn(s, "outbox.handler.stream_handler")
+
+    def denied(principal: str, source: str) -> bool:
+        return _denied(statements, "events:PutEvents", {"aws:PrincipalArn": principal, "events:source": source})
+
+    for site in sites:
+        assert not denied(producer[site], f"wms.{site}"), site
+        assert denied(other, f"wms.{site}"), site
+        assert denied(roles["ReplayRoleArn"], f"wms.{site}"), site
+        for other_site in sites:
+            if other_site != site:
+                assert denied(producer[other_site], f"wms.{site}"), (other_site, site)
+    assert denied(other, "wms.unregistered")
+    for source in HUB_SOURCES:
+        assert not denied(outbox, source) and not denied(other, source), source
+
+
+def test_work_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
+    roles = _roles(synth)
+    replay = roles["ReplayRoleArn"]
+    producers = [v for k, v in roles.items() if k.startswith("ProducerRoleArn")]
+    admin = "arn:aws:iam::123456789012:role/Admin"
+    worker_role = _role_arn(synth, "reservation.handler.lambda_handler")
+    tls = {"aws:SecureTransport": "true"}
+
+    def denied(queue: str, request: dict[str, str]) -> bool:
+        return _denied(_queue_statements(synth, queue), "sqs:SendMessage", {**tls, **request})
+
+    rules = {dt: _rule_queue(synth, dt) for dt in ("OrderAccepted", "ShipmentConfirmed")}
+    for detail_type, (rule, queue) in rules.items():
+        assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), f"{detail_type} rule cannot deliver"
+        assert not denied(queue, {"aws:PrincipalArn": replay}), f"replay cannot send to {detail_type}'s queue"
+        other_rule = next(r for dt, (r, _) in rules.items() if dt != detail_type)
+        assert denied(queue, {"aws:SourceArn": f"${{{other_rule}.Arn}}"}), "another rule"
+        for principal in (admin, worker_role, *producers):
+            assert denied(queue, {"aws:PrincipalArn": principal}), principal
+        # ... and EventBridge still needs its Allow (the Deny only takes away)
+        assert any(
+            st["Effect"] == "Allow"
+            and st.get("Principal") == {"Service": "events.amazonaws.com"}
+            and _holds(st.get("Condition"), {"aws:SourceArn": f"${{{rule}.Arn}}"})
+            for st in _queue_statements(synth, queue)
+        )
+    inventory = ref_target(synth.json["Outputs"]["InventoryQueueUrl"]["Value"]) or ""
+    for principal in (*producers, replay):
+        assert not denied(inventory, {"aws:PrincipalArn": principal}), principal
+    for principal in (admin, worker_role):
+        assert denied(inventory, {"aws:PrincipalArn": principal}), principal
+    for rule, _ in rules.values():
+        assert denied(inventory, {"aws:SourceArn": f"${{{rule}.Arn}}"}), "no rule feeds the inventory queue"
+    # plain HTTP stays refused for everyone
+    assert _denied(
+        _queue_statements(synth, inventory),
+        "sqs:SendMessage",
+        {"aws:SecureTransport": "false", "aws:PrincipalArn": producers[0]},
+    )
+    # the DLQs keep only the TLS deny: the workers send their refusals there
+    for mapping in _sqs_mappings(synth).values():
+        queue = ref_target(mapping["Properties"]["EventSourceArn"]) or ""
+        dlq = ref_target(synth.props(queue)["RedrivePolicy"]["deadLetterTargetArn"]) or ""
+        worker = _role_arn(synth, synth.props(ref_target(mapping["Properties"]["FunctionName"]) or "")["Handler"])
+        assert not denied(dlq, {"aws:PrincipalArn": worker}), dlq

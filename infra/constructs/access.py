@@ -1,0 +1,202 @@
+"""Who may feed the hub besides its own functions, and the policies that keep everyone else out.
+
+* ``ProducerRole<Site>`` per warehouse site (context ``synchub:warehouses``): puts events with
+  source ``wms.<site>`` on the bus, sends inventory reports to the inventory queue. The site's
+  WMS integration assumes it (the account trusts it to; grant ``sts:AssumeRole`` on it to the
+  site's principal).
+* ``ReplayRole``: what ``synchub replay`` runs as on AWS: drain the DLQs, send back to the work
+  queues, and re-run the sweeps their DLQs stand for.
+* The bus policy: the account may put events, but nobody puts ``wms.*`` events except the site's
+  own producer role.
+* The work queues' policies: nobody sends to them except the rule that feeds them, the producer
+  roles (inventory queue) and the ReplayRole.
+
+These are explicit Denies in resource policies, so they hold against principals whose IAM
+policies allow more (an administrator's ``sqs:*``). Conditions use negated operators, which are
+true when the request lacks the key: a request with no ``aws:SourceArn`` (anyone but
+EventBridge) is denied unless its ``aws:PrincipalArn`` is an allowed role, and EventBridge, which
+has no ``aws:PrincipalArn``, passes only with the feeding rule's ``aws:SourceArn``.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.context import WarehouseSite
+
+from .data import BACKORDERS_INDEX, OUTBOX_PENDING_INDEX, DataStores
+from .outbox import HUB_SOURCES, Outbox
+from .workers import Workers
+
+PUT_EVENTS = "events:PutEvents"
+
+
+class HubAccess(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sites: list[WarehouseSite],
+        bus: events.EventBus,
+        data: DataStores,
+        workers: Workers,
+        outbox: Outbox,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        inventory_queue = workers.inventory.worker.queue
+        self.producers: dict[str, iam.Role] = {}
+        for site in sites:
+            role = iam.Role(
+                self,
+                f"ProducerRole{site.pascal}",
+                role_name=site.role_name,
+                assumed_by=iam.AccountRootPrincipal(),
+                description=f"WMS site {site.name}: {site.source} events to the synchub bus, inventory reports",
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[PUT_EVENTS],
+                    resources=[bus.event_bus_arn],
+                    conditions={"StringEquals": {"events:source": site.source}},
+                )
+            )
+            role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[inventory_queue.queue_arn]))
+            self.producers[site.name] = role
+
+        self.dead_letter_queues: list[sqs.IQueue] = [
+            workers.inventory.worker.dlq,
+            workers.reservation.worker.dlq,
+            workers.invoicing.worker.dlq,
+            outbox.dlq,
+            outbox.sweep_dlq,
+            workers.backorder_dlq,
+        ]
+        self.work_queues: list[sqs.IQueue] = [
+            inventory_queue,
+            workers.reservation.worker.queue,
+            workers.invoicing.worker.queue,
+        ]
+        self.replay_role = iam.Role(
+            self,
+            "ReplayRole",
+            assumed_by=iam.AccountRootPrincipal(),
+            description="synchub replay: redrive the dead-letter queues, re-run the outbox and backorder sweeps",
+        )
+        self._replay_policy(stack, data, bus)
+        self._bus_policy(stack, bus, sites)
+        self._queue_policies(workers)
+
+    def _replay_policy(self, stack: Stack, data: DataStores, bus: events.IEventBus) -> None:
+        role = self.replay_role
+
+        def allow(actions: list[str], resources: list[str], **conditions: dict[str, object]) -> None:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=sorted(actions), resources=resources, conditions=conditions or None)
+            )
+
+        # find the queues and tables (synchub.environment.from_stack), then read, hold and delete DLQ
+        # messages (synchub/replay.py) and send them back to the queue they came from
+        allow(["cloudformation:DescribeStacks", "cloudformation:ListStackResources"], [stack.stack_id])
+        allow(
+            [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ListDeadLetterSourceQueues",
+                "sqs:ReceiveMessage",
+            ],
+            [q.queue_arn for q in self.dead_letter_queues],
+        )
+        allow(["sqs:SendMessage"], [q.queue_arn for q in self.work_queues])
+        # replaying the outbox and backorder DLQs runs those sweeps' own code (outbox.handler.sweep,
+        # reservation.logic.sweep_backorders) with this role: the two sweepers' permissions together
+        orders, inventory = data.orders.table_arn, data.inventory.table_arn
+        allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [orders])
+        allow(
+            ["dynamodb:Query"],
+            [f"{orders}/index/{OUTBOX_PENDING_INDEX}", f"{orders}/index/{BACKORDERS_INDEX}"],
+        )
+        allow(["dynamodb:Query", "dynamodb:UpdateItem"], [inventory])
+        allow([PUT_EVENTS], [bus.event_bus_arn], StringEquals={"events:source": HUB_SOURCES})
+
+    def _bus_policy(self, stack: Stack, bus: events.EventBus, sites: list[WarehouseSite]) -> None:
+        statements = [
+            iam.PolicyStatement(
+                sid="AccountPutsEvents",
+                principals=[iam.AccountRootPrincipal()],
+                actions=[PUT_EVENTS],
+                resources=[bus.event_bus_arn],
+            ),
+            # a wms.* source (a registered site or not) only from a producer role ...
+            iam.PolicyStatement(
+                sid="WmsSourcesOnlyFromProducers",
+                effect=iam.Effect.DENY,
+                principals=[iam.StarPrincipal()],
+                actions=[PUT_EVENTS],
+                resources=[bus.event_bus_arn],
+                conditions={
+                    "StringLike": {"events:source": "wms.*"},
+                    "ArnNotEquals": {"aws:PrincipalArn": [r.role_arn for r in self.producers.values()]},
+                },
+            ),
+        ]
+        # ... and a site's source only from that site's role
+        for site in sites:
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"{site.pascal}SourceOnlyFromItsProducer",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=[PUT_EVENTS],
+                    resources=[bus.event_bus_arn],
+                    conditions={
+                        "StringEquals": {"events:source": site.source},
+                        "ArnNotEquals": {"aws:PrincipalArn": self.producers[site.name].role_arn},
+                    },
+                )
+            )
+        previous: Construct | None = None
+        for statement in statements:
+            added = bus.add_to_resource_policy(statement)
+            policy = added.policy_dependable
+            # each statement is an AWS::Events::EventBusPolicy rewriting the one bus policy: one at a
+            # time, or concurrent updates could drop a statement
+            if previous is not None and isinstance(policy, Construct):
+                policy.node.add_dependency(previous)
+            if isinstance(policy, Construct):
+                previous = policy
+
+    def _queue_policies(self, workers: Workers) -> None:
+        replay = self.replay_role.role_arn
+        for worker in (workers.reservation, workers.invoicing):
+            worker.worker.queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheFeedingRuleAndReplay",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=["sqs:SendMessage"],
+                    resources=[worker.worker.queue.queue_arn],
+                    # both keys in one operator: denied when the request is neither from the rule
+                    # nor from the ReplayRole
+                    conditions={"ArnNotEquals": {"aws:SourceArn": worker.rule.rule_arn, "aws:PrincipalArn": replay}},
+                )
+            )
+        inventory = workers.inventory.worker.queue
+        inventory.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyProducersAndReplay",
+                effect=iam.Effect.DENY,
+                principals=[iam.StarPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[inventory.queue_arn],
+                conditions={
+                    "ArnNotEquals": {"aws:PrincipalArn": [*(r.role_arn for r in self.producers.values()), replay]}
+                },
+            )
+        )

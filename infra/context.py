@@ -1,0 +1,143 @@
+"""The stack's settings from CDK context (cdk.json, or ``-c key=value`` on the CDK CLI).
+
+Context given on the command line arrives as a string (``-c synchub:waf=false``), context from
+cdk.json as JSON values; every reader here accepts both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+
+WAREHOUSES = "synchub:warehouses"
+WAF = "synchub:waf"
+WAF_RATE_LIMIT = "synchub:wafRateLimit"
+AUTHORIZER_CACHE_SECONDS = "synchub:authorizerCacheSeconds"
+API_GATEWAY_CLOUDWATCH_ROLE = "synchub:apiGatewayCloudWatchRole"
+POWERTOOLS_LAYER_VERSION = "synchub:powertoolsLayerVersion"
+NAG = "synchub:nag"
+
+# the default sites (also in cdk.json, which wins): kept here so a synth without cdk.json's context
+# (a test app, `cdk synth` from another directory) still has the producers the consumers check against
+DEFAULT_WAREHOUSES: dict[str, dict[str, str]] = {
+    "utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"},
+    "tilburg": {"warehouse_id": "TLB", "location_prefix": "TLB-"},
+}
+# a site name becomes `wms.<site>` (functions/synchub_core/config.py WAREHOUSE_SOURCE) and the role
+# name synchub-wms-<site>-producer, which IAM caps at 64 characters
+SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,42}$")
+
+
+@dataclass(frozen=True)
+class WarehouseSite:
+    """A WMS site: a partner producer whose events carry ``source`` = ``wms.<site>``."""
+
+    name: str  # utrecht
+    warehouse_id: str  # UTR: the warehouse_id its shipments carry
+    location_prefix: str  # UTR-: every location it reports starts with this
+
+    @property
+    def source(self) -> str:
+        return f"wms.{self.name}"
+
+    @property
+    def pascal(self) -> str:
+        """``den-bosch`` -> ``DenBosch``: construct ids and output names (ProducerRoleArnDenBosch)."""
+        return "".join(part.capitalize() for part in self.name.split("-"))
+
+    @property
+    def role_name(self) -> str:
+        return f"synchub-wms-{self.name}-producer"
+
+
+def _raw(scope: Construct, key: str) -> Any:
+    return scope.node.try_get_context(key)
+
+
+def flag(scope: Construct, key: str, default: bool) -> bool:
+    value = _raw(scope, key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"context {key}: expected true or false, got {value!r}")
+
+
+def integer(scope: Construct, key: str, default: int, *, minimum: int, maximum: int) -> int:
+    value = _raw(scope, key)
+    if value is None:
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"context {key}: expected an integer, got {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise ValueError(f"context {key}: {number} is outside {minimum}..{maximum}")
+    return number
+
+
+def warehouses(scope: Construct) -> list[WarehouseSite]:
+    """The sites of context ``synchub:warehouses`` (a JSON object, or its text), checked the way the
+    consumers check the ``WAREHOUSES`` variable built from it, so a bad registry fails the synth
+    instead of refusing every warehouse event at run time."""
+    value = _raw(scope, WAREHOUSES)
+    if value is None:
+        value = DEFAULT_WAREHOUSES
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"context {WAREHOUSES}: not JSON: {value!r}") from None
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"context {WAREHOUSES}: expected a non-empty object of sites, got {value!r}")
+    sites: list[WarehouseSite] = []
+    for name, entry in value.items():
+        if not isinstance(name, str) or not SITE_NAME.match(name):
+            raise ValueError(f"context {WAREHOUSES}: site name {name!r} must match {SITE_NAME.pattern}")
+        fields = entry if isinstance(entry, dict) else {}
+        warehouse_id, prefix = fields.get("warehouse_id"), fields.get("location_prefix")
+        if not (isinstance(warehouse_id, str) and warehouse_id and isinstance(prefix, str) and prefix):
+            raise ValueError(f"context {WAREHOUSES}: site {name} needs a warehouse_id and a location_prefix")
+        extra = set(fields) - {"warehouse_id", "location_prefix"}
+        if extra:
+            raise ValueError(f"context {WAREHOUSES}: site {name} has unknown keys {sorted(extra)}")
+        sites.append(WarehouseSite(name, warehouse_id, prefix))
+    for a in sites:
+        for b in sites:
+            if a is b:
+                continue
+            if a.warehouse_id == b.warehouse_id:
+                raise ValueError(f"context {WAREHOUSES}: {a.name} and {b.name} share warehouse_id {a.warehouse_id}")
+            if b.location_prefix.startswith(a.location_prefix):
+                raise ValueError(
+                    f"context {WAREHOUSES}: location prefix {a.location_prefix!r} of {a.name} also covers "
+                    f"{b.name}'s {b.location_prefix!r}"
+                )
+            if a.pascal == b.pascal:
+                raise ValueError(f"context {WAREHOUSES}: {a.name} and {b.name} give the same output name")
+    return sites
+
+
+def warehouses_env(sites: list[WarehouseSite], producer_role_ids: Mapping[str, str] | None = None) -> str:
+    """The ``WAREHOUSES`` variable of the consumers: ``{"wms.utrecht": {"warehouse_id": ..., ...}}``.
+
+    ``producer_role_ids`` (site name -> the ``RoleId`` of its producer role, a CloudFormation token:
+    the string becomes an ``Fn::Join``) adds each site's ``producer_role_id``: the inventory worker
+    takes a site's reports only from that role (the SQS ``SenderId``)."""
+    registry: dict[str, dict[str, str]] = {}
+    for s in sites:
+        entry = {"warehouse_id": s.warehouse_id, "location_prefix": s.location_prefix}
+        if producer_role_ids is not None:
+            entry["producer_role_id"] = producer_role_ids[s.name]
+        registry[s.source] = entry
+    return json.dumps(registry, separators=(",", ":"), sort_keys=True)
