@@ -8,6 +8,16 @@ speaking HTTP/1.1 with keep-alive. Whatever the gateway answers by itself never 
   API Gateway's own 403 ``{"message": "Missing Authentication Token"}``;
 * a method a resource does not have (HEAD, OPTIONS, TRACE, CONNECT, FOO ...): 405 with an ``Allow`` header;
 * a body over API Gateway's 10 MB payload limit: REQUEST_TOO_LARGE (413);
+* a method with a CUSTOM (Lambda TOKEN) authorizer: no identity header, or one its validation expression
+  rejects: UNAUTHORIZED (401) without calling the authorizer; the authorizer raising "Unauthorized": 401;
+  any other authorizer failure or a malformed answer: AUTHORIZER_CONFIGURATION_ERROR (500); a policy that
+  does not allow ``execute-api:Invoke`` on the method's ARN: ACCESS_DENIED (403);
+* a method requiring an API key (from ``x-api-key``, or the authorizer's ``usageIdentifierKey`` with
+  ApiKeySourceType AUTHORIZER): a missing, unknown or disabled key, or one no usage plan of this stage
+  holds: INVALID_API_KEY (403 "Forbidden"); over the plan's throttle: THROTTLED (429); over its quota:
+  QUOTA_EXCEEDED (429);
+* a required request parameter missing or blank (methods with a parameter-validating request validator):
+  BAD_REQUEST_PARAMETERS (400);
 * a Lambda error or a malformed proxy response: DEFAULT_5XX (502 "Internal server error");
 * bad framing (negative or non-numeric Content-Length, malformed chunked body, Content-Length together
   with Transfer-Encoding, malformed request line or headers ...): 400 / 414 / 431 / 501 / 505, after
@@ -15,6 +25,10 @@ speaking HTTP/1.1 with keep-alive. Whatever the gateway answers by itself never 
 
 Errors of the gateway's own are RFC 9457 ``application/problem+json`` like the functions' problems.
 Chunked request bodies are de-chunked before the Lambda sees them, as API Gateway does.
+
+The checks run in API Gateway's order: resource and method, authorizer, API key and usage plan, request
+parameters, then the integration, whose event carries ``requestContext.authorizer`` (the authorizer's
+context and principalId) and ``requestContext.identity.apiKey``/``apiKeyId``.
 """
 
 from __future__ import annotations
@@ -35,8 +49,20 @@ from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .authorizer import (
+    ALLOW,
+    EXPLICIT_DENY,
+    AuthorizerResult,
+    MalformedAuthorizerResult,
+    ResultCache,
+    evaluate,
+    method_arn,
+    parse_result,
+    token_event,
+)
 from .functions import InvocationError
 from .provision import GatewayResponseSpec, RouteSpec
+from .usage_plans import QUOTA_EXCEEDED, THROTTLED, ApiKey, ApiKeys, Meter
 
 Invoker = Callable[[str, dict[str, Any]], Any]
 log = logging.getLogger("synchub.local.apigw")
@@ -79,7 +105,16 @@ DEFAULT_TEMPLATE = {"application/json": '{"message":$context.error.messageString
 ERROR_TYPES = {
     "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
     "DEFAULT_5XX": "InternalServerErrorException",
+    "UNAUTHORIZED": "UnauthorizedException",
+    "ACCESS_DENIED": "AccessDeniedException",
+    "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
+    "INVALID_API_KEY": "ForbiddenException",
+    "THROTTLED": "TooManyRequestsException",
+    "QUOTA_EXCEEDED": "LimitExceededException",
+    "BAD_REQUEST_PARAMETERS": "BadRequestException",
 }
+# the methods an ANY method stands for
+STANDARD_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 PROBLEMS = {  # the gateway's own problems: status -> (type slug, title)
     400: ("bad-request", "Bad request"),
     405: ("method-not-allowed", "Method not allowed"),
@@ -110,6 +145,16 @@ class HttpError(Exception):
         super().__init__(detail)
         self.status, self.detail, self.close = status, detail, close
         self.response_type, self.message = response_type, message or detail
+
+
+class Rejected(Exception):
+    """A request the gateway refuses before the integration (authorizer, API key, usage plan, parameters):
+    answered with the gateway response ``response_type``. ``message`` None renders as JSON null, as API
+    Gateway's AUTHORIZER_CONFIGURATION_ERROR does."""
+
+    def __init__(self, response_type: str, status: int, message: str | None) -> None:
+        super().__init__(f"{response_type}: {message}")
+        self.response_type, self.status, self.message = response_type, status, message
 
 
 def problem_body(status: int, detail: str) -> bytes:
@@ -162,11 +207,12 @@ class _Resource:
     methods: dict[str, RouteSpec] = field(default_factory=dict)
 
     def route(self, method: str) -> RouteSpec | None:
-        return self.methods.get(method) or self.methods.get("ANY")
+        return self.methods.get(method) or (self.methods.get("ANY") if method in STANDARD_METHODS else None)
 
     @property
     def allow(self) -> str:
-        return ", ".join(sorted(self.methods))
+        methods = set(self.methods) - {"ANY"} | (set(STANDARD_METHODS) if "ANY" in self.methods else set())
+        return ", ".join(sorted(methods))
 
 
 class _Server(ThreadingHTTPServer):
@@ -338,7 +384,13 @@ class ApiGateway:
         *,
         gateway_responses: Mapping[str, GatewayResponseSpec] | None = None,
         payload_limit: int = PAYLOAD_LIMIT,
+        api_id: str = "local",
+        api_keys: ApiKeys | None = None,
+        meter: Meter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``api_keys`` reads keys and usage plans from the emulator; without it, a method requiring an API
+        key refuses every request (INVALID_API_KEY). ``clock`` times the authorizer cache."""
         resources: dict[str, _Resource] = {}
         for r in routes:
             resources.setdefault(r.resource, _Resource(r.resource, _compile(r.resource))).methods[r.method] = r
@@ -348,6 +400,9 @@ class ApiGateway:
         self.gateway_responses = dict(gateway_responses)
         self.invoke, self.stage, self.region, self.account = invoke, stage, region, account
         self.payload_limit = payload_limit
+        self.api_id, self.api_keys = api_id, api_keys
+        self.meter = meter or Meter(clock)
+        self.authorizer_cache = ResultCache(clock)
         self.server = _Server((host, port), self)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, name="apigw", daemon=True
@@ -373,6 +428,15 @@ class ApiGateway:
         self.server.close_connections()
 
     # -- one request ---------------------------------------------------------------------------
+    def within_stage(self, path: str) -> str:
+        """The path within the API. The deployed API is reached at ``https://<api>.execute-api.../<stage>/...``
+        and the local one at ``http://127.0.0.1:<port>/...``; both are served here, so URLs the functions
+        build from ``requestContext.path`` (``Location: /v1/orders/...``) work against the local hub too."""
+        prefix = f"/{self.stage}" if self.stage else ""
+        if prefix and (path == prefix or path.startswith(prefix + "/")) and not self.resource(path):
+            return path[len(prefix) :] or "/"
+        return path
+
     def resource(self, path: str) -> tuple[_Resource, re.Match[str]] | None:
         found = [(r, m) for r in self.resources if (m := r.pattern.match(path))]
         return min(found, key=lambda rm: _rank(rm[0].path)) if found else None
@@ -402,6 +466,7 @@ class ApiGateway:
             path = split.path or "/"
         else:
             raise HttpError(400, "The request target must be a path")
+        path = self.within_stage(path)
         expect = (h.headers.get("Expect") or "").strip().lower()
         if expect and expect != "100-continue":
             raise HttpError(417, f"Expect: {expect} is not supported")
@@ -427,7 +492,15 @@ class ApiGateway:
         if expect and h.request_version == "HTTP/1.1":
             h.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         raw = self._body(h, length)
-        event = self.event(h, route, path, split.query, raw, found[1].groupdict())
+        params = found[1].groupdict()
+        try:
+            authorized = self.authorize(h, route, path)
+            key = self.api_key(h, route, authorized[0] if authorized else None)
+            self.validate_parameters(h, route, split.query, params)
+        except Rejected as rejected:
+            self.gateway_error(h, rejected.response_type, rejected.status, rejected.message)
+            return
+        event = self.event(h, route, path, split.query, raw, params, authorized=authorized, api_key=key)
         try:
             result = self.invoke(route.function, event)
         except InvocationError as err:
@@ -520,11 +593,83 @@ class ApiGateway:
                 raise HttpError(400, "Malformed chunked body: bad trailer section")
         raise HttpError(400, "Malformed chunked body: too many trailer fields")
 
+    # -- access: authorizer, API key and usage plan, request parameters ---------------------------
+    def authorize(self, h: _Handler, route: RouteSpec, path: str) -> tuple[AuthorizerResult, int] | None:
+        """Run the method's Lambda TOKEN authorizer: its answer and how long it took (ms), or Rejected."""
+        auth = route.authorizer
+        if route.authorization_type != "CUSTOM" or auth is None:
+            return None
+        token = h.headers.get(auth.header)
+        if not token or (auth.validation_expression and not re.fullmatch(auth.validation_expression, token)):
+            raise Rejected("UNAUTHORIZED", 401, "Unauthorized")
+        arn = method_arn(self.region, self.account, self.api_id, self.stage, h.command, path)
+        started = time.monotonic()
+        result = self.authorizer_cache.get(auth.logical_id, token) if auth.ttl > 0 else None
+        if result is None:
+            try:
+                result = parse_result(self.invoke(auth.function, token_event(token, arn)))
+            except InvocationError as err:
+                if err.payload.get("errorMessage") == "Unauthorized":
+                    raise Rejected("UNAUTHORIZED", 401, "Unauthorized") from None
+                log.warning("authorizer %s failed: %s", auth.function, err)
+                raise Rejected("AUTHORIZER_CONFIGURATION_ERROR", 500, None) from None
+            except MalformedAuthorizerResult as err:
+                log.warning("authorizer %s answered what API Gateway cannot use: %s", auth.function, err)
+                raise Rejected("AUTHORIZER_CONFIGURATION_ERROR", 500, None) from None
+            except Exception:
+                log.exception("invoking the authorizer %s failed", auth.function)
+                raise Rejected("AUTHORIZER_CONFIGURATION_ERROR", 500, None) from None
+            self.authorizer_cache.put(auth.logical_id, token, result, auth.ttl)
+        decision = evaluate(result.policy, arn)
+        if decision != ALLOW:
+            explicit = " with an explicit deny" if decision == EXPLICIT_DENY else ""
+            raise Rejected("ACCESS_DENIED", 403, f"User is not authorized to access this resource{explicit}")
+        return result, int((time.monotonic() - started) * 1000)
+
+    def api_key(self, h: _Handler, route: RouteSpec, authorized: AuthorizerResult | None) -> ApiKey | None:
+        """The request's API key when the method requires one, admitted by its usage plan; else Rejected."""
+        if not route.api_key_required:
+            return None
+        if route.api_key_source == "AUTHORIZER":
+            value = authorized.usage_identifier_key if authorized else None
+        else:
+            value = h.headers.get("x-api-key")
+        if self.api_keys is None:
+            log.warning("%s %s requires an API key, and this gateway has no API keys", route.method, route.resource)
+        key = self.api_keys.key(value) if value and self.api_keys is not None else None
+        plan = self.api_keys.plan(key) if key is not None and key.enabled and self.api_keys is not None else None
+        if key is None or plan is None:
+            raise Rejected("INVALID_API_KEY", 403, "Forbidden")
+        verdict = self.meter.admit(key.id, plan)
+        if verdict == THROTTLED:
+            raise Rejected("THROTTLED", 429, "Too Many Requests")
+        if verdict == QUOTA_EXCEEDED:
+            raise Rejected("QUOTA_EXCEEDED", 429, "Limit Exceeded")
+        return key
+
+    def validate_parameters(self, h: _Handler, route: RouteSpec, query: str, params: dict[str, str]) -> None:
+        """Required request parameters must be there and not blank (a parameter-validating request validator)."""
+        qs = parse_qs(query, keep_blank_values=True)
+        missing = []
+        for location, name in route.required_parameters:
+            if location == "header":
+                value = h.headers.get(name)
+            elif location == "querystring":
+                value = qs[name][-1] if name in qs else None
+            else:
+                value = params.get(name)
+            if value is None or not value.strip():
+                missing.append(name)
+        if missing:
+            raise Rejected(
+                "BAD_REQUEST_PARAMETERS", 400, f"Missing required request parameters: [{', '.join(missing)}]"
+            )
+
     # -- answers of the gateway's own ----------------------------------------------------------
     def problem(self, h: _Handler, status: int, detail: str, headers: list[tuple[str, str]] | None = None) -> None:
         h.reply(status, [("Content-Type", PROBLEM_CONTENT_TYPE), *(headers or [])], problem_body(status, detail))
 
-    def gateway_error(self, h: _Handler, response_type: str, status: int, message: str) -> None:
+    def gateway_error(self, h: _Handler, response_type: str, status: int, message: str | None) -> None:
         """Answer as API Gateway does for one of its own errors: the API's gateway response for this type,
         else its DEFAULT_4XX / DEFAULT_5XX one (whose status code, when set, applies to all of them), else
         API Gateway's built-in ``{"message": ...}``."""
@@ -545,7 +690,7 @@ class ApiGateway:
         if response_type in ERROR_TYPES and "x-amzn-errortype" not in names:
             headers.append(("x-amzn-ErrorType", ERROR_TYPES[response_type]))
         context = {
-            "error.message": message,
+            "error.message": message or "",
             "error.messageString": json.dumps(message),
             "error.responseType": response_type,
             "requestId": h.request_id,
@@ -553,8 +698,8 @@ class ApiGateway:
             "httpMethod": h.command or "",
             "stage": self.stage,
             "accountId": self.account,
-            "apiId": "local",
-            "path": f"/{self.stage}{urlsplit(h.path).path}" if h.command else "",
+            "apiId": self.api_id,
+            "path": f"/{self.stage}{self.within_stage(urlsplit(h.path).path)}" if h.command else "",
             "protocol": "HTTP/1.1",
             "requestTimeEpoch": str(int(time.time() * 1000)),
             "identity.sourceIp": h.client_address[0],
@@ -590,7 +735,16 @@ class ApiGateway:
 
     # -- the Lambda proxy event ----------------------------------------------------------------
     def event(
-        self, h: BaseHTTPRequestHandler, route: RouteSpec, path: str, query: str, raw: bytes, params: dict[str, str]
+        self,
+        h: BaseHTTPRequestHandler,
+        route: RouteSpec,
+        path: str,
+        query: str,
+        raw: bytes,
+        params: dict[str, str],
+        *,
+        authorized: tuple[AuthorizerResult, int] | None = None,
+        api_key: ApiKey | None = None,
     ) -> dict[str, Any]:
         headers: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
@@ -605,6 +759,30 @@ class ApiGateway:
             b64 = False
         except UnicodeDecodeError:
             body, b64 = base64.b64encode(raw).decode(), True
+        context: dict[str, Any] = {
+            "resourcePath": route.resource,
+            "httpMethod": h.command,
+            "path": f"/{self.stage}{path}",
+            "stage": self.stage,
+            "requestId": getattr(h, "request_id", None) or str(uuid.uuid4()),
+            "accountId": self.account,
+            "apiId": self.api_id,
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {
+                "sourceIp": h.client_address[0],
+                "userAgent": h.headers.get("User-Agent"),
+                "apiKey": api_key.value if api_key else None,
+                "apiKeyId": api_key.id if api_key else None,
+            },
+        }
+        if authorized is not None:
+            result, latency = authorized
+            context["authorizer"] = {
+                **result.context,
+                "principalId": result.principal_id,
+                "integrationLatency": latency,
+            }
         return {
             "resource": route.resource,
             "path": path,
@@ -615,18 +793,7 @@ class ApiGateway:
             "multiValueQueryStringParameters": qs or None,
             "pathParameters": params or None,
             "stageVariables": None,
-            "requestContext": {
-                "resourcePath": route.resource,
-                "httpMethod": h.command,
-                "path": f"/{self.stage}{path}",
-                "stage": self.stage,
-                "requestId": getattr(h, "request_id", None) or str(uuid.uuid4()),
-                "accountId": self.account,
-                "apiId": "local",
-                "protocol": "HTTP/1.1",
-                "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {"sourceIp": h.client_address[0], "userAgent": h.headers.get("User-Agent")},
-            },
+            "requestContext": context,
             "body": body,
             "isBase64Encoded": b64,
         }

@@ -163,10 +163,14 @@ class FunctionPool:
         finally:
             self._free.put(inst)
 
-    def stop(self, deadline: float | None = None) -> None:
-        deadline = time.monotonic() + 5 if deadline is None else deadline
+    def ask_to_stop(self) -> None:
+        """Refuse new invocations and tell every instance to exit once its invocation is done (no wait)."""
         self.stopped = True
         for inst in self._all:
             inst.ask_to_stop()
+
+    def stop(self, deadline: float | None = None) -> None:
+        deadline = time.monotonic() + 5 if deadline is None else deadline
+        self.ask_to_stop()
         for inst in self._all:
             inst.stop(deadline)

@@ -11,6 +11,8 @@ Layout under ``<state dir>/data/``:
 * ``streams.json``: the DynamoDB stream records no consumer had read yet, written at a clean stop
   and put back on the next start (after a crash they are gone; the outbox sweeper publishes what
   they would have carried).
+* ``control.json``: secrets, RestApi ids, API keys and usage plans (:mod:`.control_state`), written
+  whole when they changed, at the same pace as the journal; put back before provisioning.
 
 A clean stop (Ctrl-C, SIGTERM) loses nothing. ``kill -9`` loses at most the changes of the last
 ``interval`` seconds, and whole DynamoDB transactions only: a flush reads its items under the
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import moto_isolation
+from .control_state import ControlState
 
 log = logging.getLogger("synchub.local")
 FORMAT = "synchub-local-state"
@@ -46,6 +49,7 @@ class RestoreReport:
     stream_records: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # unknown table/queue -> records
     torn_blocks: int = 0
+    control: dict[str, int] = field(default_factory=dict)  # secrets, rest_apis, api_keys, usage_plans
 
     def __bool__(self) -> bool:
         return bool(self.items or self.messages or self.stream_records)
@@ -56,6 +60,8 @@ class RestoreReport:
             text += "; not in the template any more: " + ", ".join(f"{k} ({v})" for k, v in self.skipped.items())
         if self.torn_blocks:
             text += f"; {self.torn_blocks} incomplete journal block(s) from a crash ignored"
+        if any(self.control.values()):
+            text += "; " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.control.items() if v)
         return text
 
 
@@ -110,6 +116,8 @@ class Store(moto_isolation.ChangeListener):
         self._journal: Any = None
         self.generation = 0
         self.flushes = 0
+        self.control = ControlState(directory / "control.json", account, region)
+        self._control_counts: dict[str, int] = {}
 
     # -- moto backends ------------------------------------------------------------------------
     @property
@@ -159,6 +167,16 @@ class Store(moto_isolation.ChangeListener):
     def wipe(self) -> None:
         for p in [self.snapshot_path, self.streams_path, *(p for _, p in self._journals())]:
             p.unlink(missing_ok=True)
+        self.control.wipe()
+
+    def restore_control(self) -> dict[str, int]:
+        """Put secrets, RestApis, API keys and usage plans back (before the template is provisioned)."""
+        try:
+            self._control_counts = self.control.restore()
+        except Exception:  # never prevent starting: provisioning makes what the template needs
+            log.exception("restoring the secrets and API keys failed; they start afresh")
+            self._control_counts = {}
+        return self._control_counts
 
     # -- restore ------------------------------------------------------------------------------
     def restore(self) -> RestoreReport:
@@ -200,6 +218,7 @@ class Store(moto_isolation.ChangeListener):
         with self._lock:  # restoring is not a change
             self._dirty_items.clear()
             self._dirty_messages.clear()
+        report.control = dict(self._control_counts)
         return report
 
     @staticmethod
@@ -279,6 +298,10 @@ class Store(moto_isolation.ChangeListener):
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            try:
+                self.control.save()
+            except Exception:
+                log.exception("saving the secrets and API keys failed")
             try:
                 self.flush()
                 if self._journal.tell() > max(self.compact_min_bytes, 2 * self._snapshot_size()):
@@ -415,6 +438,10 @@ class Store(moto_isolation.ChangeListener):
         if self._thread is not None:
             self._thread.join(10)
         moto_isolation.set_change_listener(None)
+        try:
+            self.control.save()
+        except Exception:
+            log.exception("saving the secrets and API keys failed")
         if self._journal is not None:
             self.flush()
             self._journal.close()

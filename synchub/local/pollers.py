@@ -3,7 +3,10 @@
 They follow the Lambda service's semantics: batch size and batching window, partial batch
 failures (ReportBatchItemFailures), retries (SQS: the message becomes visible again and the
 queue's redrive policy moves it to the DLQ after maxReceiveCount; streams: MaximumRetryAttempts,
-then an on-failure record to the destination queue), and the DLQ of schedule targets.
+then an on-failure record to the destination queue), and scheduled (asynchronous) invocations: a
+function error is retried as the function's EventInvokeConfig says (MaximumRetryAttempts, default 2),
+then Lambda's invocation record goes to its on-failure destination (without one, the event goes to the
+rule target's DLQ, so that a failure is never dropped silently).
 
 One deliberate local acceleration: a failed SQS message becomes visible again after
 ``retry_delay`` seconds instead of the queue's full visibility timeout.
@@ -16,6 +19,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -268,6 +272,25 @@ def schedule_seconds(expression: str) -> float | None:
     return int(m.group(1)) * _UNIT[m.group(2).rstrip("s")]
 
 
+def failure_record(
+    request_id: str, function_arn: str, event: dict[str, Any], attempts: int, error: dict[str, Any]
+) -> dict[str, Any]:
+    """The record Lambda sends to an asynchronous invocation's on-failure destination."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {k: error[k] for k in ("errorMessage", "errorType", "stackTrace") if k in error},
+    }
+
+
 class ScheduleRunner(Poller):
     def __init__(
         self,
@@ -278,10 +301,17 @@ class ScheduleRunner(Poller):
         account: str,
         interval: float,
         retry_delay: float,
+        *,
+        function_arn: str = "",
+        send_failure: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
+        """``send_dlq(arn, body)`` sends to the rule target's DLQ; ``send_failure(arn, record)`` sends an
+        invocation record to the function's on-failure destination (default: as a queue message)."""
         super().__init__(f"schedule:{spec.logical_id}")
         self.spec, self.pool, self.send_dlq, self.region, self.account = spec, pool, send_dlq, region, account
         self.interval, self.retry_delay = interval, retry_delay
+        self.function_arn = function_arn or f"arn:aws:lambda:{region}:{account}:function:{spec.function}"
+        self.send_failure = send_failure or (lambda arn, record: send_dlq(arn, json.dumps(record)))
         self._next_wait = interval
 
     def fire_soon(self) -> None:
@@ -307,12 +337,26 @@ class ScheduleRunner(Poller):
             "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{self.spec.logical_id}"],
             "detail": {},
         }
-        for attempt in range(1 + min(self.spec.retry_attempts, 2)):
+        request_id = str(uuid.uuid4())  # one asynchronous invocation, however many attempts
+        attempts = 1 + max(0, self.spec.async_retry_attempts)
+        error: dict[str, Any] = {}
+        for attempt in range(attempts):
+            if attempt:
+                self.stopping.wait(self.retry_delay)
             try:
                 self.pool.invoke(event)
                 return
             except InvocationError as exc:
-                log.warning("%s: attempt %d failed: %s", self.name, attempt + 1, exc)
-                self.stopping.wait(self.retry_delay)
-        if self.spec.dlq_arn:
+                if exc.payload.get("errorType") == "Runtime.Shutdown":
+                    return  # the hub is stopping, the function did not fail
+                log.warning("%s: attempt %d of %d failed: %s", self.name, attempt + 1, attempts, exc)
+                error = exc.payload
+        if self.spec.on_failure_arn:
+            log.error("%s: retries exhausted, invocation record sent to %s", self.name, self.spec.on_failure_arn)
+            record = failure_record(request_id, self.function_arn, event, attempts, error)
+            self.send_failure(self.spec.on_failure_arn, record)
+        elif self.spec.dlq_arn:
+            log.error("%s: retries exhausted, event sent to the target's DLQ %s", self.name, self.spec.dlq_arn)
             self.send_dlq(self.spec.dlq_arn, json.dumps(event))
+        else:
+            log.error("%s: retries exhausted and no destination: event dropped", self.name)

@@ -1,13 +1,20 @@
 """Provision a synthesized CDK template into an emulated AWS (moto server or LocalStack).
 
 Resources are created from the template's own properties, so what is deployed is what runs
-locally. Resources without a local meaning (IAM, log groups, API deployments) are listed as
-skipped rather than silently dropped.
+locally. Resources without a local meaning (IAM, WAF, resource policies, log groups, API
+deployments) are listed as skipped rather than silently dropped.
+
+Secrets Manager secrets are created in the emulator (``GenerateSecretString`` honoured) and keep
+their value once they exist; every RestApi is created in the emulator's API Gateway so it has a
+real id, which the API keys and usage plans created at run time (``synchub channels add``) name.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +36,31 @@ SKIPPED_TYPES = {
     "AWS::CloudWatch::Alarm",
     "AWS::SNS::Topic",
     "AWS::SNS::TopicPolicy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::WAFv2::WebACL",
+    "AWS::WAFv2::WebACLAssociation",
+    "AWS::Events::EventBusPolicy",
 }
+HANDLED_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::SecretsManager::Secret",
+    "AWS::Lambda::Function",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Events::Rule",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Authorizer",
+    "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::GatewayResponse",
+}
+# Lambda's defaults for asynchronous invocations (the way EventBridge invokes a function)
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = 21600
+AUTHORIZER_TTL_DEFAULT = 300  # AuthorizerResultTtlInSeconds when the template leaves it out
 
 
 @dataclass
@@ -61,12 +92,26 @@ class EventSourceSpec:
 
 
 @dataclass
+class InvokeConfigSpec:
+    """A function's AWS::Lambda::EventInvokeConfig: how Lambda handles its asynchronous invocations."""
+
+    function: str  # logical id
+    max_retry_attempts: int = ASYNC_RETRY_ATTEMPTS
+    max_event_age: int = ASYNC_MAX_EVENT_AGE
+    on_failure_arn: str | None = None
+    on_success_arn: str | None = None
+
+
+@dataclass
 class ScheduleSpec:
     logical_id: str
     expression: str
     function: str
-    dlq_arn: str | None
-    retry_attempts: int
+    dlq_arn: str | None  # the rule target's DLQ: events EventBridge could not deliver
+    retry_attempts: int  # the rule target's delivery retries
+    # the function's EventInvokeConfig: retries of a failed (async) invocation, then its on-failure destination
+    async_retry_attempts: int = ASYNC_RETRY_ATTEMPTS
+    on_failure_arn: str | None = None
 
 
 @dataclass
@@ -80,12 +125,44 @@ class GatewayResponseSpec:
 
 
 @dataclass
+class AuthorizerSpec:
+    """An AWS::ApiGateway::Authorizer of type TOKEN backed by a Lambda function of the template."""
+
+    logical_id: str
+    name: str
+    function: str  # logical id of the authorizer function
+    header: str  # the identity source: method.request.header.<header>
+    validation_expression: str | None = None  # IdentityValidationExpression (the whole token must match)
+    ttl: int = AUTHORIZER_TTL_DEFAULT  # AuthorizerResultTtlInSeconds; 0: no caching
+    type: str = "TOKEN"
+
+
+@dataclass
 class RouteSpec:
-    method: str
+    method: str  # GET, POST, ... or ANY
     resource: str  # e.g. /orders/{order_id}
     function: str
     api: str = ""  # the RestApi's logical id
     gateway_responses: dict[str, GatewayResponseSpec] = field(default_factory=dict)  # the API's, by type
+    authorization_type: str = "NONE"  # NONE | CUSTOM
+    authorizer: AuthorizerSpec | None = None  # with CUSTOM
+    api_key_required: bool = False
+    api_key_source: str = "HEADER"  # the RestApi's ApiKeySourceType: HEADER (x-api-key) | AUTHORIZER
+    # method.request.{header,querystring,path}.<name> -> required; enforced when validate_parameters
+    request_parameters: dict[str, bool] = field(default_factory=dict)
+    validate_parameters: bool = False  # the method's RequestValidator has ValidateRequestParameters
+
+    @property
+    def required_parameters(self) -> list[tuple[str, str]]:
+        """(location, name) of the parameters API Gateway rejects a request without (BAD_REQUEST_PARAMETERS)."""
+        if not self.validate_parameters:
+            return []
+        out = []
+        for key, required in self.request_parameters.items():
+            location, _, name = key.removeprefix("method.request.").partition(".")
+            if required and name:
+                out.append((location, name))
+        return out
 
 
 @dataclass
@@ -102,6 +179,15 @@ class Deployment:
     stage: str = ""
     skipped: list[str] = field(default_factory=list)
     gateway_responses: dict[str, dict[str, GatewayResponseSpec]] = field(default_factory=dict)  # by RestApi
+    secrets: dict[str, str] = field(default_factory=dict)  # friendly name -> ARN
+    api_ids: dict[str, str] = field(default_factory=dict)  # RestApi logical id -> id in the emulator
+    invoke_configs: dict[str, InvokeConfigSpec] = field(default_factory=dict)  # by function logical id
+
+    @property
+    def api_id(self) -> str:
+        """The id of the RestApi the routes belong to (the emulator's)."""
+        apis = {r.api for r in self.routes}
+        return next((self.api_ids[a] for a in self.api_ids if a in apis), next(iter(self.api_ids.values()), ""))
 
     def queue_by_arn(self, arn: str) -> dict[str, str]:
         return next(q for q in self.queues.values() if q["arn"] == arn)
@@ -114,6 +200,9 @@ class Deployment:
             "tables": self.tables,
             "queues": {k: v["url"] for k, v in self.queues.items()},
             "functions": {f.name: f.handler for f in self.functions.values()},
+            "secrets": self.secrets,
+            "api_id": self.api_id,
+            "stage": self.stage,
         }
 
 
@@ -188,6 +277,9 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         t.physical[lid] = {"Ref": name, "Arn": arn, "Name": name}
         dep.bus_name = name
 
+    _provision_secrets(t, clients, dep)
+    _provision_rest_apis(t, clients, dep)
+
     for lid in t.of_type("AWS::Lambda::Function"):
         name = _physical(STACK_PREFIX, lid)
         t.physical[lid] = {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"}
@@ -208,18 +300,41 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
     function_by_arn = {t.physical[lid]["Arn"]: lid for lid in dep.functions}
     function_by_name = {t.physical[lid]["Ref"]: lid for lid in dep.functions}
 
+    def function_lid(ref: str) -> str:
+        """A function's logical id from its name, ARN or qualified ARN (FunctionName accepts all three)."""
+        if ref in function_by_name or ref in function_by_arn:
+            return function_by_name.get(ref) or function_by_arn[ref]
+        unqualified = ":".join(ref.split(":")[:7])
+        return function_by_arn.get(unqualified) or function_by_name[ref.split(":")[0]]
+
+    for res in t.of_type("AWS::Lambda::EventInvokeConfig").values():
+        props = t.resolve(res["Properties"])
+        destinations = props.get("DestinationConfig") or {}
+        fn_lid = function_lid(props["FunctionName"])
+        dep.invoke_configs[fn_lid] = InvokeConfigSpec(
+            function=fn_lid,
+            max_retry_attempts=int(props.get("MaximumRetryAttempts", ASYNC_RETRY_ATTEMPTS)),
+            max_event_age=int(props.get("MaximumEventAgeInSeconds", ASYNC_MAX_EVENT_AGE)),
+            on_failure_arn=(destinations.get("OnFailure") or {}).get("Destination"),
+            on_success_arn=(destinations.get("OnSuccess") or {}).get("Destination"),
+        )
+
     for lid, res in t.of_type("AWS::Events::Rule").items():
         props = t.resolve(res["Properties"])
         rule_name = _physical(STACK_PREFIX, lid)
         if "ScheduleExpression" in props:
             for target in props.get("Targets", []):
+                fn_lid = function_lid(target["Arn"])
+                config = dep.invoke_configs.get(fn_lid) or InvokeConfigSpec(fn_lid)
                 dep.schedules.append(
                     ScheduleSpec(
                         logical_id=lid,
                         expression=props["ScheduleExpression"],
-                        function=function_by_arn[target["Arn"]],
+                        function=fn_lid,
                         dlq_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
                         retry_attempts=int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)),
+                        async_retry_attempts=config.max_retry_attempts,
+                        on_failure_arn=config.on_failure_arn,
                     )
                 )
             continue
@@ -270,30 +385,167 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
     dep.gateway_responses = _gateway_responses(t)
     for route in dep.routes:
         route.gateway_responses = dep.gateway_responses.get(route.api, {})
-    for res in t.of_type("AWS::ApiGateway::Stage").values():
-        dep.stage = res["Properties"].get("StageName", "")
-    handled = {
-        "AWS::DynamoDB::Table",
-        "AWS::SQS::Queue",
-        "AWS::Events::EventBus",
-        "AWS::Lambda::Function",
-        "AWS::Events::Rule",
-        "AWS::Lambda::EventSourceMapping",
-        "AWS::ApiGateway::RestApi",
-        "AWS::ApiGateway::Resource",
-        "AWS::ApiGateway::Method",
-        "AWS::ApiGateway::GatewayResponse",
-    }
-    dep.skipped = sorted(f"{lid} ({r['Type']})" for lid, r in t.resources.items() if r["Type"] not in handled)
+    dep.skipped = sorted(f"{lid} ({r['Type']})" for lid, r in t.resources.items() if r["Type"] not in HANDLED_TYPES)
     unknown = [s for s in dep.skipped if s.split("(")[1].rstrip(")") not in SKIPPED_TYPES]
     if unknown:
         raise NotImplementedError(f"the local runtime cannot emulate: {', '.join(unknown)}")
     return dep
 
 
+# -- Secrets Manager ---------------------------------------------------------------------------------
+PUNCTUATION = string.punctuation  # the characters GetRandomPassword calls punctuation: !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~
+
+
+def generate_secret_string(spec: dict[str, Any]) -> str:
+    """A secret value as CloudFormation's GenerateSecretString makes it (Secrets Manager GetRandomPassword):
+    PasswordLength (32), ExcludeCharacters, ExcludeLowercase/Uppercase/Numbers/Punctuation, IncludeSpace,
+    RequireEachIncludedType (true); with SecretStringTemplate + GenerateStringKey, a JSON object holding it."""
+
+    def flag(name: str, default: bool = False) -> bool:
+        return _bool(spec.get(name, default))
+
+    length = int(spec.get("PasswordLength", 32))
+    excluded = set(str(spec.get("ExcludeCharacters", "")))
+    groups = [
+        chars
+        for chars, skip in (
+            (string.ascii_lowercase, flag("ExcludeLowercase")),
+            (string.ascii_uppercase, flag("ExcludeUppercase")),
+            (string.digits, flag("ExcludeNumbers")),
+            (PUNCTUATION, flag("ExcludePunctuation")),
+            (" ", not flag("IncludeSpace")),
+        )
+        if not skip
+    ]
+    groups = [g for g in ("".join(c for c in chars if c not in excluded) for chars in groups) if g]
+    if not groups or not 1 <= length <= 4096:
+        raise ValueError(f"GenerateSecretString {spec} leaves no characters to generate a secret from")
+    alphabet = "".join(groups)
+    rng = secrets.SystemRandom()
+    require = flag("RequireEachIncludedType", True) and length >= len(groups)
+    while True:
+        value = "".join(rng.choice(alphabet) for _ in range(length))
+        if not require or all(any(c in g for c in value) for g in groups):
+            break
+    template, key = spec.get("SecretStringTemplate"), spec.get("GenerateStringKey")
+    if template and key:
+        return json.dumps({**json.loads(template), key: value}, separators=(",", ":"))
+    return value
+
+
+def _provision_secrets(t: Template, clients: Any, dep: Deployment) -> None:
+    """Create the template's secrets. A secret that exists already (restored from the hub's state, or
+    kept by the emulator) keeps its value, as a stack update does: tokens signed before a restart stay valid.
+    Only a static SecretString the template changed is written again."""
+    found = t.of_type("AWS::SecretsManager::Secret")
+    if not found:
+        return
+    sm = clients("secretsmanager")
+    for lid, res in found.items():
+        props = t.resolve(res.get("Properties") or {})
+        name = props.get("Name") or _physical(STACK_PREFIX, lid)
+        try:
+            arn = sm.describe_secret(SecretId=name)["ARN"]
+            if "SecretString" in props:
+                current = sm.get_secret_value(SecretId=arn).get("SecretString")
+                if current != props["SecretString"]:
+                    sm.put_secret_value(SecretId=arn, SecretString=props["SecretString"])
+        except sm.exceptions.ResourceNotFoundException:
+            value = (
+                props["SecretString"]
+                if "SecretString" in props
+                else generate_secret_string(props.get("GenerateSecretString") or {})
+            )
+            kwargs: dict[str, Any] = {"Name": name, "SecretString": value}
+            if props.get("Description"):
+                kwargs["Description"] = props["Description"]
+            if props.get("Tags"):
+                kwargs["Tags"] = props["Tags"]
+            arn = sm.create_secret(**kwargs)["ARN"]
+        t.physical[lid] = {"Ref": arn, "Id": arn, "Name": name}
+        dep.secrets[friendly(lid)] = arn
+
+
+# -- API Gateway -------------------------------------------------------------------------------------
+def _provision_rest_apis(t: Template, clients: Any, dep: Deployment) -> None:
+    """Give every RestApi a real id: the emulator's RestApi of that name (restored from the hub's state, so
+    the id stays the same across restarts and usage plans naming it keep working), else a new one."""
+    apis = t.of_type("AWS::ApiGateway::RestApi")
+    if apis:
+        apigw = clients("apigateway")
+        existing: dict[str, dict[str, Any]] = {}
+        for page in apigw.get_paginator("get_rest_apis").paginate():
+            for item in page.get("items", []):
+                existing.setdefault(item["name"], item)
+        for lid, res in apis.items():
+            props = t.resolve(res.get("Properties") or {})
+            name = props.get("Name") or _physical(STACK_PREFIX, lid)
+            api = existing.get(name)
+            if api is None:
+                kwargs: dict[str, Any] = {"name": name, "apiKeySource": props.get("ApiKeySourceType", "HEADER")}
+                if props.get("Description"):
+                    kwargs["description"] = props["Description"]
+                api = apigw.create_rest_api(**kwargs)
+            root = api.get("rootResourceId") or ""
+            t.physical[lid] = {"Ref": api["id"], "RootResourceId": root}
+            dep.api_ids[lid] = api["id"]
+    for lid, res in t.of_type("AWS::ApiGateway::Stage").items():
+        dep.stage = res["Properties"].get("StageName", "")
+        t.physical[lid] = {"Ref": dep.stage}
+    for lid in t.of_type("AWS::ApiGateway::Deployment"):
+        t.physical[lid] = {"Ref": "local"}  # a deployment has no local counterpart
+
+
+def _bool(value: Any) -> bool:
+    return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
+
+
+def _function_in(uri: Any, t: Template, function_by_arn: dict[str, str]) -> str | None:
+    """The function a Lambda integration or authorizer URI (``...:lambda:path/.../functions/<arn>/invocations``)
+    invokes."""
+    try:
+        text = str(t.resolve(uri))
+    except KeyError:
+        text = json.dumps(uri)
+    for arn, lid in function_by_arn.items():
+        if f"{arn}/invocations" in text:
+            return lid
+    raw = json.dumps(uri)  # unresolvable: the function's logical id in the URI's intrinsics
+    return next((lid for lid in function_by_arn.values() if f'"{lid}"' in raw), None)
+
+
+def _authorizers(t: Template, function_by_arn: dict[str, str]) -> dict[str, AuthorizerSpec]:
+    out = {}
+    for lid, res in t.of_type("AWS::ApiGateway::Authorizer").items():
+        props = res["Properties"]
+        kind = props.get("Type", "TOKEN")
+        if kind != "TOKEN":
+            raise NotImplementedError(f"authorizer {lid}: only TOKEN (Lambda) authorizers run locally, not {kind}")
+        fn = _function_in(props.get("AuthorizerUri", ""), t, function_by_arn)
+        if fn is None:
+            raise NotImplementedError(f"authorizer {lid}: its AuthorizerUri names no function of the template")
+        source = str(props.get("IdentitySource", "method.request.header.Authorization"))
+        if not source.startswith("method.request.header."):
+            raise NotImplementedError(f"authorizer {lid}: a TOKEN authorizer's identity source must be a header")
+        expression = props.get("IdentityValidationExpression")
+        if expression:
+            re.compile(expression)  # fails at start-up, not on the first request
+        out[lid] = AuthorizerSpec(
+            logical_id=lid,
+            name=str(t.resolve(props.get("Name", lid))),
+            function=fn,
+            header=source.removeprefix("method.request.header."),
+            validation_expression=expression or None,
+            ttl=int(props.get("AuthorizerResultTtlInSeconds", AUTHORIZER_TTL_DEFAULT)),
+        )
+    return out
+
+
 def _routes(t: Template, function_by_arn: dict[str, str]) -> list[RouteSpec]:
     apis = t.of_type("AWS::ApiGateway::RestApi")
     resources = t.of_type("AWS::ApiGateway::Resource")
+    validators = t.of_type("AWS::ApiGateway::RequestValidator")
+    authorizers = _authorizers(t, function_by_arn)
 
     def path_of(ref: Any) -> str:
         if isinstance(ref, dict) and "Fn::GetAtt" in ref:  # the API's root resource
@@ -308,16 +560,30 @@ def _routes(t: Template, function_by_arn: dict[str, str]) -> list[RouteSpec]:
         if props["RestApiId"]["Ref"] not in apis:
             continue
         integration = props.get("Integration") or {}
-        uri = json.dumps(integration.get("Uri", ""))
-        fn = next((f for arn, f in function_by_arn.items() if f in uri), None)
+        fn = _function_in(integration.get("Uri", ""), t, function_by_arn)
         if fn is None or integration.get("Type") != "AWS_PROXY":
             raise NotImplementedError(f"method {lid}: only Lambda proxy integrations run locally")
+        auth_type = props.get("AuthorizationType", "NONE")
+        authorizer = None
+        if auth_type == "CUSTOM":
+            authorizer = authorizers[props["AuthorizerId"]["Ref"]]
+        elif auth_type != "NONE":
+            raise NotImplementedError(f"method {lid}: AuthorizationType {auth_type} is not emulated locally")
+        validator_ref = props.get("RequestValidatorId")
+        validator = validators[validator_ref["Ref"]]["Properties"] if validator_ref else {}
+        api = props["RestApiId"]["Ref"]
         routes.append(
             RouteSpec(
                 method=props["HttpMethod"],
                 resource=path_of(props["ResourceId"]) or "/",
                 function=fn,
-                api=props["RestApiId"]["Ref"],
+                api=api,
+                authorization_type=auth_type,
+                authorizer=authorizer,
+                api_key_required=_bool(props.get("ApiKeyRequired", False)),
+                api_key_source=(apis[api].get("Properties") or {}).get("ApiKeySourceType", "HEADER"),
+                request_parameters={k: _bool(v) for k, v in (props.get("RequestParameters") or {}).items()},
+                validate_parameters=_bool(validator.get("ValidateRequestParameters", False)),
             )
         )
     return routes

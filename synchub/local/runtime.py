@@ -133,6 +133,7 @@ class LocalHub:
 
     def _start(self) -> LocalHub:
         from .apigw import ApiGateway
+        from .usage_plans import ApiKeys
 
         if self.endpoint is None:
             from moto.core import DEFAULT_ACCOUNT_ID
@@ -155,6 +156,8 @@ class LocalHub:
                     self.store.wipe()
         self.clients = aws_clients(self.endpoint, self.region)
         template = Template.load(self.cdk_out, self.stack, self.region)
+        if self.store is not None:  # secrets, RestApi ids, API keys and usage plans: before provisioning
+            self.store.restore_control()
         dep = self.deployment = provision(template, self.clients, self.endpoint)
         if self.store is not None:
             self.restored = self.store.restore()
@@ -170,7 +173,7 @@ class LocalHub:
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
             "AWS_EXECUTION_ENV": "synchub-local",
         }
-        api_functions = {r.function for r in dep.routes}
+        api_functions = {r.function for r in dep.routes} | {r.authorizer.function for r in dep.routes if r.authorizer}
         for lid, spec in dep.functions.items():
             self.pools[lid] = FunctionPool(
                 spec,
@@ -213,6 +216,8 @@ class LocalHub:
                     template.account,
                     interval,
                     self.retry_delay,
+                    function_arn=template.physical[sched.function]["Arn"],
+                    send_failure=self._send_record,
                 )
             )
         for p in self.pollers:
@@ -221,7 +226,16 @@ class LocalHub:
             for p in self.pollers:
                 if isinstance(p, ScheduleRunner):
                     p.fire_soon()
-        self.api = ApiGateway(dep.routes, self.invoke, dep.stage, self.region, template.account, port=self.api_port)
+        self.api = ApiGateway(
+            dep.routes,
+            self.invoke,
+            dep.stage,
+            self.region,
+            template.account,
+            port=self.api_port,
+            api_id=dep.api_id,
+            api_keys=ApiKeys(self.clients("apigateway"), dep.api_id, dep.stage),
+        )
         self.api.start()
         self._write_state()
         return self
@@ -237,6 +251,8 @@ class LocalHub:
         for p in self.pollers:
             p.join(max(0.0, deadline - time.monotonic()))
         self.pollers = []
+        for pool in self.pools.values():  # every process exits at the same time, not one pool after another
+            pool.ask_to_stop()
         for pool in self.pools.values():
             pool.stop(deadline)
         self.pools = {}
@@ -263,8 +279,41 @@ class LocalHub:
         return self.pools[function_logical_id].invoke(event)
 
     def _send_to_arn(self, arn: str, body: str) -> None:
+        self.clients("sqs").send_message(QueueUrl=self._queue_url(arn), MessageBody=body)
+
+    def _queue_url(self, arn: str) -> str:
         assert self.deployment
-        self.clients("sqs").send_message(QueueUrl=self.deployment.queue_by_arn(arn)["url"], MessageBody=body)
+        try:
+            return self.deployment.queue_by_arn(arn)["url"]
+        except StopIteration:  # a queue the template does not create
+            return str(self.clients("sqs").get_queue_url(QueueName=arn.split(":")[-1])["QueueUrl"])
+
+    def _send_record(self, arn: str, record: dict[str, Any]) -> None:
+        """Deliver an asynchronous invocation record to a Lambda destination: a queue, a function or a bus."""
+        service = arn.split(":")[2] if arn.count(":") >= 5 else ""
+        if service == "sqs":
+            self._send_to_arn(arn, json.dumps(record))
+        elif service == "lambda":
+            assert self.deployment
+            target = ":".join(arn.split(":")[:7])
+            lid = next(
+                lid for lid in self.deployment.functions if self.deployment.template.physical[lid]["Arn"] == target
+            )
+            self.invoke(lid, record)
+        elif service == "events":
+            self.clients("events").put_events(
+                Entries=[
+                    {
+                        "Source": "lambda",
+                        "DetailType": "Lambda Function Invocation Result - Failure",
+                        "Detail": json.dumps(record),
+                        "EventBusName": arn,
+                        "Resources": [record["requestContext"]["functionArn"]],
+                    }
+                ]
+            )
+        else:
+            log.error("on-failure destination %s is not emulated; record dropped: %.500s", arn, json.dumps(record))
 
     @property
     def api_url(self) -> str:

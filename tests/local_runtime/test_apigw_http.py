@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -525,11 +526,17 @@ def test_gateway_responses_reach_the_local_api_through_provisioning(hub: Any) ->
     assert dep.routes and all(r.gateway_responses for r in dep.routes)
     spec = dep.routes[0].gateway_responses["MISSING_AUTHENTICATION_TOKEN"]
     assert spec.status == 404 and spec.headers["Content-Type"] == f"'{PROBLEM}'"
-    assert set(dep.routes[0].gateway_responses) == {
+    assert set(dep.routes[0].gateway_responses) >= {
         "MISSING_AUTHENTICATION_TOKEN",
         "REQUEST_TOO_LARGE",
         "DEFAULT_4XX",
         "DEFAULT_5XX",
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "QUOTA_EXCEEDED",
+        "BAD_REQUEST_PARAMETERS",
+        "INVALID_API_KEY",
     }
     fn = FakeLambda()
     api = ApiGateway(dep.routes, fn, dep.stage, "eu-west-1", "123456789012")  # as LocalHub builds it
@@ -587,3 +594,25 @@ def test_gateway_response_templates_pick_the_accepted_content_type() -> None:
         assert "x-echo" not in resp.headers
     finally:
         api.stop()
+
+
+def test_the_stage_prefix_of_the_deployed_url_is_served_too() -> None:
+    """`Location: /v1/orders/...` (built from requestContext.path, right behind the deployed stage)
+    resolves against the local hub as well: /v1/... and /... reach the same resource."""
+    seen: list[dict] = []
+
+    def invoke(function: str, event: dict) -> dict:
+        seen.append(event)
+        return {"statusCode": 200, "body": "{}"}
+
+    gw = ApiGateway([RouteSpec("GET", "/orders/{order_id}", "Fn")], invoke, "v1", "eu-west-1", "123456789012")
+    gw.start()
+    try:
+        for path in ("/v1/orders/ord_1", "/orders/ord_1"):
+            with urllib.request.urlopen(gw.url + path, timeout=5) as resp:
+                assert resp.status == 200
+        assert [e["path"] for e in seen] == ["/orders/ord_1", "/orders/ord_1"]
+        assert [e["requestContext"]["path"] for e in seen] == ["/v1/orders/ord_1", "/v1/orders/ord_1"]
+        assert seen[0]["pathParameters"] == {"order_id": "ord_1"}
+    finally:
+        gw.stop()

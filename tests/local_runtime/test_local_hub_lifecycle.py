@@ -1,5 +1,7 @@
-"""The local hub as a user runs it from a script: data survives restarts and kill -9, stop is fast
-and leaves nothing behind, and start-up problems get one line, not a traceback."""
+"""The local hub as a user runs it from a script: data survives restarts and kill -9 (orders, queued
+messages, and the channel's API key, usage plan and token signing secret: its credentials and even its
+token keep working), stop is fast and leaves nothing behind, and start-up problems get one line, not a
+traceback."""
 
 from __future__ import annotations
 
@@ -9,17 +11,37 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helpers import ROOT, sample
-from synchub import demo, environment
+from synchub import channels, environment
+from synchub.client import ChannelClient, Response, http
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_left_behind() -> Iterator[None]:
+    """A failing test must not leave its hubs (and their workers) running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate(timeout=30)
 
 
 def _start(state_dir: Path, *args: str) -> subprocess.Popen:
     """`synchub local up` as a script's background job: SIGINT ignored, as a non-interactive shell does."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "synchub.cli", "local", "up", "--no-synth", "--state-dir", str(state_dir), *args],
         cwd=ROOT,
         env=env,
@@ -29,6 +51,8 @@ def _start(state_dir: Path, *args: str) -> subprocess.Popen:
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
+    STARTED.append(proc)
+    return proc
 
 
 def _wait_up(proc: subprocess.Popen, state_dir: Path) -> environment.HubEnvironment:
@@ -50,8 +74,13 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _post(env: environment.HubEnvironment, body: dict[str, Any], key: str) -> tuple[int, dict, Any]:
-    return demo.http("POST", env.api_url + "/orders", body, {"Idempotency-Key": key})
+def _client(env: environment.HubEnvironment, credentials: channels.Credentials) -> ChannelClient:
+    assert env.api_url
+    return ChannelClient(env.api_url, credentials.client_id, credentials.client_secret, env.token_url)
+
+
+def _post(client: ChannelClient, body: dict[str, Any], key: str) -> Response:
+    return client.post_order(body, key)
 
 
 def _group_alive(pgid: int, grace: float = 3.0) -> bool:
@@ -75,9 +104,15 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     state = tmp_path / "state"
     hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
+    api_id = env.api_id  # the state file names the emulator's RestApi (usage plans name it) and the stage
+    assert api_id and env.stage == "v1"
+    credentials = channels.add_channel(env, "webshop-nl")
+    client = _client(env, credentials)
     body = sample("api-post-order.json")
-    status, _, accepted = _post(env, body, "restart-key-0001")
-    assert status == 202, accepted
+    resp = _post(client, body, "restart-key-0001")
+    accepted = resp.body
+    assert resp.status == 202, accepted
+    token = client.token()
     dlq = "WorkersInvoicingWorkerDeadLetterQueue"
     env.clients()("sqs").send_message(QueueUrl=env.queues[dlq], MessageBody="poison: not json")
 
@@ -112,10 +147,16 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
 
     hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
-    status, headers, again = _post(env, body, "restart-key-0001")
-    assert status == 202 and again["order_id"] == accepted["order_id"]
-    assert headers.get("Idempotent-Replayed") == "true"
-    assert demo.http("GET", f"{env.api_url}/orders/{accepted['order_id']}")[0] == 200
+    assert env.api_id == api_id  # the same API: the channel's usage plan still applies to it
+    # the token issued before the crash still verifies (same signing secret), and names the same API key
+    order_url = f"{env.api_url}/orders/{accepted['order_id']}"
+    assert http("GET", order_url, headers={"Authorization": f"Bearer {token}"}).status == 200
+    client = _client(env, credentials)
+    again = _post(client, body, "restart-key-0001")
+    assert again.status == 202 and again.body["order_id"] == accepted["order_id"]
+    assert again.header("Idempotent-Replayed") == "true"
+    assert client.get_order(accepted["order_id"]).status == 200
+    assert http("GET", order_url).status == 401  # and the API still asks for one
     assert _dlq_bodies(env, dlq) == ["poison: not json"]
     started = time.monotonic()
     os.kill(hub.pid, signal.SIGINT)  # ignored by inheritance, as for a background job: the hub takes it back
@@ -127,7 +168,7 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
 
     hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
-    assert demo.http("GET", f"{env.api_url}/orders/{accepted['order_id']}")[0] == 200
+    assert _client(env, credentials).get_order(accepted["order_id"]).status == 200
     assert _dlq_bodies(env, dlq) == ["poison: not json"]
     started = time.monotonic()
     os.kill(hub.pid, signal.SIGTERM)
@@ -137,7 +178,10 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
 
     fresh = _start(state, "--port", "0", "--emulator-port", "0", "--fresh")
     env = _wait_up(fresh, state)
-    assert demo.http("GET", f"{env.api_url}/orders/{accepted['order_id']}")[0] == 404
+    assert channels.list_channels(env) == []  # --fresh: no channel, no key, no plan
+    assert env.clients()("apigateway").get_api_keys()["items"] == []
+    fresh_client = _client(env, channels.add_channel(env, "webshop-nl"))
+    assert fresh_client.get_order(accepted["order_id"]).status == 404
     fresh.send_signal(signal.SIGTERM)
     fresh.communicate(timeout=30)
     assert fresh.returncode == 0

@@ -309,7 +309,39 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
     table = moto_server("dynamodb").describe_table(TableName=dep.tables["DataOrdersTable"])["Table"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
     assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == ["backorders", "outbox-pending"]
-    assert {(r.method, r.resource) for r in dep.routes} == {("POST", "/orders"), ("GET", "/orders/{order_id}")}
+    assert {(r.method, r.resource) for r in dep.routes} == {
+        ("POST", "/orders"),
+        ("GET", "/orders/{order_id}"),
+        ("ANY", "/orders"),
+        ("ANY", "/orders/{order_id}"),
+        ("POST", "/oauth2/token"),
+        ("ANY", "/oauth2/token"),
+        ("GET", "/openapi.json"),
+    }
+    routes = {(r.method, r.resource): r for r in dep.routes}
+    post = routes[("POST", "/orders")]
+    assert post.authorization_type == "CUSTOM" and post.api_key_required and post.api_key_source == "AUTHORIZER"
+    assert post.required_parameters == [("header", "Idempotency-Key")]
+    assert post.authorizer is not None and dep.functions[post.authorizer.function].handler.endswith(
+        "authorizer_handler"
+    )
+    assert post.authorizer.header == "Authorization" and post.authorizer.validation_expression
+    assert post.authorizer.ttl == 0  # revocation is immediate
+    for key in [("POST", "/oauth2/token"), ("ANY", "/oauth2/token"), ("GET", "/openapi.json")]:
+        assert routes[key].authorization_type == "NONE" and not routes[key].api_key_required
+    assert routes[("ANY", "/orders")].authorizer == post.authorizer and routes[("ANY", "/orders")].api_key_required
+    assert not routes[("ANY", "/orders")].required_parameters
+    # the RestApi has a real id in the emulator, and the secret a generated value (ExcludePunctuation, 64)
+    api = moto_server("apigateway").get_rest_api(restApiId=dep.api_id)
+    assert api["name"] == "synchub-orders" and api["apiKeySource"] == "AUTHORIZER" and dep.stage == "v1"
+    (secret_arn,) = dep.secrets.values()
+    value = moto_server("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    assert len(value) == 64 and value.isalnum()
+    token_fn = next(f for f in dep.functions.values() if f.handler == "channels.handler.token_handler")
+    assert token_fn.environment["TOKEN_SIGNING_SECRET_ARN"] == secret_arn
+    assert token_fn.environment["CHANNELS_TABLE"] == dep.tables["DataChannelsTable"]
+    skipped = {s.split(" (")[1].rstrip(")") for s in dep.skipped}
+    assert {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::Events::EventBusPolicy"} <= skipped
     assert {s.kind for s in dep.event_sources} == {"sqs", "dynamodb"}
     stream = next(s for s in dep.event_sources if s.kind == "dynamodb")
     assert stream.max_retries == 5 and stream.bisect and stream.on_failure_arn
@@ -326,6 +358,9 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
         "outbox.handler.sweep_handler",
         "reservation.handler.backorder_handler",
     ]
+    for sched in dep.schedules:  # the EventInvokeConfig: retries, then its on-failure destination
+        assert sched.async_retry_attempts == 2 and sched.on_failure_arn
+        assert dep.queue_by_arn(sched.on_failure_arn)["name"].endswith("DeadLetterQueue")
 
 
 # -- worker processes ----------------------------------------------------------------------------
