@@ -59,6 +59,10 @@ lock:                   ## re-pin requirements/dev.lock (hashes) from pyproject.
 schemas: setup          ## regenerate events/schemas from the pydantic models
 	$(BIN)/python -m synchub.contracts
 
+.PHONY: openapi
+openapi: setup          ## regenerate openapi/synchub.json (and the orders Lambda's copy) from the API's routes
+	$(BIN)/python -m synchub.openapi
+
 lint: synth            ## ruff + mypy on the code (as .pre-commit-config.yaml does), cfn-lint on the synthesized template
 	$(BIN)/ruff check functions synchub infra benchmarks tests
 	$(BIN)/ruff format --check functions synchub infra benchmarks tests

@@ -1,45 +1,95 @@
-"""Orders API: ``POST /orders`` and ``GET /orders/{order_id}`` behind API Gateway (REST).
+"""Orders API: ``POST /orders``, ``GET /orders/{order_id}`` and ``GET /openapi.json`` behind API
+Gateway (REST), with the ``ANY`` fallback methods of those resources answered 405 here.
+
+Every request passes :mod:`orders.preflight` first (one place for authentication, limits, headers
+and body checks); the resolver then sees only requests that are sound. The channel comes from
+the TOKEN authorizer's context, never from the body.
+
+No personal data leaves this module for logs, traces or metrics: the Logger never logs the event,
+the Tracer never records a route's response (an order carries names and addresses), log lines
+carry ids and outcomes only.
 
 No ``from __future__ import annotations`` here: the resolver reads the annotations at run time.
 """
 
-import re
-from typing import Annotated
+import functools
+from collections.abc import Callable
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from synchub_core.lambda_support import Powertools
-from synchub_core.problem import problem
+from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, problem
 
-from . import logic
-from .models import CreateResult, DuplicateChannelOrder, IdempotencyConflict, OrderIn
+from . import logic, preflight
+from .models import (
+    ChannelMismatch,
+    CreateResult,
+    DuplicateChannelOrder,
+    IdempotencyConflict,
+    Order,
+    OrderIn,
+    OrderReceipt,
+)
 
 pt = Powertools.for_service("orders")
 logger, tracer, metrics = pt.logger, pt.tracer, pt.metrics
-app = APIGatewayRestResolver(enable_validation=True)
+# debug stays off whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event
+# (bodies with customer data) and answers errors with tracebacks
+app = APIGatewayRestResolver(enable_validation=True, debug=False)
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9\-_.:]{8,128}$")
-CORRELATION_ID = re.compile(r"^[A-Za-z0-9\-_.:/]{1,128}$")
+# The published contract (openapi/synchub.json) is generated from this resolver's routes plus the
+# token endpoint by synchub/openapi.py, which also writes this copy into the code asset. The Lambda
+# serves the copy as committed instead of generating it: the token endpoint is described by the
+# tooling (it belongs to the channels domain), generation would cost the first caller a
+# pydantic schema build, and tests/unit/test_openapi.py fails when either copy is stale, so what
+# is served is byte for byte what is published.
+OPENAPI_DOCUMENT = FilePath(__file__).resolve().with_name("openapi.json")
 
 
-def _header(name: str) -> str | None:
-    headers = app.current_event.headers or {}
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+# headers a problem answer carries, by status (401 and 429 come from API Gateway's gateway responses)
+_PROBLEM_HEADERS: dict[int, dict[str, OpenAPIResponseHeader]] = {
+    401: {"WWW-Authenticate": {"description": 'Bearer realm="synchub"', "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}},
+}
 
 
-def _correlation_id() -> str:
-    return _header("X-Correlation-Id") or app.current_event.request_context.request_id or logic.new_order_id()
+def _problems(**descriptions: str) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses, problem+json, from ``s400="..."`` style keywords."""
+    responses: dict[int, OpenAPIResponse] = {}
+    for code, text in descriptions.items():
+        status = int(code.removeprefix("s"))
+        responses[status] = {"description": text, "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}}}
+        if status in _PROBLEM_HEADERS:
+            responses[status]["headers"] = _PROBLEM_HEADERS[status]
+    return responses
+
+
+UNAUTHORIZED = "No valid access token (API Gateway's authorizer answers this; `WWW-Authenticate: Bearer`)"
+FORBIDDEN = "The channel is revoked, its credential was rotated since the token was issued, or its API key is invalid"
+THROTTLED = "The channel's rate limit or quota is used up; retry after `Retry-After` seconds"
+
+
+def _channel() -> str:
+    channel = preflight.authenticated_channel(app.current_event.raw_event)
+    if channel is None:  # the pre-flight refused such requests already
+        raise RuntimeError("authenticated route without an authenticated channel")
+    return channel
+
+
+def _public(path: str) -> str:
+    return preflight.public_path(app.current_event.raw_event, path)
 
 
 def _accepted(result: CreateResult) -> Response:
-    url = f"/orders/{result.order_id}"
+    url = _public(f"/orders/{result.order_id}")
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
@@ -48,41 +98,99 @@ def _accepted(result: CreateResult) -> Response:
     )
 
 
+def _contained(route: Callable[..., Response]) -> Callable[..., Response]:
+    """Answer an unexpected exception of ``route`` with a 500 problem inside the traced method.
+
+    What raises through ``tracer.capture_method`` is logged by Powertools with its traceback and
+    recorded in the trace with its message, and a message may quote request data (customer names,
+    addresses). Contained here, the trace and the logs get the exception's type and place only.
+    """
+
+    @functools.wraps(route)
+    def contained(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return route(*args, **kwargs)
+        except Exception as exc:
+            tracer.put_annotation(key="failure", value=type(exc).__name__)
+            return _failed(exc)
+
+    return contained
+
+
+IDEMPOTENCY_KEY_DOC = (
+    "Unique per order and channel: 8-128 characters of A-Z a-z 0-9 - _ . : . A retry with the same key and "
+    "the same body answers the same order; the same key with another body is 422 idempotency-key-reused. "
+    "Keys are scoped to the channel."
+)
+CORRELATION_ID_DOC = (
+    "Optional: 1-128 characters of A-Z a-z 0-9 - _ . : / ; the order's events and log lines carry it. "
+    "Without it the API Gateway request id is used."
+)
+
+
 # No return annotation: with enable_validation Powertools reads it at run time as the response model.
-@app.post("/orders")
-@tracer.capture_method
-def create_order(order: Annotated[OrderIn, Body()]):  # type: ignore[no-untyped-def]
-    key = _header("Idempotency-Key")
-    if not key:
-        return problem(
-            400,
-            "idempotency-key-missing",
-            "Idempotency-Key header required",
-            "Send a unique Idempotency-Key header (8-128 of A-Z a-z 0-9 - _ . :) "
-            "with every POST /orders; retries reuse the same key.",
-            instance="/orders",
-        )
-    if not IDEMPOTENCY_KEY.match(key):
-        return problem(
-            400,
-            "idempotency-key-invalid",
-            "Idempotency-Key header malformed",
-            "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 - _ . :",
-            instance="/orders",
-        )
-    sent = _header("X-Correlation-Id")
-    if sent is not None and not CORRELATION_ID.match(sent):
-        return problem(
-            400,
-            "correlation-id-invalid",
-            "X-Correlation-Id header malformed",
-            "X-Correlation-Id must be 1-128 characters of A-Z a-z 0-9 - _ . : /; omit it to use the request id.",
-            instance="/orders",
-        )
-    correlation_id = _correlation_id()
+@app.post(
+    "/orders",
+    summary="Submit an order",
+    description="Accepts a channel's order exactly once per Idempotency-Key. The order belongs to the channel "
+    "the access token was issued to; the body's `channel` is optional and, if sent, must be that channel.",
+    operation_id="createOrder",
+    tags=["orders"],
+    responses={
+        202: {
+            "description": "Accepted (or, with `Idempotent-Replayed: true`, accepted before under this key)",
+            "headers": {
+                "Location": {"description": "The order's URL (its status_url)", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "`true` when this answers a retry of an order accepted before",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                },
+            },
+            "content": {content_types.APPLICATION_JSON: {"model": OrderReceipt}},
+        },
+        **_problems(
+            s400="Malformed request: validation-error (with `errors`), idempotency-key-missing, "
+            "idempotency-key-invalid, correlation-id-invalid, body-not-utf8, body-not-json, body-not-object, "
+            "json-too-deep, bad-request",
+            s401=UNAUTHORIZED,
+            s403=f"channel-mismatch: the body names another channel than the token's. {FORBIDDEN}",
+            s409="duplicate-channel-order: this channel order reference was accepted under another "
+            "Idempotency-Key (`order_id`, `status_url`)",
+            s413=f"payload-too-large: the body is larger than {preflight.MAX_BODY_BYTES} bytes",
+            s415="unsupported-media-type: the body is not sent as Content-Type: application/json (UTF-8)",
+            s422="idempotency-key-reused: this Idempotency-Key was used for a different order body; "
+            "order-unprocessable: two lines share a line_id or a sku (merge them)",
+            s429=THROTTLED,
+        ),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def create_order(  # type: ignore[no-untyped-def]
+    order: Annotated[OrderIn, Body(description="The order")],
+    idempotency_key: Annotated[
+        str,
+        Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=IDEMPOTENCY_KEY_DOC),
+    ],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    channel = _channel()
+    correlation_id = correlation_id or preflight.request_id(app.current_event.raw_event) or logic.new_order_id()
     logger.set_correlation_id(correlation_id)  # the log lines carry the id the order's events carry
     try:
-        result = logic.accept(order, key, correlation_id)
+        result = logic.accept(order, idempotency_key, correlation_id, channel=channel)
+    except ChannelMismatch:
+        metrics.add_metric(name="ChannelMismatch", unit=MetricUnit.Count, value=1)
+        return problem(
+            403,
+            "channel-mismatch",
+            "Order names another channel",
+            "The order's channel must be the channel the access token was issued to; omit `channel` to use it.",
+            instance=_public("/orders"),
+        )
     except IdempotencyConflict:
         metrics.add_metric(name="IdempotencyConflict", unit=MetricUnit.Count, value=1)
         return problem(
@@ -90,32 +198,83 @@ def create_order(order: Annotated[OrderIn, Body()]):  # type: ignore[no-untyped-
             "idempotency-key-reused",
             "Idempotency-Key reused with a different request",
             "This Idempotency-Key was already used for a different order body; use a new key for a new order.",
-            instance="/orders",
-            idempotency_key=key,
+            instance=_public("/orders"),
+            idempotency_key=idempotency_key,
         )
     except DuplicateChannelOrder as dup:
         return problem(
             409,
             "duplicate-channel-order",
             "Channel order already accepted",
-            f"{order.channel} order {order.channel_order_ref} was already accepted under another Idempotency-Key.",
-            instance="/orders",
+            f"{channel} order {order.channel_order_ref} was already accepted under another Idempotency-Key.",
+            instance=_public("/orders"),
             order_id=dup.order_id,
-            status_url=f"/orders/{dup.order_id}",
+            status_url=_public(f"/orders/{dup.order_id}"),
         )
     metrics.add_metric(name="OrderAccepted" if result.created else "OrderReplayed", unit=MetricUnit.Count, value=1)
-    logger.info("order intake", extra={"order_id": result.order_id, "new_order": result.created})
+    logger.info("order intake", extra={"order_id": result.order_id, "new_order": result.created, "channel": channel})
     return _accepted(result)
 
 
 # No return annotation: with enable_validation Powertools reads it at run time as the response model.
-@app.get("/orders/<order_id>")
-@tracer.capture_method
-def get_order(order_id: str):  # type: ignore[no-untyped-def]
-    order = logic.get(order_id)
-    if order is None:
-        raise NotFoundError(order_id)
+@app.get(
+    "/orders/<order_id>",
+    summary="Read an order",
+    description="The order with its state and history. Another channel's order is 404, like one that does not exist.",
+    operation_id="getOrder",
+    tags=["orders"],
+    responses={
+        200: {"description": "The order", "content": {content_types.APPLICATION_JSON: {"model": Order}}},
+        **_problems(
+            s400="correlation-id-invalid",
+            s401=UNAUTHORIZED,
+            s403=FORBIDDEN,
+            s404="not-found: no such order for this channel",
+            s429=THROTTLED,
+        ),
+    },
+)
+@tracer.capture_method(capture_response=False)  # the order carries customer names and addresses
+@_contained
+def get_order(  # type: ignore[no-untyped-def]
+    order_id: Annotated[str, Path(description="The order id from POST /orders: `ord_` and 32 hex digits")],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    order = logic.get(order_id, _channel())
+    if order is None:  # answered, not raised: a 404 is no error to log or trace
+        return _no_resource()
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=order.model_dump_json())
+
+
+@functools.cache
+def _openapi_document() -> str:
+    return OPENAPI_DOCUMENT.read_text()
+
+
+@app.get(
+    "/openapi.json",
+    summary="This API's OpenAPI document",
+    operation_id="getOpenApiDocument",
+    tags=["meta"],
+    responses={
+        200: {
+            "description": "The OpenAPI 3.1 document (no access token needed)",
+            "content": {content_types.APPLICATION_JSON: {"schema": {"type": "object"}}},
+        },
+        **_problems(s400="correlation-id-invalid", s429="Too many requests; retry after `Retry-After` seconds"),
+    },
+)
+# No return annotation: with enable_validation Powertools reads it at run time as the response model.
+def openapi_document():  # type: ignore[no-untyped-def]
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=_openapi_document(),
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 @app.exception_handler(RequestValidationError)
@@ -124,36 +283,98 @@ def _invalid(exc: RequestValidationError) -> Response:
         {"pointer": "/" + "/".join(str(p) for p in e.get("loc", ())[1:]), "detail": e.get("msg", "")}
         for e in exc.errors()
     ]
+    if exc.errors() and all(
+        tuple(e.get("loc", ())) == ("body",) and e.get("type") == "value_error" for e in exc.errors()
+    ):
+        # every field is well-formed, the order as a whole is not (two lines with one line_id or one sku):
+        # a rule JSON Schema cannot state, so the contract's 422 rather than its schema's 400
+        return problem(
+            422,
+            "order-unprocessable",
+            "Order cannot be processed as sent",
+            f"{len(errors)} rule(s) across the order's fields broken; nothing was written.",
+            instance=_public(app.current_event.path),
+            errors=errors,
+        )
     return problem(
         400,
         "validation-error",
         "Request body is invalid",
         f"{len(errors)} validation error(s); nothing was written.",
-        instance=app.current_event.path,
+        instance=_public(app.current_event.path),
         errors=errors,
     )
 
 
+def _no_resource() -> Response:
+    # the same answer for an order that does not exist and for another channel's order
+    path = _public(app.current_event.path)
+    return problem(404, "not-found", "Not found", f"No resource at {path}", instance=path)
+
+
 @app.exception_handler(NotFoundError)
-def _not_found(exc: NotFoundError) -> Response:
-    return problem(
-        404, "not-found", "Not found", f"No resource at {app.current_event.path}", instance=app.current_event.path
+def _not_found(exc: NotFoundError) -> Response:  # no route: the pre-flight answers those already
+    return _no_resource()
+
+
+def _log_failure(exc: Exception) -> None:
+    """Log an unexpected exception by type and place only: its message may quote request data."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else None
+    logger.error("request failed", extra={"error": type(exc).__name__, "where": where})
+    metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=1)
+
+
+INTERNAL_ERROR = "The request could not be completed. Retrying is safe: retry a POST with the same Idempotency-Key."
+
+
+@app.exception_handler(Exception)
+def _failed(exc: Exception) -> Response:
+    _log_failure(exc)
+    return problem(500, "internal-error", "Internal error", INTERNAL_ERROR)
+
+
+def _refused(refusal: preflight.Refusal) -> dict[str, Any]:
+    """A pre-flight refusal as a Lambda proxy response (the resolver never saw the request)."""
+    response = problem(
+        refusal.status,
+        refusal.slug,
+        refusal.title,
+        refusal.detail,
+        instance=refusal.instance,
+        headers=refusal.headers,
+        **refusal.extensions,
     )
+    headers = {k: v if isinstance(v, list) else [v] for k, v in response.headers.items()}
+    return {
+        "statusCode": response.status_code,
+        "multiValueHeaders": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
 
 
-@app.not_found
-def _no_route(exc: Exception) -> Response:
-    return problem(
-        404,
-        "not-found",
-        "Not found",
-        f"No route for {app.current_event.http_method} {app.current_event.path}",
-        instance=app.current_event.path,
-    )
+def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
+    logger.set_correlation_id(preflight.request_id(event))
+    checked = preflight.check(event)
+    if isinstance(checked, preflight.Refusal):
+        logger.info("request refused", extra={"status": checked.status, "problem": checked.slug})
+        return _refused(checked)
+    if checked.correlation_id:
+        logger.set_correlation_id(checked.correlation_id)
+    return app.resolve(checked.event, context)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+# log_event and capture_response are off explicitly: POWERTOOLS_LOGGER_LOG_EVENT or
+# POWERTOOLS_TRACER_CAPTURE_RESPONSE set on the function must not put bodies in logs or traces
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    try:
+        return _handle(event, context)
+    except Exception as exc:  # a bug before the resolver: still a problem, never a stack trace to the client
+        _log_failure(exc)
+        return _refused(preflight.Refusal(500, "internal-error", "Internal error", INTERNAL_ERROR))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from . import repository
 from .models import (
     ORDER_ACCEPTED,
     ORDER_SOURCE,
+    ChannelMismatch,
     CreateResult,
     Order,
     OrderAcceptedData,
@@ -34,11 +36,45 @@ def request_hash(order: OrderIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+ORDER_ID = re.compile(r"ord_[0-9a-f]{32}")
+
+
 def new_order_id() -> str:
     return "ord_" + uuid.uuid4().hex
 
 
-def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> CreateResult:
+def is_order_id(value: str) -> bool:
+    """Whether ``value`` could be an order id at all (anything else is not found without a read)."""
+    return ORDER_ID.fullmatch(value) is not None
+
+
+CAUSATION_ID_MAX = 128  # the envelope's limit
+
+
+def causation_id(idempotency_key: str) -> str:
+    """What caused an OrderAccepted: ``idempotency-key:<key>``; a key too long to fit the envelope's
+    128 characters (keys may have 128 themselves) is named by its SHA-256 instead."""
+    named = f"idempotency-key:{idempotency_key}"
+    if len(named) <= CAUSATION_ID_MAX:
+        return named
+    return "idempotency-key-sha256:" + hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str, *, channel: str | None = None) -> CreateResult:
+    """Accept an order for ``channel``, the channel the request is authenticated as.
+
+    The order, its idempotency key and its channel order reference belong to that channel: two
+    channels may use the same key and the same reference. A body that names another channel is
+    refused (:class:`ChannelMismatch`); one that names none gets the authenticated channel.
+    ``channel=None`` is for trusted in-process callers (tests, benchmarks) whose body names it.
+    """
+    if channel is None:
+        if order_in.channel is None:
+            raise ValueError("an order needs a channel: the authenticated one, or one named in the body")
+        channel = order_in.channel
+    elif order_in.channel is not None and order_in.channel != channel:
+        raise ChannelMismatch(order_in.channel, channel)
+    order_in = order_in.model_copy(update={"channel": channel})
     now = now_iso()
     doc = order_in.model_dump(mode="json")
     stored = StoredOrder(
@@ -56,12 +92,18 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str) -> Crea
         sequence=stored.version,
         data=OrderAcceptedData(order_id=stored.order_id, **doc).model_dump(mode="json"),
         correlation_id=correlation_id,
-        causation_id=f"idempotency-key:{idempotency_key}",
+        causation_id=causation_id(idempotency_key),
         source_system=ORDER_SOURCE,
     )
     return repository.create(stored, idempotency_key, request_hash(order_in), event)
 
 
-def get(order_id: str) -> Order | None:
-    """The order with its history, as ``GET /orders/{id}`` shows it."""
-    return repository.read(order_id)
+def get(order_id: str, channel: str) -> Order | None:
+    """The order with its history, as ``GET /orders/{id}`` shows it to ``channel``: another
+    channel's order is not found, exactly like an order that does not exist."""
+    if not is_order_id(order_id):
+        return None
+    order = repository.read(order_id)
+    if order is None or order.channel != channel:
+        return None
+    return order

@@ -14,6 +14,8 @@ from synchub_core.vocabulary import Allocation, Money, OrderState, Rate, Sku
 ORDER_ACCEPTED = "OrderAccepted"
 ORDER_SOURCE = "synchub.orders"
 MAX_LINES = 40  # a reservation transaction touches each line's positions plus 3 bookkeeping items
+# a sales channel's id: its OAuth client id, the `channel` claim its API requests carry
+CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9\-]{1,31}$"
 
 
 class _Strict(BaseModel):
@@ -46,7 +48,12 @@ class OrderLine(_Strict):
 class OrderIn(_Strict):
     """What a channel posts to ``POST /orders``."""
 
-    channel: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]{1,31}$")
+    channel: str | None = Field(
+        default=None,
+        pattern=CHANNEL_PATTERN,
+        description="Optional: the order belongs to the channel the access token was issued to. "
+        "If sent, it must be that channel (otherwise 403 channel-mismatch).",
+    )
     channel_order_ref: str = Field(min_length=1, max_length=64)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     customer: Customer
@@ -96,7 +103,16 @@ class Order(BaseModel):
 class OrderAcceptedData(OrderIn):
     """``data`` of the OrderAccepted event: the accepted request plus its order id."""
 
+    channel: str = Field(pattern=CHANNEL_PATTERN)  # always the authenticated channel
     order_id: str
+
+
+class OrderReceipt(BaseModel):
+    """What ``POST /orders`` answers (202): the order id, its state and where to follow it."""
+
+    order_id: str
+    state: OrderState
+    status_url: str = Field(description="GET this path (also in the Location header) for the order's state")
 
 
 @dataclass
@@ -129,6 +145,15 @@ class CreateResult:
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different request body."""
+
+
+class ChannelMismatch(Exception):
+    """The body names another channel than the one the request is authenticated as."""
+
+    def __init__(self, sent: str, authenticated: str):
+        super().__init__(sent, authenticated)
+        self.sent = sent
+        self.authenticated = authenticated
 
 
 class DuplicateChannelOrder(Exception):

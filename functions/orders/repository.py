@@ -4,7 +4,7 @@
 |------------------------|---------------------|------------------------------------------------|
 | ORDER#<order_id>       | ORDER               | the order document, ``version`` for optimistic concurrency |
 | ORDER#<order_id>       | HIST#<version>#<n>  | one business-state transition                  |
-| IDEMP#<key>            | IDEMP               | Idempotency-Key -> request hash + order id     |
+| IDEMP#<channel>#<key>  | IDEMP               | a channel's Idempotency-Key -> request hash + order id |
 | CHANREF#<channel>#<ref>| CHANREF             | a channel order reference is accepted once     |
 | OUTBOX#<event_id>      | OUTBOX              | event waiting for / done with publication       |
 
@@ -138,12 +138,17 @@ def transition_ops(
 
 
 def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: EventEnvelope) -> CreateResult:
-    """Create the order exactly once for ``idempotency_key`` (one atomic transaction)."""
+    """Create the order exactly once for its channel's ``idempotency_key`` (one atomic transaction).
+
+    Keys and channel order references are scoped by the order's channel (the authenticated one):
+    another channel's key or reference never answers, or blocks, this one. (Neither a channel id nor
+    a key can contain ``#``, so the scoped keys cannot collide.)
+    """
     table = settings().orders_table
     now = order.created_at
     expires = int((utcnow() + IDEMPOTENCY_TTL).timestamp())
     idem_item = {
-        "pk": f"IDEMP#{idempotency_key}",
+        "pk": f"IDEMP#{order.doc['channel']}#{idempotency_key}",
         "sk": "IDEMP",
         "item_type": "IDEMPOTENCY",
         "request_hash": request_hash,

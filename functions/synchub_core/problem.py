@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://synchub.dev/problems/"
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, instance: str | None = None, **extensions: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
@@ -23,4 +32,56 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extensions.items() if v is not None})
-    return Response(status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=json.dumps(body, default=str))
+    return Response(
+        status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=json.dumps(body, default=str), headers=headers
+    )
+
+
+# The documented shape of a problem (the published OpenAPI document's `Problem` component). The
+# functions build problems with problem() above; API Gateway's gateway responses send the same
+# members (`status` left out where one template serves several codes, plus `errorType`/`requestId`).
+class ProblemError(BaseModel):
+    pointer: str = Field(description="JSON Pointer (RFC 6901) to the offending member of the request body")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (application/problem+json). `type` identifies the problem (its
+    slug after https://synchub.dev/problems/) and `title` is stable for it; `detail` says what
+    happened this time. Extension members carry machine-readable facts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI identifying the problem type", examples=[PROBLEM_BASE + "validation-error"])
+    title: str = Field(description="Short summary of the problem type; the same for every occurrence")
+    status: Annotated[int, Field(ge=400, le=599)] | SkipJsonSchema[None] = Field(
+        default=None, description="The HTTP status code"
+    )
+    detail: str = Field(description="What happened this time, and what to do about it")
+    instance: str | SkipJsonSchema[None] = Field(default=None, description="The request path it occurred at")
+    errors: list[ProblemError] | SkipJsonSchema[None] = Field(
+        default=None, description="validation-error: every invalid member of the request body"
+    )
+    order_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="duplicate-channel-order: the order already accepted for this reference"
+    )
+    status_url: str | SkipJsonSchema[None] = Field(
+        default=None, description="duplicate-channel-order: where to follow that order"
+    )
+    idempotency_key: str | SkipJsonSchema[None] = Field(
+        default=None, description="idempotency-key-reused: the key sent"
+    )
+    max_bytes: int | SkipJsonSchema[None] = Field(default=None, description="payload-too-large: the limit")
+    max_depth: int | SkipJsonSchema[None] = Field(default=None, description="json-too-deep: the limit")
+    error: str | SkipJsonSchema[None] = Field(
+        default=None, description="POST /oauth2/token: the RFC 6749 error code (invalid_client, ...)"
+    )
+    error_description: str | SkipJsonSchema[None] = Field(
+        default=None, description="POST /oauth2/token: the RFC 6749 error description"
+    )
+    requestId: str | SkipJsonSchema[None] = Field(  # as API Gateway's gateway responses spell it
+        default=None, description="API Gateway's request id (problems API Gateway answers itself)"
+    )
+    errorType: str | SkipJsonSchema[None] = Field(  # as API Gateway's gateway responses spell it
+        default=None, description="API Gateway's response type (THROTTLED, ...) where one problem type serves several"
+    )

@@ -139,3 +139,42 @@ class Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    channel: str | None = "webshop-nl",
+    resource: str | None = None,
+    path_params: dict[str, str] | None = None,
+    stage: str = "v1",
+    base_path: str | None = None,
+) -> dict[str, Any]:
+    """A REST API (v1) Lambda proxy event as API Gateway sends it to the orders function, from the
+    real sample: ``requestContext.authorizer`` carries ``channel`` (as the TOKEN authorizer sets it;
+    ``channel=None`` leaves the authorizer context out). ``path`` is the path within the API;
+    ``requestContext.path`` is the path as called: ``/<stage><path>`` on the execute-api host, or
+    ``<base_path><path>`` behind a custom domain (whose base path API Gateway also puts in ``path``).
+    Header values are passed on in ``headers`` and ``multiValueHeaders``, as API Gateway does."""
+    event = sample("apigw-post-order-event.json")
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    called = f"/{stage}{path}" if base_path is None else f"{base_path}{path}"
+    event.update(
+        httpMethod=method,
+        path=path if base_path is None else called,
+        resource=resource or path,
+        headers=hdrs,
+        multiValueHeaders={k: [v] for k, v in hdrs.items()},
+        pathParameters=path_params,
+        body=None if body is None else (body if isinstance(body, str) else json.dumps(body)),
+        isBase64Encoded=False,
+    )
+    context = {**event["requestContext"], "httpMethod": method, "resourcePath": resource or path, "path": called}
+    context.pop("authorizer", None)
+    if channel is not None:
+        context["authorizer"] = {"principalId": channel, "integrationLatency": 12, "channel": channel}
+    event["requestContext"] = context
+    return event

@@ -77,3 +77,16 @@ def test_every_event_type_has_a_sample_and_samples_match_their_detail_type() -> 
             assert contracts._kebab(detail["event_type"]) == kind
             if "detail-type" in event:
                 assert event["detail-type"] == detail["event_type"]
+
+
+def test_the_order_request_may_leave_the_channel_out_and_the_event_may_not() -> None:
+    """The channel comes from the credential: optional in the request, always in OrderAccepted."""
+    request = json.loads((SAMPLES / "api-post-order.json").read_text())
+    del request["channel"]
+    jsonschema.Draft202012Validator(schema("order-request.schema.json")).validate(request)
+    assert "channel" not in schema("order-request.schema.json")["required"]
+    event = json.loads((SAMPLES / "eventbridge-order-accepted.json").read_text())["detail"]
+    assert "channel" in schema("order-accepted.schema.json")["properties"]["data"]["required"]
+    del event["data"]["channel"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(event, schema("order-accepted.schema.json"))

@@ -119,3 +119,183 @@ def test_malformed_orders_are_refused(path: tuple[Any, ...], value: Any) -> None
     target[path[-1]] = value
     with pytest.raises(ValidationError):
         order(document)
+
+
+# -- the channel: from the credential, optional in the body ------------------------------------------------
+def test_the_body_may_leave_the_channel_out_but_the_event_data_may_not() -> None:
+    from orders.models import OrderAcceptedData
+
+    document = body()
+    del document["channel"]
+    assert order(document).channel is None
+    with pytest.raises(ValidationError):
+        order({**body(), "channel": "Not A Channel"})
+    with pytest.raises(ValidationError, match="channel"):
+        OrderAcceptedData.model_validate({**document, "order_id": "ord_1"})
+
+
+def test_an_order_naming_another_channel_is_refused_before_anything_is_written() -> None:
+    from orders.logic import accept
+    from orders.models import ChannelMismatch
+
+    with pytest.raises(ChannelMismatch) as refused:
+        accept(order(body()), "idem-key-0001", "corr", channel="other-channel")  # no table: refused before I/O
+    assert (refused.value.sent, refused.value.authenticated) == ("webshop-nl", "other-channel")
+    anonymous = body()
+    del anonymous["channel"]
+    with pytest.raises(ValueError, match="needs a channel"):
+        accept(order(anonymous), "idem-key-0001", "corr")
+
+
+def test_the_causation_id_fits_the_envelope_for_every_key_length() -> None:
+    from orders.logic import causation_id
+    from orders.preflight import IDEMPOTENCY_KEY
+
+    for length in range(8, 129):
+        key = ("k" * 200)[:length]
+        assert IDEMPOTENCY_KEY.fullmatch(key)
+        cause = causation_id(key)
+        assert len(cause) <= 128
+        assert cause == f"idempotency-key:{key}" if length <= 112 else cause.startswith("idempotency-key-sha256:")
+    assert causation_id("k" * 113) != causation_id("k" * 114)
+
+
+@pytest.mark.parametrize(
+    "value, valid",
+    [("ord_" + "0123456789abcdef" * 2, True), ("ord_" + "0" * 31, False), ("ord_" + "A" * 32, False), ("x", False)],
+)
+def test_order_ids_have_one_shape(value: str, valid: bool) -> None:
+    from orders.logic import is_order_id, new_order_id
+
+    assert is_order_id(new_order_id())
+    assert is_order_id(value) is valid
+    assert is_order_id(value + "\n") is False
+
+
+# -- the pre-flight (orders/preflight.py): pure checks on the API Gateway event ---------------------------
+def event(method: str = "POST", path: str = "/orders", **changes: Any) -> dict[str, Any]:
+    base = sample("apigw-post-order-event.json")
+    base.update(httpMethod=method, path=path, resource=changes.pop("resource", path))
+    base["requestContext"] = {**base["requestContext"], "path": "/v1" + path}
+    base.update(changes)
+    return base
+
+
+def test_a_sound_post_passes_with_the_channel_key_and_correlation_id() -> None:
+    from orders.preflight import ORDERS, Request, check
+
+    checked = check(event())
+    assert isinstance(checked, Request)
+    assert (checked.route, checked.channel) == (ORDERS, "webshop-nl")
+    assert (checked.idempotency_key, checked.correlation_id) == ("webshop-nl-WS-100045-1", "WS-100045")
+    assert json.loads(checked.event["body"])["channel_order_ref"] == "WS-100045"
+
+
+@pytest.mark.parametrize(
+    "text, too_deep",
+    [
+        ("{}", False),
+        ('{"a": ' + "[" * 15 + "]" * 15 + "}", False),  # 16 levels
+        ('{"a": ' + "[" * 16 + "]" * 16 + "}", True),  # 17 levels
+        ('{"a": "' + "[" * 100 + '"}', False),  # brackets in a string
+        ('{"a": "\\"' + "[" * 100 + '"}', False),  # after an escaped quote, still in the string
+        ('{"a": "\\\\"' + ', "b": ' + "[" * 20 + "]" * 20 + "}", True),  # an escaped backslash ends the string
+        ("[" * 1_000_000, True),
+        ('"' + "[" * 1000, False),  # an unterminated string: no brackets at all
+        ("]]]]" + "[" * 16, False),  # unbalanced closers do not go below zero
+        ("]]]]" + "[" * 17, True),
+    ],
+)
+def test_nesting_is_measured_without_parsing(text: str, too_deep: bool) -> None:
+    from orders.preflight import json_too_deep
+
+    assert json_too_deep(text) is too_deep
+
+
+@pytest.mark.parametrize(
+    "content_type, json_",
+    [
+        ("application/json", True),
+        ("APPLICATION/JSON", True),
+        ("application/json; charset=utf-8", True),
+        ('application/json;charset="UTF8"', True),
+        ("application/json; charset=iso-8859-1", False),
+        ("application/json-patch+json", False),
+        ("text/json", False),
+        ("", False),
+    ],
+)
+def test_only_utf8_json_is_taken(content_type: str, json_: bool) -> None:
+    from orders.preflight import _media_type_is_json
+
+    assert _media_type_is_json(content_type) is json_
+
+
+@pytest.mark.parametrize(
+    "called, within, base",
+    [
+        ("/v1/orders", "/orders", "/v1"),
+        ("/v1/orders/", "/orders", "/v1"),
+        ("/shop/orders", "/orders", "/shop"),
+        ("/orders", "/orders", ""),
+        ("/somewhere/else", "/orders", ""),  # not a suffix: no base rather than a wrong one
+        ('/v1"><script>/orders', "/orders", ""),  # nothing odd goes into a Location header
+    ],
+)
+def test_the_base_path_is_what_stands_before_the_api_path(called: str, within: str, base: str) -> None:
+    from orders.preflight import base_path
+
+    assert base_path({"path": within, "requestContext": {"path": called}}) == base
+
+
+def test_a_custom_domains_base_path_is_cut_from_the_path_the_resolver_routes() -> None:
+    from orders.preflight import ORDER, Request, check
+
+    checked = check(
+        event(
+            "GET",
+            "/shop/orders/ord_1",
+            resource="/orders/{order_id}",
+            body=None,
+            requestContext={"path": "/shop/orders/ord_1", "authorizer": {"channel": "webshop-nl"}},
+        )
+    )
+    assert isinstance(checked, Request) and checked.route is ORDER
+    assert checked.event["path"] == "/orders/ord_1"
+
+
+@pytest.mark.parametrize(
+    "change, status, slug",
+    [
+        (lambda e: e.update(httpMethod="DELETE"), 405, "method-not-allowed"),
+        (lambda e: e["requestContext"].pop("authorizer"), 401, "unauthorized"),
+        (lambda e: e.update(path="/nowhere", resource="/{proxy+}"), 404, "not-found"),
+        (lambda e: e.update(headers={"X": 1}, multiValueHeaders=None), 400, "bad-request"),
+        (lambda e: e.update(multiValueHeaders={"Idempotency-Key": "not-a-list"}), 400, "bad-request"),
+        (lambda e: e.update(requestContext="odd"), 400, "bad-request"),
+        (lambda e: e["headers"].pop("Idempotency-Key"), 400, "idempotency-key-missing"),
+        (lambda e: e["headers"].update({"X-Correlation-Id": "a\tb"}), 400, "correlation-id-invalid"),
+        (lambda e: e["headers"].update({"Content-Type": "text/plain"}), 415, "unsupported-media-type"),
+        (lambda e: e.update(body="x" * 70_000), 413, "payload-too-large"),
+        (lambda e: e.update(body="/w==", isBase64Encoded=True), 400, "body-not-utf8"),
+        (lambda e: e.update(body="[" * 17), 400, "json-too-deep"),
+        (lambda e: e.update(body="{"), 400, "body-not-json"),
+        (lambda e: e.update(body="[]"), 400, "body-not-object"),
+    ],
+)
+def test_each_refusal_and_the_order_they_come_in(change: Any, status: int, slug: str) -> None:
+    from orders.preflight import Refusal, check
+
+    sent = event()
+    change(sent)
+    refused = check(sent)
+    assert isinstance(refused, Refusal)
+    assert (refused.status, refused.slug) == (status, slug)
+
+
+def test_events_that_are_no_proxy_events_are_refused_not_raised() -> None:
+    from orders.preflight import Refusal, check
+
+    for odd in (None, [], "event", {}, {"httpMethod": 1, "path": "/orders"}, {"httpMethod": "GET", "path": "orders"}):
+        refused = check(odd)
+        assert isinstance(refused, Refusal) and refused.status == 400
