@@ -2,7 +2,10 @@
 
 * A DLQ behind an SQS queue (the inventory, reservation and invoicing workers): every message is
   sent back to its source queue, body and attributes unchanged (plus a ``synchub-replay-count``
-  attribute, incremented on every replay), and only then deleted from the DLQ. A crash between
+  attribute, incremented on every replay, the run's ``synchub-replay-run`` and who first sent it,
+  ``synchub-original-sender``: the attribute if it has one, else its ``SenderId``, since the copy's
+  own SenderId is the replayer's; minus a refusal's attributes, see below), and only then deleted
+  from the DLQ. A crash between
   the two leaves a duplicate, which the idempotent consumers absorb. Messages go back ten at a
   time (SendMessageBatch, then DeleteMessageBatch for exactly the entries that were sent): an
   entry SQS refuses stays in the DLQ, visible again at the end of the run, and is reported.
@@ -12,6 +15,12 @@
   the backorder sweeper's DLQ: replaying it tries every open backorder again.
 
 Bodies are opaque: a body that is not JSON is listed as it is and replayed like any other.
+
+A message a worker *refused* (a forged or invalid event, dead-lettered at once instead of being
+retried) carries the reason in its ``synchub-refusal-reason`` attribute and who refused it in
+``synchub-refused-by``: a dry run lists both under the message, a replay counts them. Replaying a
+refused message sends it through the same checks, so it is refused again (and comes back with the
+same reason) unless what it was refused for has changed, e.g. a site registered since.
 
 Replaying twice changes nothing: the second run finds an empty DLQ (or only duplicates).
 
@@ -28,6 +37,11 @@ reach the DLQ *during* the run are held back, not replayed:
   MessageIds it created and holds back any DLQ message carrying one of them. (The DLQ MessageIds
   the run has already seen would not do: the copy never had one of those.) This test is exact and
   needs no clock.
+* a copy this run sent back that a worker *refused* again: the worker sends it to the DLQ itself,
+  as a new message (new MessageId, new ``SentTimestamp``, within the clock allowance below), but
+  with the copy's message attributes. Every copy carries the run's id (``synchub-replay-run``), so
+  the run holds back any DLQ message carrying it: exact as well, and without it a run would chase
+  its own refusals until the clock allowance ran out.
 * anything else that arrived after the start: a message in the DLQ at the start was sent (to the
   source queue, or to the DLQ itself) before the start, and SQS keeps ``SentTimestamp`` across the
   move to a standard DLQ (a FIFO DLQ resets it to the move, which is just as good), so a message
@@ -47,6 +61,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +69,15 @@ from typing import Any
 from synchub.environment import HubEnvironment
 
 REPLAY_ATTRIBUTE = "synchub-replay-count"
+RUN_ATTRIBUTE = "synchub-replay-run"  # the run that sent a copy back: a refusal of it comes back with it
+REFUSAL_REASON = "synchub-refusal-reason"  # set by a worker that refused the message (synchub_core.lambda_support)
+REFUSED_BY = "synchub-refused-by"
+# who first sent the message: a copy replay sends carries the ReplayRole's SenderId, so it records the
+# original one (the inventory worker takes a site's reports only from its producer role)
+ORIGINAL_SENDER = "synchub-original-sender"
+# a refusal's own attributes describe one delivery's verdict: not carried back to the source queue
+# (a copy that then fails for another reason must not reach the DLQ with the old reason on it)
+REFUSAL_ATTRIBUTES = (REFUSAL_REASON, REFUSED_BY, "synchub-source-queue")
 BATCH = 10  # SQS batch APIs take at most 10 entries
 MAX_BATCH_BYTES = 256 * 1024  # payload limit of one SendMessageBatch (bodies + message attributes)
 HOLD_SECONDS = 900  # how long received messages stay invisible while the run lasts
@@ -73,6 +97,8 @@ class ReplayReport:
     swept: int = 0  # for DLQs replayed by re-running their sweep: events published / orders reserved
     messages: list[str] = field(default_factory=list)  # dry run: the bodies, each message once
     message_ids: list[str] = field(default_factory=list)  # dry run: their MessageIds, in the same order
+    refusals: list[str | None] = field(default_factory=list)  # dry run: why a worker refused each, in order
+    refused: int = 0  # replay: messages moved back that a worker had refused (see ``refusals``)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (MessageId, reason): refused, kept in the DLQ
     undeleted: int = 0  # sent back, but the DLQ delete failed: the next replay sends a duplicate
     returned: int = 0  # copies this run sent that failed again and came back: left in the DLQ
@@ -88,6 +114,11 @@ class ReplayReport:
 
     def notes(self) -> list[str]:
         notes = []
+        if self.refused:
+            notes.append(
+                f"{self.refused} had been refused by the worker (`synchub replay --dry-run` shows why): "
+                "unless what they were refused for has changed, they are refused again"
+            )
         if self.failed:
             notes.append(f"{len(self.failed)} could not be sent and stay in the DLQ")
         if self.undeleted:
@@ -125,6 +156,7 @@ class _Run:
         self.held: dict[str, str] = {}  # DLQ MessageId -> latest receipt handle, for all not deleted
         self.seen: set[str] = set()  # every DLQ MessageId received
         self.created: set[str] = set()  # MessageIds of the copies this run sent to the source queue
+        self.run_id = uuid.uuid4().hex  # on every copy it sends (RUN_ATTRIBUTE)
         self.progress, self.every, self.next_mark = progress, max(1, every), max(1, every)
 
     def batches(self) -> Iterator[list[dict[str, Any]]]:
@@ -135,7 +167,7 @@ class _Run:
                 MaxNumberOfMessages=BATCH,
                 WaitTimeSeconds=WAIT_SECONDS,
                 VisibilityTimeout=HOLD_SECONDS,
-                AttributeNames=["All"],
+                AttributeNames=["All", "SenderId"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not got:
@@ -149,7 +181,7 @@ class _Run:
                     continue
                 self.seen.add(mid)
                 self.held[mid] = m["ReceiptHandle"]
-                if mid in self.created:
+                if mid in self.created or self.sent_by_this_run(m):
                     self.report.returned += 1
                 elif int(m.get("Attributes", {}).get("SentTimestamp", "0")) > self.cutoff_ms:
                     self.report.arrived += 1
@@ -158,6 +190,10 @@ class _Run:
             idle = 0 if fresh else idle + 1
             if fresh:
                 yield fresh
+
+    def sent_by_this_run(self, m: dict[str, Any]) -> bool:
+        """A copy this run sent back, refused again by the worker (a new message, same attributes)."""
+        return (m.get("MessageAttributes") or {}).get(RUN_ATTRIBUTE, {}).get("StringValue") == self.run_id
 
     def delete(self, messages: list[dict[str, Any]]) -> int:
         """DeleteMessageBatch; returns how many were deleted (the rest stay held, then released)."""
@@ -226,6 +262,7 @@ def replay(
             for batch in run.batches():
                 report.messages.extend(m["Body"] for m in batch)
                 report.message_ids.extend(m["MessageId"] for m in batch)
+                report.refusals.extend(refusal(m) for m in batch)
                 run.tick(len(report.messages))
             run.tick(len(report.messages), done=True)
         elif sources:
@@ -238,17 +275,33 @@ def replay(
     return report
 
 
-def _copy_attributes(m: dict[str, Any]) -> dict[str, Any]:
+def _copy_attributes(m: dict[str, Any], run_id: str) -> dict[str, Any]:
     attrs = {
         k: {kk: vv for kk, vv in v.items() if kk in ("DataType", "StringValue", "BinaryValue")}
         for k, v in m.get("MessageAttributes", {}).items()
+        if k not in REFUSAL_ATTRIBUTES
     }
     try:
         count = int(attrs.get(REPLAY_ATTRIBUTE, {}).get("StringValue", "0")) + 1
     except ValueError:
         count = 1
     attrs[REPLAY_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(count)}
+    attrs[RUN_ATTRIBUTE] = {"DataType": "String", "StringValue": run_id}
+    sender = original_sender(m)
+    if sender:
+        attrs[ORIGINAL_SENDER] = {"DataType": "String", "StringValue": sender}
     return attrs
+
+
+def original_sender(message: dict[str, Any]) -> str | None:
+    """Who first sent a DLQ message: the ``synchub-original-sender`` it carries (set by the worker that
+    refused it, or by an earlier replay), else its ``SenderId`` (a message moved by the redrive
+    policy keeps the one it was sent with)."""
+    recorded = ((message.get("MessageAttributes") or {}).get(ORIGINAL_SENDER) or {}).get("StringValue")
+    if recorded:
+        return str(recorded)
+    sender = (message.get("Attributes") or {}).get("SenderId")
+    return str(sender) if sender else None
 
 
 def _size(entry: dict[str, Any]) -> int:
@@ -278,7 +331,7 @@ def _redrive(run: _Run, source: str) -> None:
     report = run.report
     for batch in run.batches():
         entries = [
-            {"Id": str(i), "MessageBody": m["Body"], "MessageAttributes": _copy_attributes(m)}
+            {"Id": str(i), "MessageBody": m["Body"], "MessageAttributes": _copy_attributes(m, run.run_id)}
             for i, m in enumerate(batch)
         ]
         sent: list[dict[str, Any]] = []
@@ -291,6 +344,7 @@ def _redrive(run: _Run, source: str) -> None:
                 reason = f"{bad.get('Code', 'Failed')}: {bad.get('Message', '')}".rstrip(": ")
                 report.failed.append((batch[int(bad["Id"])]["MessageId"], reason))
         report.moved += len(sent)
+        report.refused += sum(1 for m in sent if refusal(m) is not None)
         report.undeleted += len(sent) - run.delete(sent)
         run.tick(report.moved + len(report.failed))
     run.tick(report.moved + len(report.failed), done=True)
@@ -357,6 +411,16 @@ def _with_function_env(env: HubEnvironment, fn: Callable[[], int]) -> int:
         reset_settings()
 
 
+def refusal(message: dict[str, Any]) -> str | None:
+    """``refused by <worker>: <reason>`` for a message a worker refused, else None."""
+    attrs = message.get("MessageAttributes") or {}
+    reason = (attrs.get(REFUSAL_REASON) or {}).get("StringValue")
+    if reason is None:
+        return None
+    by = (attrs.get(REFUSED_BY) or {}).get("StringValue") or "a worker"
+    return f"refused by {by}: {reason}".translate(_CONTROL)
+
+
 def preview(body: str, width: int = 200) -> str:
     """One line per message: JSON compacted, anything else shown as it is (control characters escaped)."""
     try:
@@ -373,8 +437,11 @@ def main_print(report: ReplayReport, dry_run: bool) -> None:
     if dry_run:
         print(f"{report.queue}: {len(report.messages)} message(s) would be replayed to {report.target}")
         ids = report.message_ids if len(report.message_ids) == len(report.messages) else [""] * len(report.messages)
-        for message_id, body in zip(ids, report.messages, strict=True):
+        refusals = report.refusals if len(report.refusals) == len(report.messages) else [None] * len(report.messages)
+        for message_id, body, refused in zip(ids, report.messages, refusals, strict=True):
             print(f"  {message_id}  {preview(body)}")
+            if refused:
+                print(f"      {refused}")
         for note in report.notes():
             print(f"  ({note})")
     else:

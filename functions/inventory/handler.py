@@ -1,11 +1,16 @@
-"""WMS inventory events from SQS, with partial batch failure reporting."""
+"""WMS inventory events from SQS, with partial batch failure reporting.
+
+The warehouse sites send their reports to the queue themselves (bare envelopes): a report is
+taken only from a registered site (``source_system`` = ``wms.<site>``), sent by that site's
+producer role (the record's ``SenderId``; a copy ``synchub replay`` sent: the sender it records),
+about its own locations; anything else is refused and dead-lettered with the reason (synchub_core.lambda_support)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from synchub_core.envelope import EventEnvelope
-from synchub_core.lambda_support import Powertools
+from synchub_core.config import replay_role_id, warehouse_sites
+from synchub_core.lambda_support import Delivery, Feed, Powertools
 
 from . import logic
 from .models import POSITION_REPORTED
@@ -13,7 +18,13 @@ from .models import POSITION_REPORTED
 pt = Powertools.for_service("inventory")
 
 
-def _handle(envelope: EventEnvelope) -> None:
+def _admit(delivery: Delivery) -> None:
+    sender = logic.Sender(delivery.sender_id, delivery.recorded_sender, replay_role_id())
+    logic.admit(delivery.envelope, warehouse_sites(), sender)
+
+
+def _handle(delivery: Delivery) -> None:
+    envelope = delivery.envelope
     report, applied = logic.apply(envelope)
     pt.metrics.add_metric(name="PositionApplied" if applied else "PositionStaleIgnored", unit=MetricUnit.Count, value=1)
     if not applied:
@@ -28,4 +39,4 @@ def _handle(envelope: EventEnvelope) -> None:
         )
 
 
-lambda_handler = pt.envelope_batch_handler(POSITION_REPORTED, "inventory", _handle)
+lambda_handler = pt.envelope_batch_handler(POSITION_REPORTED, "inventory", _handle, feed=Feed.PRODUCER, admit=_admit)

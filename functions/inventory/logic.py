@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from synchub_core.envelope import EventEnvelope, iso
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from synchub_core.config import WarehouseSite
+from synchub_core.envelope import EventEnvelope, Refused, iso
 
 from . import repository
 from .models import MAX_REPORT_ATTEMPTS, PendingShipment, PositionContention, PositionReport
@@ -36,6 +40,84 @@ def apply_report(report: PositionReport, sequence: int, event_id: str) -> bool:
         if repository.write_report(report, sequence, event_id, on_hand, pending, seen):
             return True
     raise PositionContention(f"{report.sku}@{report.location_id}")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a report, as SQS tells it: the record's ``SenderId`` (``<RoleId>:<session>`` for an
+    assumed role), the ``synchub-original-sender`` it carries (only a copy the ReplayRole sent is
+    judged by it) and the ReplayRole's RoleId (``REPLAY_ROLE_ID``)."""
+
+    sender_id: str | None
+    recorded: str | None = None
+    replay_role_id: str = ""
+
+
+def _describe(sender_id: str | None, sites: Mapping[str, WarehouseSite]) -> str:
+    """A sender for a refusal reason: a site's producer role, another role by its RoleId, or neither.
+    Only the unique id before the colon is repeated (the session name after it is the caller's choice),
+    and only a role's (a user's unique id, or an account id, is not)."""
+    if not sender_id:
+        return "an unidentified sender"
+    role, session, _ = sender_id.partition(":")
+    if not role.startswith("AROA"):
+        return "a principal that is not a role"
+    for other in sites.values():
+        if session and other.producer_role_id and role == other.producer_role_id:
+            return f"{other.source}'s producer role ({role})"
+    return f"role {role}"
+
+
+def check_sender(
+    envelope: EventEnvelope, site: WarehouseSite, sender: Sender, sites: Mapping[str, WarehouseSite]
+) -> None:
+    """Raise :class:`Refused` unless ``site``'s producer role sent the report: its SenderId starts with
+    ``<producer_role_id>:``, or the ReplayRole sent it and the sender it records does. A site without
+    a ``producer_role_id`` (the local hub: IAM is not emulated) is not checked."""
+    expected = site.producer_role_id
+    if not expected:
+        return
+    replay = sender.replay_role_id
+    replayed = bool(replay) and (sender.sender_id or "").startswith(f"{replay}:")
+    judged = sender.recorded if replayed else sender.sender_id
+    if judged is not None and judged.startswith(f"{expected}:"):
+        return
+    who = _describe(judged, sites)
+    if replayed:
+        who = f"the ReplayRole, replaying a report first sent by {who}"
+    raise Refused(
+        f"inventory report {envelope.event_id} from {site.source}: the sender is not {site.source}'s producer "
+        f"role ({expected}) but {who}; a site's reports are taken only from its own producer role"
+    )
+
+
+def admit(envelope: EventEnvelope, sites: Mapping[str, WarehouseSite], sender: Sender | None = None) -> PositionReport:
+    """The report of ``envelope`` if a registered site sent it about one of its own locations.
+
+    Raises :class:`Refused` when ``source_system`` is no registered site (``wms.<site>``), the site
+    has a ``producer_role_id`` and ``sender`` is not that role (:func:`check_sender`), or the
+    location does not start with that site's ``location_prefix`` (one site cannot overwrite
+    another's stock); pydantic's ``ValidationError`` when the report itself is invalid.
+    """
+    site = sites.get(envelope.source_system)
+    if site is None:
+        hint = ""
+        respelled = envelope.source_system.replace("-", ".", 1)
+        if respelled in sites:
+            hint = f" (the site is spelled {respelled})"
+        raise Refused(
+            f"inventory report {envelope.event_id} from source_system {envelope.source_system!r}: "
+            f"not a registered warehouse site{hint}; registered: {', '.join(sorted(sites)) or 'none'}"
+        )
+    check_sender(envelope, site, sender or Sender(None), sites)
+    report = PositionReport.model_validate(envelope.data)
+    if not report.location_id.startswith(site.location_prefix):
+        raise Refused(
+            f"inventory report {envelope.event_id} from {site.source} names location {report.location_id}, "
+            f"which is not one of its own: {site.source} reports only locations starting with "
+            f"{site.location_prefix}"
+        )
+    return report
 
 
 def apply(envelope: EventEnvelope) -> tuple[PositionReport, bool]:

@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from synchub_core.envelope import EventEnvelope, deterministic_event_id, iso, new_event, now_iso
+from synchub_core.config import WarehouseSite
+from synchub_core.envelope import EventEnvelope, Refused, deterministic_event_id, iso, new_event, now_iso
 from synchub_core.vocabulary import OrderState, money
 
 from . import repository
@@ -30,6 +31,7 @@ __all__ = [
     "OrderNotFound",
     "Outcome",
     "ShipmentRejected",
+    "admit",
     "consume_allocations",
     "invoice_id_for",
     "invoice_number",
@@ -124,6 +126,29 @@ def consume_allocations(
 def is_complete(order_lines: list[dict[str, Any]], shipped: Mapping[str, int]) -> bool:
     """Every line shipped in full."""
     return all(shipped.get(line["sku"], 0) >= int(line["quantity"]) for line in order_lines)
+
+
+def admit(envelope: EventEnvelope, source: str | None, sites: Mapping[str, WarehouseSite]) -> ShipmentConfirmed:
+    """The shipment of ``envelope`` if the site it names as its warehouse published it.
+
+    ``source`` is the EventBridge ``source``, which only the site's producer role may use (IAM
+    and the bus policy). Raises :class:`Refused` when it is no registered site or the shipment
+    names another site's ``warehouse_id``; pydantic's ``ValidationError`` when it is invalid.
+    """
+    site = sites.get(source or "")
+    if site is None:
+        raise Refused(
+            f"ShipmentConfirmed {envelope.event_id} from source {source!r}: not a registered warehouse site; "
+            f"registered: {', '.join(sorted(sites)) or 'none'}"
+        )
+    shipment = ShipmentConfirmed.model_validate(envelope.data)
+    if shipment.warehouse_id != site.warehouse_id:
+        raise Refused(
+            f"ShipmentConfirmed {envelope.event_id} (shipment {shipment.shipment_id}) from {site.source} names "
+            f"warehouse {shipment.warehouse_id}, which is not its own: {site.source} confirms shipments "
+            f"from {site.warehouse_id} only"
+        )
+    return shipment
 
 
 def issue(envelope: EventEnvelope) -> Outcome:

@@ -6,21 +6,24 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 
 from orders.api import ORDER_ACCEPTED
-from synchub_core.envelope import EventEnvelope
-from synchub_core.lambda_support import Powertools
+from synchub_core.lambda_support import Delivery, Feed, Powertools
 
 from . import logic
+from .models import ORDER_ACCEPTED_SOURCES
 
 pt = Powertools.for_service("reservation")
 
 
-def _handle(envelope: EventEnvelope) -> None:
-    outcome = logic.reserve(envelope)
+def _handle(delivery: Delivery) -> None:
+    outcome = logic.reserve(delivery.envelope)
     pt.metrics.add_metric(name=f"Reservation{outcome.result.title()}", unit=MetricUnit.Count, value=1)
     pt.logger.info("reservation", extra={"order_id": outcome.order_id, "result": outcome.result})
 
 
-lambda_handler = pt.envelope_batch_handler(ORDER_ACCEPTED, "reservation", _handle)
+# only whole EventBridge events from the orders domain: a bare envelope sent to the queue is refused
+lambda_handler = pt.envelope_batch_handler(
+    ORDER_ACCEPTED, "reservation", _handle, feed=Feed.BUS, sources=ORDER_ACCEPTED_SOURCES
+)
 
 
 def _log_backorder(outcome: logic.Outcome) -> None:

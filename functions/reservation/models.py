@@ -7,11 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synchub_core.envelope import EVENT_SOURCE_PREFIX
 from synchub_core.vocabulary import Allocation
 
 ORDER_RESERVED = "OrderReserved"
 ORDER_BACKORDERED = "OrderBackordered"
 RESERVATION_SOURCE = "synchub.reservation"
+# the EventBridge sources OrderAccepted is taken from: the orders domain, which owns the event
+ORDER_ACCEPTED_SOURCES = frozenset({EVENT_SOURCE_PREFIX + "orders"})
 MAX_LOCATIONS_PER_LINE = 2  # keeps the transaction within DynamoDB's 100 items for 40 lines
 MAX_ATTEMPTS = 5
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
+
+from .envelope import Refused
 
 
 @dataclass(frozen=True)
@@ -36,3 +42,81 @@ def settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings (tests change the environment between cases)."""
     settings.cache_clear()
+
+
+# -- warehouse sites (partner producers) -------------------------------------------------------
+
+WAREHOUSES_ENV = "WAREHOUSES"
+REPLAY_ROLE_ID_ENV = "REPLAY_ROLE_ID"  # the ReplayRole's RoleId: its copies are judged by the sender they record
+WAREHOUSE_SOURCE = re.compile(r"^wms\.[a-z0-9][a-z0-9\-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class WarehouseSite:
+    """A registered WMS site: the only producer whose events may speak for its warehouse."""
+
+    source: str  # ``wms.<site>``: EventBridge ``source`` of its events, ``source_system`` of its SQS reports
+    warehouse_id: str  # the ``warehouse_id`` its shipments carry
+    location_prefix: str  # every location it reports starts with this
+    # the RoleId (AROA...) of its producer role: its SQS reports must carry a SenderId of
+    # ``<producer_role_id>:<session>``. Empty where IAM is not emulated (the local hub): no sender check
+    producer_role_id: str = ""
+
+
+class WarehousesUnavailable(Refused):
+    """``WAREHOUSES`` is unset or malformed: no warehouse event can be checked, so none is taken
+    (a refusal, dead-lettered with this reason and replayable once the stack is fixed)."""
+
+
+def warehouse_sites() -> Mapping[str, WarehouseSite]:
+    """The registered sites by source (``wms.<site>``), from the env ``WAREHOUSES`` the CDK stack
+    sets from the ``synchub:warehouses`` context. Raises :class:`WarehousesUnavailable`."""
+    return _parse_warehouses(os.environ.get(WAREHOUSES_ENV))
+
+
+@lru_cache(maxsize=4)
+def _parse_warehouses(raw: str | None) -> Mapping[str, WarehouseSite]:
+    def unavailable(problem: str) -> WarehousesUnavailable:
+        return WarehousesUnavailable(
+            f"warehouse site registry unavailable: {problem}; warehouse events are refused until the "
+            f"stack sets {WAREHOUSES_ENV} (cdk.json context synchub:warehouses)"
+        )
+
+    if not raw:
+        raise unavailable(f"{WAREHOUSES_ENV} is not set on this function")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise unavailable(f"{WAREHOUSES_ENV} is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise unavailable(f"{WAREHOUSES_ENV} is not a JSON object of sites")
+    sites: dict[str, WarehouseSite] = {}
+    for source, entry in parsed.items():
+        if not WAREHOUSE_SOURCE.match(source):
+            raise unavailable(f"site {source!r} is not spelled wms.<site>")
+        fields = entry if isinstance(entry, dict) else {}
+        values = [fields.get(k) for k in ("warehouse_id", "location_prefix")]
+        if not all(isinstance(v, str) and v for v in values):
+            raise unavailable(f"site {source} needs a warehouse_id and a location_prefix")
+        role_id = fields.get("producer_role_id", "")
+        if not isinstance(role_id, str) or ":" in role_id:
+            raise unavailable(f"site {source} has a producer_role_id that is no role id")
+        sites[source] = WarehouseSite(source, str(values[0]), str(values[1]), role_id)
+    for a in sites.values():
+        for b in sites.values():
+            if a is b:
+                continue
+            if a.warehouse_id == b.warehouse_id:
+                raise unavailable(f"sites {a.source} and {b.source} share warehouse_id {a.warehouse_id}")
+            if b.location_prefix.startswith(a.location_prefix):
+                raise unavailable(
+                    f"location prefix {a.location_prefix!r} of {a.source} also covers {b.source}'s "
+                    f"{b.location_prefix!r}"
+                )
+    return MappingProxyType(sites)
+
+
+def replay_role_id() -> str:
+    """The RoleId of the role ``synchub replay`` runs as on AWS (env ``REPLAY_ROLE_ID``); empty where
+    IAM is not emulated or the function does not check senders."""
+    return os.environ.get(REPLAY_ROLE_ID_ENV, "").strip()

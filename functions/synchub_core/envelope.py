@@ -89,3 +89,82 @@ def from_message_body(body: str) -> EventEnvelope:
     if isinstance(raw, dict) and "detail" in raw and "detail-type" in raw:
         raw = raw["detail"]
     return EventEnvelope.model_validate(raw)
+
+
+class Refused(Exception):
+    """A message the hub will not take, whatever it is retried: the worker dead-letters it at once
+    with ``reason`` (a readable sentence naming ids, never personal data) instead of retrying it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# what every EventBridge event has. ``account`` is left out: EventBridge always sends it, but moto's
+# SQS target (the emulator under the component tests and the local hub) drops it, and no check
+# relies on it; when present it must be a string like the others.
+EVENTBRIDGE_MEMBERS = ("version", "id", "detail-type", "source", "time", "region", "detail")
+
+
+class BusEvent(BaseModel):
+    """A whole EventBridge event, as a rule's SQS target delivers it (the envelope in ``detail``).
+    Members EventBridge may add (``resources``, ``replay-name``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    version: str
+    id: str = Field(min_length=1)
+    detail_type: str = Field(alias="detail-type", min_length=1)
+    source: str = Field(min_length=1)
+    account: str | None = None
+    time: datetime
+    region: str
+    detail: EventEnvelope
+
+
+def _describe(raw: dict[str, Any]) -> str:
+    """Which message this is, in words that carry no payload: its type and id, where it has them."""
+    kind = raw.get("event_type") if isinstance(raw.get("event_type"), str) else "message"
+    event_id = raw.get("event_id")
+    return f"{kind} {event_id}" if isinstance(event_id, str) else str(kind)
+
+
+def from_bus_message(body: str) -> BusEvent:
+    """The EventBridge event in an SQS message body of a bus-fed queue (one only a rule feeds).
+
+    Raises :class:`Refused` for anything but a whole EventBridge event whose ``detail-type`` is the
+    envelope's ``event_type`` (a bare envelope was sent straight to the queue, bypassing the bus and
+    its source checks), json's or pydantic's ``ValueError`` for a body that is no event at all.
+    """
+    raw = json.loads(body)
+    if not isinstance(raw, dict):
+        raise Refused(f"not an EventBridge event: the body is a JSON {type(raw).__name__}, not an object")
+    missing = [m for m in EVENTBRIDGE_MEMBERS if m not in raw]
+    if missing:
+        if "detail" not in raw and "event_type" in raw:
+            raise Refused(
+                f"bare message on a bus-fed queue: {_describe(raw)} was sent straight to the queue; "
+                "it takes only whole EventBridge events delivered by its rule"
+            )
+        raise Refused(f"not an EventBridge event: {', '.join(missing)} missing")
+    event = BusEvent.model_validate(raw)
+    if event.detail_type != event.detail.event_type:
+        raise Refused(
+            f"detail-type {event.detail_type} does not match the envelope's event_type "
+            f"{event.detail.event_type} (event {event.detail.event_id})"
+        )
+    return event
+
+
+def from_producer_message(body: str) -> EventEnvelope:
+    """The bare envelope in an SQS message body of a queue producers send to directly.
+
+    A whole EventBridge event is refused: no rule feeds such a queue, so its ``source`` would be
+    whatever the sender wrote."""
+    raw = json.loads(body)
+    if isinstance(raw, dict) and "detail" in raw and "detail-type" in raw:
+        raise Refused(
+            "EventBridge event on a directly fed queue: producers send the bare envelope here, "
+            f"not a whole event ({_describe(raw['detail']) if isinstance(raw['detail'], dict) else 'no envelope'})"
+        )
+    return EventEnvelope.model_validate(raw)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from helpers import Hub, sample
+from helpers.reservation import deployed
 from helpers.shipments import put_shipment, shipment_detail
 
 RESERVATION_QUEUE = "WorkersReservationWorkerQueue"
@@ -108,12 +109,14 @@ def test_one_order_is_followed_across_every_worker_by_its_correlation_id(
 
     order_id = post_order(lambda_context, correlation_id, order_body)
     hub.publish_outbox()  # OrderAccepted -> bus -> reservation queue (the sweep logs what it publishes)
-    assert hub.run_worker(RESERVATION_QUEUE, reservation_handler, lambda_context)["batchItemFailures"] == []
+    reservation = deployed(hub, RESERVATION_QUEUE, reservation_handler)
+    assert hub.run_worker(RESERVATION_QUEUE, reservation, lambda_context)["batchItemFailures"] == []
     hub.publish_outbox()
     shipped = [{"sku": line["sku"], "quantity": line["quantity"]} for line in order_body["lines"]]
     detail = shipment_detail(order_id, "SHP-CORR-1", shipped)
     put_shipment(hub, {**detail, "correlation_id": correlation_id})
-    assert hub.run_worker(INVOICING_QUEUE, invoicing_handler, lambda_context)["batchItemFailures"] == []
+    invoicing = deployed(hub, INVOICING_QUEUE, invoicing_handler)
+    assert hub.run_worker(INVOICING_QUEUE, invoicing, lambda_context)["batchItemFailures"] == []
     hub.publish_outbox()  # InvoiceIssued
 
     lines = logs.take()
@@ -141,19 +144,35 @@ def test_correlation_id_does_not_leak_to_the_next_record_or_a_refused_message(
     first.update(event_id=str(uuid.uuid4()), correlation_id="corr-first", sequence=10)
     second.update(event_id=str(uuid.uuid4()), correlation_id="corr-second", sequence=10)  # stale duplicate
     url = hub.queue(INVENTORY_QUEUE)
-    for body in (first, second, "not json at all"):
+    sent = [
         hub.sqs.send_message(QueueUrl=url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+        for body in (first, second, "not json at all")
+    ]
     logs.take()
 
-    result = hub.run_worker(INVENTORY_QUEUE, inventory_handler, lambda_context)
+    result = hub.run_worker(INVENTORY_QUEUE, deployed(hub, INVENTORY_QUEUE, inventory_handler), lambda_context)
 
-    assert result["delivered"] == 3 and len(result["batchItemFailures"]) == 1
+    assert result["delivered"] == 3 and result["batchItemFailures"] == []  # the refused one is dead-lettered
     lines = logs.take()
     stale = [ln for ln in lines if ln["message"] == "stale or duplicate inventory report ignored"]
     assert [ln.get("correlation_id") for ln in stale] == ["corr-second"]
     refused = [ln for ln in lines if ln["message"] == "message refused"]
     assert len(refused) == 1 and refused[0].get("correlation_id") is None
-    assert refused[0]["message_id"] == result["batchItemFailures"][0]["itemIdentifier"]
+    assert refused[0]["message_id"] == sent[2]["MessageId"]
+
+
+def test_a_refused_event_is_logged_with_its_correlation_id(hub: Hub, lambda_context: Any, logs: Logs) -> None:
+    """A forged shipment is refused on the order's trail: the refusal carries its correlation id."""
+    from invoicing.handler import lambda_handler as invoicing_handler
+
+    detail = shipment_detail("ord_" + uuid.uuid4().hex, "SHP-CORR-FORGED") | {"correlation_id": "corr-forged"}
+    put_shipment(hub, detail, source="wms.tilburg")  # names UTR: not Tilburg's warehouse
+    logs.take()
+    result = hub.run_worker(INVOICING_QUEUE, deployed(hub, INVOICING_QUEUE, invoicing_handler), lambda_context)
+    assert result["batchItemFailures"] == []
+    (refused,) = [ln for ln in logs.take() if ln["message"] == "message refused"]
+    assert refused["correlation_id"] == "corr-forged" and refused["event_id"] == detail["event_id"]
+    assert "names warehouse UTR, which is not its own" in refused["reason"]
 
 
 def test_a_backorder_served_by_the_schedule_carries_the_intake_correlation_id(
@@ -165,7 +184,9 @@ def test_a_backorder_served_by_the_schedule_carries_the_intake_correlation_id(
     correlation_id = f"corr-{uuid.uuid4().hex}"
     order_id = post_order(lambda_context, correlation_id, order_body)
     hub.publish_outbox()
-    hub.run_worker(RESERVATION_QUEUE, reservation_handler, lambda_context)  # no stock: backordered
+    hub.run_worker(
+        RESERVATION_QUEUE, deployed(hub, RESERVATION_QUEUE, reservation_handler), lambda_context
+    )  # backordered
     for n, line in enumerate(order_body["lines"], start=1):
         stock(line["sku"], "UTR-A01", 1000, n)
     logs.take()

@@ -2,7 +2,9 @@
 
 Messages are built from the real sample (events/samples/sqs-inventory-position-reported.json),
 sent to the provisioned WorkersInventoryWorkerQueue and drained with ``hub.run_worker`` (the
-Lambda SQS poller: delete what succeeded, leave the reported failures in the queue).
+Lambda SQS poller: delete what succeeded, leave the reported failures in the queue). The worker
+runs with its function's environment (its DLQ, the warehouse sites): a message it refuses is
+dead-lettered at once with the reason, not left for retries.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import Hub, sample
+from helpers.reservation import deployed
 
 QUEUE = "WorkersInventoryWorkerQueue"
+DLQ = "WorkersInventoryWorkerDeadLetterQueue"
+REASON = "synchub-refusal-reason"
 SAMPLE = sample("sqs-inventory-position-reported.json")
 SKU = SAMPLE["data"]["sku"]  # FLOUR-T55-25KG
 LOCATION = SAMPLE["data"]["location_id"]  # UTR-A01
@@ -61,10 +66,19 @@ def send(hub: Hub, *bodies: dict[str, Any] | str) -> list[str]:
     return ids
 
 
-def drain(hub: Hub, ctx: Any) -> dict[str, Any]:
+def handler(hub: Hub) -> Any:
     from inventory.handler import lambda_handler
 
-    return hub.run_worker(QUEUE, lambda_handler, ctx)
+    return deployed(hub, QUEUE, lambda_handler)
+
+
+def drain(hub: Hub, ctx: Any) -> dict[str, Any]:
+    return hub.run_worker(QUEUE, handler(hub), ctx)
+
+
+def refused(hub: Hub) -> dict[str, str]:
+    """What the DLQ holds: body -> refusal reason."""
+    return {m["Body"]: m["MessageAttributes"][REASON]["StringValue"] for m in hub.receive(DLQ, max_messages=50)}
 
 
 def deliver(hub: Hub, ctx: Any, *bodies: dict[str, Any] | str) -> dict[str, Any]:
@@ -210,7 +224,7 @@ def test_reserved_set_by_hub_survives_new_report(hub: Hub, lambda_context: Any) 
     assert item["reserved"] == 0 and item["available"] == 20
 
 
-def test_mixed_batch_reports_exactly_the_bad_messages(hub: Hub, lambda_context: Any) -> None:
+def test_mixed_batch_refuses_exactly_the_bad_messages(hub: Hub, lambda_context: Any) -> None:
     # an existing position a bad record will try (and fail) to overwrite
     deliver(hub, lambda_context, report(1, location_id="UTR-X01", on_hand=50, quality_hold=0))
     untouched = raw_item(hub, SKU, "UTR-X01")
@@ -224,17 +238,25 @@ def test_mixed_batch_reports_exactly_the_bad_messages(hub: Hub, lambda_context: 
     malformed = json.dumps(report(1, location_id="UTR-D04"))[:-10]  # truncated JSON
     wrong_type = report(1, location_id="UTR-E05", event_type="ShipmentConfirmed")
 
-    ids = send(hub, good_a, negative, hold_too_big, good_b, missing, malformed, wrong_type)
-    bad = {ids[1], ids[2], ids[4], ids[5], ids[6]}
+    send(hub, good_a, negative, hold_too_big, good_b, missing, malformed, wrong_type)
     result = drain(hub, lambda_context)
 
     assert result["delivered"] == 7
-    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == bad
-    assert len(result["batchItemFailures"]) == len(bad)
-    # the valid ones are applied and deleted; the bad ones stay queued for retry / the DLQ
+    # the bad ones can never succeed: dead-lettered at once with the reason, no retries spent
+    assert result["batchItemFailures"] == []
+    assert hub.depth(QUEUE) == 0
+    reasons = refused(hub)
+    assert reasons == {
+        json.dumps(negative): "invalid PositionReport: on_hand: Input should be greater than or equal to 0",
+        json.dumps(hold_too_big): "invalid PositionReport: quality_hold cannot exceed on_hand",
+        json.dumps(missing): "invalid PositionReport: on_hand: Field required",
+        malformed: reasons[malformed],
+        json.dumps(wrong_type): f"the inventory queue does not take ShipmentConfirmed (event {wrong_type['event_id']})",
+    }
+    assert reasons[malformed].startswith("not JSON: ")
+    # the valid ones are applied and deleted
     assert without_stamp(position(hub, SKU, "UTR-A01")) == expected_fields(good_a)
     assert without_stamp(position(hub, "YEAST-DRY-500G", "UTR-B02")) == expected_fields(good_b)
-    assert hub.depth(QUEUE) == len(bad)
     # the bad ones wrote nothing
     assert raw_item(hub, SKU, "UTR-X01") == untouched
     for loc in ("UTR-C03", "UTR-D04", "UTR-E05"):
@@ -243,47 +265,142 @@ def test_mixed_batch_reports_exactly_the_bad_messages(hub: Hub, lambda_context: 
 
 
 @pytest.mark.parametrize(
-    "bad",
+    "bad, reason",
     [
-        pytest.param(lambda: report(1, on_hand=-5, quality_hold=0), id="negative-on-hand"),
-        pytest.param(lambda: report(1, on_hand=3, quality_hold=4), id="hold-exceeds-on-hand"),
-        pytest.param(lambda: {k: v for k, v in report(1).items() if k != "sequence"}, id="missing-sequence"),
-        pytest.param(lambda: report(1) | {"data": {**report(1)["data"], "reserved": 3}}, id="wms-sends-reserved"),
-        pytest.param(lambda: report(1, location_id="utr a01"), id="bad-location-id"),
-        pytest.param(lambda: "{not json", id="malformed-json"),
-        pytest.param(lambda: report(1, event_type="OrderAccepted"), id="wrong-event-type"),
+        pytest.param(lambda: report(1, on_hand=-5, quality_hold=0), "on_hand: Input should be", id="negative-on-hand"),
+        pytest.param(lambda: report(1, on_hand=3, quality_hold=4), "cannot exceed on_hand", id="hold-exceeds-on-hand"),
+        pytest.param(
+            lambda: {k: v for k, v in report(1).items() if k != "sequence"},
+            "invalid EventEnvelope: sequence: Field required",
+            id="missing-sequence",
+        ),
+        pytest.param(
+            lambda: report(1) | {"data": {**report(1)["data"], "reserved": 3}},
+            "reserved: Extra inputs are not permitted",
+            id="wms-sends-reserved",
+        ),
+        pytest.param(
+            lambda: report(1, location_id="utr a01"), "location_id: String should match", id="bad-location-id"
+        ),
+        pytest.param(lambda: "{not json", "not JSON: ", id="malformed-json"),
+        pytest.param(
+            lambda: report(1, event_type="OrderAccepted"), "does not take OrderAccepted", id="wrong-event-type"
+        ),
+        pytest.param(
+            lambda: sample("eventbridge-shipment-confirmed.json") | {"detail": report(1)},
+            "EventBridge event on a directly fed queue",
+            id="wrapped-in-an-eventbridge-event",
+        ),
     ],
 )
-def test_bad_record_alone_writes_nothing_and_fails_the_batch(hub: Hub, lambda_context: Any, bad: Any) -> None:
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
-    from inventory.handler import lambda_handler
-
-    send(hub, bad())
+def test_bad_record_alone_is_refused_and_writes_nothing(hub: Hub, lambda_context: Any, bad: Any, reason: str) -> None:
+    body = bad()
+    send(hub, body)
     messages = hub.receive(QUEUE)
     assert len(messages) == 1
-    # every record failed: Powertools raises, so Lambda returns the whole batch to the queue
-    with pytest.raises(BatchProcessingError):
-        lambda_handler(hub.sqs_event(QUEUE, messages), lambda_context)
+    # refused, not failed: the batch succeeds and the message is not retried
+    assert handler(hub)(hub.sqs_event(QUEUE, messages), lambda_context) == {"batchItemFailures": []}
     assert all_items(hub) == []
-    assert hub.depth(QUEUE) == 1
+    (dead,) = hub.receive(DLQ)
+    assert dead["Body"] == messages[0]["Body"]
+    assert reason in dead["MessageAttributes"][REASON]["StringValue"]
+    assert dead["MessageAttributes"]["synchub-refused-by"]["StringValue"].startswith("inventory")
+    assert dead["MessageAttributes"]["synchub-source-queue"]["StringValue"] == hub.dep.queues[QUEUE]["arn"]
 
 
-def test_direct_event_batch_reports_failures_by_message_id(hub: Hub, lambda_context: Any) -> None:
-    """The handler alone, on a hand-built SQS event (no queue): failures are keyed by messageId."""
-    from inventory.handler import lambda_handler
+def test_direct_event_batch_reports_failures_by_message_id(
+    hub: Hub, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler alone, on a hand-built SQS event: a refused record is dead-lettered and counts
+    as handled; one that fails for now (here: contention) is reported by its messageId."""
+    from inventory import repository
 
     good = report(10, on_hand=40, quality_hold=0, in_transit=0)
     bad = report(11, on_hand=4, quality_hold=5)
+    busy = report(12, location_id="UTR-BUSY")
+    real_write = repository.write_report
+
+    def write(report: Any, *args: Any) -> bool:
+        return False if report.location_id == "UTR-BUSY" else real_write(report, *args)  # always outraced
+
+    monkeypatch.setattr(repository, "write_report", write)
     event = hub.sqs_event(
         QUEUE,
         [
             {"MessageId": "m-good", "ReceiptHandle": "rh-1", "Body": json.dumps(good)},
             {"MessageId": "m-bad", "ReceiptHandle": "rh-2", "Body": json.dumps(bad)},
+            {"MessageId": "m-busy", "ReceiptHandle": "rh-3", "Body": json.dumps(busy)},
         ],
     )
-    assert lambda_handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+    assert handler(hub)(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m-busy"}]}
+    assert [m["Body"] for m in hub.receive(DLQ)] == [json.dumps(bad)]  # refused; the busy one is retried
     assert without_stamp(position(hub)) == expected_fields(good)
+    assert raw_item(hub, SKU, "UTR-BUSY") is None
+
+
+def test_reports_only_from_a_registered_site_about_its_own_locations(hub: Hub, lambda_context: Any) -> None:
+    own = report(1, location_id="UTR-A01")
+    old_spelling = report(2, location_id="UTR-A02") | {"source_system": "wms-utrecht"}
+    unknown_site = report(3, location_id="UTR-A03") | {"source_system": "wms.eindhoven"}
+    not_a_site = report(4, location_id="UTR-A04") | {"source_system": "synchub.orders"}
+    others_location = report(5, location_id="TLB-A01")  # wms.utrecht about a Tilburg location
+    tilburg = report(6, location_id="TLB-A01") | {"source_system": "wms.tilburg"}
+    deliver(hub, lambda_context, own, old_spelling, unknown_site, not_a_site, others_location, tilburg)
+
+    assert hub.depth(QUEUE) == 0
+    assert {(i["location_id"]["S"], i["wms_sequence"]["N"]) for i in all_items(hub)} == {
+        ("UTR-A01", "1"),
+        ("TLB-A01", "6"),
+    }
+    registered = "registered: wms.tilburg, wms.utrecht"
+    assert refused(hub) == {
+        json.dumps(old_spelling): f"inventory report {old_spelling['event_id']} from source_system 'wms-utrecht': "
+        f"not a registered warehouse site (the site is spelled wms.utrecht); {registered}",
+        json.dumps(unknown_site): f"inventory report {unknown_site['event_id']} from source_system 'wms.eindhoven': "
+        f"not a registered warehouse site; {registered}",
+        json.dumps(not_a_site): f"inventory report {not_a_site['event_id']} from source_system 'synchub.orders': "
+        f"not a registered warehouse site; {registered}",
+        json.dumps(others_location): f"inventory report {others_location['event_id']} from wms.utrecht names "
+        "location TLB-A01, which is not one of its own: wms.utrecht reports only locations starting with UTR-",
+    }
+
+
+@pytest.mark.parametrize(
+    "warehouses, problem",
+    [
+        (None, "WAREHOUSES is not set on this function"),
+        ("", "WAREHOUSES is not set on this function"),
+        ("{not json", "WAREHOUSES is not JSON"),
+        ('["wms.utrecht"]', "WAREHOUSES is not a JSON object of sites"),
+        ('{"utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"}}', "site 'utrecht' is not spelled wms.<site>"),
+        ('{"wms.utrecht": {"warehouse_id": "UTR"}}', "site wms.utrecht needs a warehouse_id and a location_prefix"),
+        (
+            '{"wms.a": {"warehouse_id": "UTR", "location_prefix": "UTR-"}, '
+            '"wms.b": {"warehouse_id": "UTR2", "location_prefix": "UTR-2"}}',
+            "location prefix 'UTR-' of wms.a also covers wms.b's 'UTR-2'",
+        ),
+    ],
+)
+def test_without_a_usable_site_registry_every_report_is_refused(
+    hub: Hub, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, warehouses: str | None, problem: str
+) -> None:
+    """A misconfigured worker does not take whatever comes: it refuses, saying why (replayable
+    once the stack is fixed)."""
+    from inventory.handler import lambda_handler
+
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", hub.queue(DLQ))
+    if warehouses is None:
+        monkeypatch.delenv("WAREHOUSES", raising=False)
+    else:
+        monkeypatch.setenv("WAREHOUSES", warehouses)
+    send(hub, report(1))
+    assert hub.run_worker(QUEUE, lambda_handler, lambda_context)["batchItemFailures"] == []
+    assert all_items(hub) == []
+    (reason,) = refused(hub).values()
+    assert reason == (
+        f"warehouse site registry unavailable: {problem}; warehouse events are refused until the stack "
+        "sets WAREHOUSES (cdk.json context synchub:warehouses)"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,11 +433,10 @@ def report_streams(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int]]:
 def test_any_delivery_order_converges_on_highest_sequence(
     hub: Hub, lambda_context: Any, stream: tuple[list[dict[str, Any]], list[int]], batch_size: int
 ) -> None:
-    from inventory.handler import lambda_handler
-
+    lambda_handler = handler(hub)
     reports, order = stream
     # a position of its own per example: the hub fixture (and its tables) lives across examples
-    location = f"PROP-{next(_examples)}"
+    location = f"UTR-PROP-{next(_examples)}"
     for r in reports:
         r["data"]["location_id"] = location
         r["entity_id"] = f"{SKU}@{location}"

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from helpers import Hub, sample
+from helpers.reservation import handler as reservation_worker
+from helpers.shipments import handler as invoicing_worker
 from helpers.shipments import put_shipment, shipment_detail
 from invoicing.logic import OrderNotFound, ShipmentRejected
 
@@ -69,25 +71,19 @@ def seed_sample_stock() -> None:
 
 def reserve_through_queue(hub: Hub, ctx: Any) -> dict[str, Any]:
     """Publish the outbox (OrderAccepted -> bus -> reservation queue) and run the reservation worker."""
-    from reservation.handler import lambda_handler as reservation_handler
-
     hub.publish_outbox()
-    result = hub.run_worker(RESERVATION_QUEUE, reservation_handler, ctx)
+    result = hub.run_worker(RESERVATION_QUEUE, reservation_worker(hub), ctx)
     assert result["batchItemFailures"] == []
     return result
 
 
 def run_invoicing(hub: Hub, ctx: Any) -> dict[str, Any]:
-    from invoicing.handler import lambda_handler as invoicing_handler
-
-    return hub.run_worker(INVOICING_QUEUE, invoicing_handler, ctx)
+    return hub.run_worker(INVOICING_QUEUE, invoicing_worker(hub), ctx)
 
 
 def run_invoicing_batch(hub: Hub, ctx: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Hand already received messages to the worker and delete the ones it did not report failed."""
-    from invoicing.handler import lambda_handler as invoicing_handler
-
-    result = invoicing_handler(hub.sqs_event(INVOICING_QUEUE, messages), ctx)
+    result = invoicing_worker(hub)(hub.sqs_event(INVOICING_QUEUE, messages), ctx)
     failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
     for m in messages:
         if m["MessageId"] not in failed:
@@ -438,8 +434,7 @@ def _assert_rejected(hub: Hub, ctx: Any, detail: dict[str, Any], error: type[Exc
     """Deliver one bad shipment: the record fails, the message stays on the queue, nothing is written."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-    from invoicing.handler import lambda_handler as invoicing_handler
-
+    invoicing_handler = invoicing_worker(hub)
     before = snapshot(hub)
     put_shipment(hub, detail)
     messages = hub.receive(INVOICING_QUEUE)
@@ -516,8 +511,7 @@ def test_unknown_order_fails_and_is_retried_until_the_order_exists(
 ) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-    from invoicing.handler import lambda_handler as invoicing_handler
-
+    invoicing_handler = invoicing_worker(hub)
     order_id = "ord_" + uuid.uuid4().hex
     put_shipment(hub, shipment_detail(order_id, "SHP-EARLY-01"))
     before = snapshot(hub)
@@ -549,8 +543,7 @@ def test_unknown_order_fails_and_is_retried_until_the_order_exists(
 def test_shipment_before_reservation_is_invoiced_and_late_order_accepted_reserves_nothing(
     hub: Hub, lambda_context: Any
 ) -> None:
-    from reservation.handler import lambda_handler as reservation_handler
-
+    reservation_handler = reservation_worker(hub)
     seed_sample_stock()
     stock_before = scan(hub, hub.inventory_table)
     order_id = accept_order()  # OrderAccepted is still in the outbox: the reservation has not run

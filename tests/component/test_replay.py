@@ -361,3 +361,149 @@ def test_large_messages_go_back_in_batches_within_the_size_limit(hub: Hub, env: 
         hub.sqs.send_message(QueueUrl=hub.queue(DLQ), MessageBody=body)
     assert replay.replay(env, DLQ).moved == 10
     assert sorted(m["Body"] for m in hub.receive(SOURCE, max_messages=20)) == sorted(bodies)
+
+
+def test_dry_run_shows_why_a_worker_refused_a_message(hub: Hub, env: HubEnvironment, capsys) -> None:
+    """A message a worker refused (dead-lettered at once, not retried) carries the reason and who
+    refused it; the listing shows them under the message, one line each, and the replay counts them."""
+    from synchub_core import lambda_support
+
+    assert (replay.REFUSAL_REASON, replay.REFUSED_BY) == (lambda_support.REFUSAL_REASON, lambda_support.REFUSED_BY)
+    dlq = "WorkersInvoicingWorkerDeadLetterQueue"
+    reason = "ShipmentConfirmed e-1 from wms.tilburg names warehouse UTR, which is not its own:\nTLB only"
+    hub.sqs.send_message(
+        QueueUrl=hub.queue(dlq),
+        MessageBody='{"refused": true}',
+        MessageAttributes={
+            replay.REFUSAL_REASON: {"DataType": "String", "StringValue": reason},
+            replay.REFUSED_BY: {"DataType": "String", "StringValue": "invoicing (Synchub-Invoicing)"},
+        },
+    )
+    hub.sqs.send_message(QueueUrl=hub.queue(dlq), MessageBody='{"failed": true}')  # retries exhausted
+
+    report = replay.replay(env, dlq, dry_run=True)
+    replay.main_print(report, dry_run=True)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{dlq}: 2 message(s) would be replayed to")
+    listing = dict(zip(report.messages, report.refusals, strict=True))
+    shown = "refused by invoicing (Synchub-Invoicing): " + reason.replace("\n", "\\n")  # kept on one line
+    assert listing == {'{"refused": true}': shown, '{"failed": true}': None}
+    refused_at = next(n for n, line in enumerate(out) if '{"refused": true}' in line)
+    assert out[refused_at + 1] == "      " + shown
+    assert len(out) == 4  # header, two messages, one reason
+
+    moved = replay.replay(env, dlq)
+    assert (moved.moved, moved.refused) == (2, 1)
+    assert str(moved) == (
+        f"{dlq}: 2 message(s) moved back to {moved.target}; 1 had been refused by the worker "
+        "(`synchub replay --dry-run` shows why): unless what they were refused for has changed, they are refused again"
+    )
+
+
+def test_replay_ends_when_the_worker_refuses_every_copy_at_once(
+    hub: Hub, env: HubEnvironment, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    """The worker refuses each replayed copy while the run is still going: it sends it to the DLQ
+    itself, as a *new* message (new MessageId, fresh SentTimestamp) with the copy's attributes.
+    The run recognises its own copies by their run id and holds them back instead of replaying
+    them again and again until the clock allowance runs out."""
+    from helpers.reservation import deployed
+    from inventory.handler import lambda_handler
+
+    worker = deployed(hub, "WorkersInventoryWorkerQueue", lambda_handler)
+    real = _with_sqs(env, monkeypatch)
+    source = hub.queue("WorkersInventoryWorkerQueue")
+
+    def send_and_refuse(QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        result = real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries)
+        got = real.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+        )["Messages"]
+        event = hub.sqs_event("WorkersInventoryWorkerQueue", got)
+        for record, m in zip(event["Records"], got, strict=True):
+            record["messageAttributes"] = {
+                k: {"stringValue": v["StringValue"], "dataType": v["DataType"]}
+                for k, v in m["MessageAttributes"].items()
+            }
+        assert worker(event, lambda_context) == {"batchItemFailures": []}  # every one refused into the DLQ
+        for m in got:
+            real.delete_message(QueueUrl=source, ReceiptHandle=m["ReceiptHandle"])
+        return result
+
+    _with_sqs(env, monkeypatch, send_message_batch=send_and_refuse)
+    dlq = "WorkersInventoryWorkerDeadLetterQueue"
+    _fill(hub, dlq, [json.dumps({"poison": n}) for n in range(12)])
+
+    report = replay.replay(env, dlq)
+
+    assert (report.moved, report.returned, report.arrived) == (12, 12, 0)
+    back = hub.receive(dlq, max_messages=50)
+    assert sorted(json.loads(m["Body"])["poison"] for m in back) == list(range(12))
+    assert {m["MessageAttributes"][replay.REFUSAL_REASON]["StringValue"] for m in back} == {
+        "invalid EventEnvelope: "
+        + "; ".join(
+            f"{f}: Field required"
+            for f in (
+                "event_id",
+                "event_type",
+                "event_version",
+                "occurred_at",
+                "correlation_id",
+                "source_system",
+                "entity_id",
+                "sequence",
+                "data",
+            )
+        )
+        + "; poison: Extra inputs are not permitted"
+    }
+    assert {m["MessageAttributes"][replay.REPLAY_ATTRIBUTE]["StringValue"] for m in back} == {"1"}
+
+
+def test_a_refusals_attributes_are_not_carried_back_to_the_source_queue(hub: Hub, env: HubEnvironment) -> None:
+    """The reason describes one delivery's verdict: the copy goes back without it (should it fail
+    for another reason next time, it must not reach the DLQ showing the old one)."""
+    dlq = "WorkersInvoicingWorkerDeadLetterQueue"
+    hub.sqs.send_message(
+        QueueUrl=hub.queue(dlq),
+        MessageBody="{}",
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": "x"}
+            for name in (replay.REFUSAL_REASON, replay.REFUSED_BY, "synchub-source-queue", "origin")
+        },
+    )
+    assert replay.replay(env, dlq).moved == 1
+    (back,) = hub.receive("WorkersInvoicingWorkerQueue")
+    assert sorted(back["MessageAttributes"]) == [
+        "origin",
+        replay.ORIGINAL_SENDER,  # the DLQ message's SenderId (it carried no recorded sender)
+        replay.REPLAY_ATTRIBUTE,
+        replay.RUN_ATTRIBUTE,
+    ]
+
+
+def test_a_copy_records_who_first_sent_the_message(hub: Hub, env: HubEnvironment) -> None:
+    """The copy's own SenderId is the replayer's: it carries the original sender instead, the one the
+    DLQ message recorded (a worker's refusal, an earlier replay) or else the DLQ message's SenderId
+    (a message moved by the redrive policy keeps the sender it was sent with)."""
+    from synchub_core import lambda_support
+
+    assert replay.ORIGINAL_SENDER == lambda_support.ORIGINAL_SENDER
+    dlq, source = "WorkersInventoryWorkerDeadLetterQueue", "WorkersInventoryWorkerQueue"
+    recorded = "AROAUTRECHTPRODUCER01:wms-utrecht"
+    hub.sqs.send_message(
+        QueueUrl=hub.queue(dlq),
+        MessageBody='{"recorded": true}',
+        MessageAttributes={replay.ORIGINAL_SENDER: {"DataType": "String", "StringValue": recorded}},
+    )
+    hub.sqs.send_message(QueueUrl=hub.queue(dlq), MessageBody='{"recorded": false}')
+    got = hub.sqs.receive_message(
+        QueueUrl=hub.queue(dlq), MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["SenderId"]
+    )["Messages"]
+    (own_sender,) = {m["Attributes"]["SenderId"] for m in got}  # what the emulator says sent them
+
+    assert replay.replay(env, dlq).moved == 2
+
+    back = {m["Body"]: m["MessageAttributes"] for m in hub.receive(source)}
+    assert back['{"recorded": true}'][replay.ORIGINAL_SENDER]["StringValue"] == recorded
+    assert back['{"recorded": false}'][replay.ORIGINAL_SENDER]["StringValue"] == own_sender

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from helpers.reservation import (
     accept,
     accepted_event,
     fake_accepted,
+    handler,
     order,
     outbox,
     position,
@@ -206,7 +208,6 @@ def test_publishing_twice_reserves_once(hub: Hub, lambda_context: Any) -> None:
 
 
 def test_retry_after_crash_before_delete_emits_nothing_new(hub: Hub, lambda_context: Any) -> None:
-    from reservation.handler import lambda_handler
     from reservation.logic import ORDER_RESERVED
     from synchub_core.envelope import deterministic_event_id
 
@@ -218,7 +219,7 @@ def test_retry_after_crash_before_delete_emits_nothing_new(hub: Hub, lambda_cont
     # the transaction commits, then the invocation dies before the poller deletes the message
     messages = receive_once(hub)
     assert len(messages) == 1
-    assert lambda_handler(hub.sqs_event(QUEUE, messages), lambda_context) == {"batchItemFailures": []}
+    assert handler(hub)(hub.sqs_event(QUEUE, messages), lambda_context) == {"batchItemFailures": []}
     (reserved,) = outbox(hub, ORDER_RESERVED)
     # the event id derives from (order, version reserved from): any retry would compute the same one
     assert reserved["event_id"] == deterministic_event_id("reservation", order_id, "1")
@@ -350,31 +351,122 @@ def test_unknown_order_is_a_batch_item_failure(hub: Hub, lambda_context: Any) ->
     assert outbox(hub, "OrderBackordered") == []
 
 
-def test_wrong_event_type_is_a_batch_item_failure(hub: Hub, lambda_context: Any) -> None:
+def refused(hub: Hub) -> dict[str, str]:
+    """What the DLQ holds: body -> refusal reason (a refused message is a new SQS message there)."""
+    return {
+        m["Body"]: m["MessageAttributes"]["synchub-refusal-reason"]["StringValue"]
+        for m in hub.receive(DLQ, max_messages=50)
+    }
+
+
+def test_wrong_event_type_and_malformed_messages_are_refused(hub: Hub, lambda_context: Any) -> None:
     stock(FLOUR, "UTR-A01", on_hand=50)
     stock(YEAST, "UTR-B01", on_hand=50)
     good = accept()
     assert hub.publish_outbox() == 1
     other = accept()  # its own OrderAccepted stays unpublished in the outbox
     # a real order, but the wrong event: the worker must not reserve for it
-    wrong = send_envelope(hub, fake_accepted(other, event_type="OrderCancelled"))
-    malformed = hub.sqs.send_message(QueueUrl=hub.queue(QUEUE), MessageBody="{not json")["MessageId"]
+    wrong = fake_accepted(other, event_type="OrderCancelled")
+    send_envelope(hub, wrong)
+    hub.sqs.send_message(QueueUrl=hub.queue(QUEUE), MessageBody="{not json")
 
     result = run(hub, lambda_context)
 
     assert result["delivered"] == 3
-    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted([wrong, malformed])
-    assert hub.depth(QUEUE) == 2
+    # they can never succeed: dead-lettered at once with the reason, not retried five times
+    assert result["batchItemFailures"] == [] and hub.depth(QUEUE) == 0
+    reasons = refused(hub)
+    assert len(reasons) == 2 and reasons["{not json"].startswith("not JSON: ")
+    (wrong_body,) = [b for b in reasons if b != "{not json"]
+    assert json.loads(wrong_body)["detail"] == wrong
+    assert reasons[wrong_body] == f"the reservation queue does not take OrderCancelled (event {wrong['event_id']})"
     assert order(good).state.value == "RESERVED"
     assert order(other).state.value == "ACCEPTED" and order(other).version == 1
     assert positions(hub)[(FLOUR, "UTR-A01")]["reserved"] == 4
 
 
+def _bus_event(envelope: dict[str, Any], **members: Any) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": envelope["event_type"],
+        "source": "synchub.orders",
+        "account": "123456789012",
+        "time": "2026-11-23T08:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": envelope,
+    } | members
+
+
+def test_only_whole_eventbridge_events_from_the_orders_domain_are_taken(hub: Hub, lambda_context: Any) -> None:
+    """The queue is fed by its rule only: a bare envelope (sent to the queue, bypassing the bus and
+    its source check), another source, or a detail-type that is not the envelope's are refused."""
+    stock(FLOUR, "UTR-A01", on_hand=50)
+    stock(YEAST, "UTR-B01", on_hand=50)
+    order_id = accept()
+    envelope = accepted_event(hub, order_id)
+    incomplete = _bus_event(envelope)
+    del incomplete["region"]
+    bodies = {
+        "bare": envelope,
+        "other-source": _bus_event(envelope, source="wms.utrecht"),
+        "channel-source": _bus_event(envelope, source="webshop-nl"),
+        "detail-type": _bus_event(envelope, **{"detail-type": "OrderReserved"}),
+        "incomplete": incomplete,
+        "list": [envelope],
+    }
+    for body in bodies.values():
+        hub.sqs.send_message(QueueUrl=hub.queue(QUEUE), MessageBody=json.dumps(body))
+
+    result = run(hub, lambda_context)
+
+    assert result["delivered"] == len(bodies) and result["batchItemFailures"] == []
+    event_id = envelope["event_id"]
+    assert refused(hub) == {
+        json.dumps(bodies["bare"]): f"bare message on a bus-fed queue: OrderAccepted {event_id} was sent "
+        "straight to the queue; it takes only whole EventBridge events delivered by its rule",
+        json.dumps(bodies["other-source"]): f"OrderAccepted {event_id} from source 'wms.utrecht': the reservation "
+        "queue takes OrderAccepted only from synchub.orders",
+        json.dumps(bodies["channel-source"]): f"OrderAccepted {event_id} from source 'webshop-nl': the reservation "
+        "queue takes OrderAccepted only from synchub.orders",
+        json.dumps(bodies["detail-type"]): "detail-type OrderReserved does not match the envelope's event_type "
+        f"OrderAccepted (event {event_id})",
+        json.dumps(bodies["incomplete"]): "not an EventBridge event: region missing",
+        json.dumps(bodies["list"]): "not an EventBridge event: the body is a JSON list, not an object",
+    }
+    assert order(order_id).state.value == "ACCEPTED" and positions(hub)[(FLOUR, "UTR-A01")]["reserved"] == 0
+    # the genuine delivery, from the bus, still reserves
+    assert publish_and_run(hub, lambda_context, expect_published=1)["batchItemFailures"] == []
+    assert order(order_id).state.value == "RESERVED"
+
+
+def test_a_refusal_names_fields_not_the_customer(
+    hub: Hub, lambda_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reasons and logs carry ids and field names, never the values of an invalid order event."""
+    from reservation.handler import pt
+
+    envelope = fake_accepted("ord_pii") | {"sequence": -1, "occurred_at": "not a time"}
+    send_envelope(hub, envelope)
+    with caplog.at_level("INFO"):
+        assert run(hub, lambda_context)["batchItemFailures"] == []
+    (reason,) = refused(hub).values()
+    assert reason == (
+        "invalid BusEvent: detail.occurred_at: Input should be a valid datetime or date, invalid character in year; "
+        "detail.sequence: Input should be greater than or equal to 0"
+    )
+    logged = "\n".join(pt.logger.registered_formatter.format(r) for r in caplog.records)
+    assert '"message":"message refused"' in logged and reason in logged
+    customer = envelope["data"]["customer"]
+    for value in (customer["name"], customer["email"], envelope["data"]["ship_to"]["line1"]):
+        assert value not in reason and value not in logged
+
+
 def test_repeated_failures_end_in_dead_letter_queue(hub: Hub, lambda_context: Any) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-    from reservation.handler import lambda_handler
-
+    lambda_handler = handler(hub)
     queue_url = hub.queue(QUEUE)
     attrs = hub.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     redrive = json.loads(attrs["RedrivePolicy"])

@@ -1,11 +1,17 @@
 """Steps shared by the reservation and backorder component tests: orders accepted through
 ``orders.logic.accept``, stock seeded through ``inventory.logic.apply_report``, the reservation
-worker run the way the Lambda SQS poller runs it. They need the ``hub`` fixture's moto."""
+worker run the way the Lambda SQS poller runs it. They need the ``hub`` fixture's moto.
+
+Also how any worker's handler is run with the environment its function has in the stack
+(:func:`deployed`): the ``hub`` fixture sets the orders function's, and the workers differ from it
+in their own DLQ (``DEAD_LETTER_QUEUE_URL``, where they put what they refuse) and ``WAREHOUSES``."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from helpers import Hub, sample
@@ -14,6 +20,49 @@ QUEUE = "WorkersReservationWorkerQueue"
 DLQ = "WorkersReservationWorkerDeadLetterQueue"
 FLOUR = "FLOUR-T55-25KG"
 YEAST = "YEAST-DRY-500G"
+
+
+# the sites of cdk.json's synchub:warehouses (spec), for a template that does not carry WAREHOUSES yet
+WAREHOUSES = {
+    "wms.utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"},
+    "wms.tilburg": {"warehouse_id": "TLB", "location_prefix": "TLB-"},
+}
+WORKER_ENV = ("WAREHOUSES", "DEAD_LETTER_QUEUE_URL")
+
+
+def worker_environment(hub: Hub, queue_name: str) -> dict[str, str]:
+    """``WAREHOUSES`` and ``DEAD_LETTER_QUEUE_URL`` of the function draining ``queue_name``, as the
+    template sets them (the queue's own redrive DLQ and the spec's sites where it does not yet)."""
+    arn = hub.dep.queues[queue_name]["arn"]
+    (mapping,) = [s for s in hub.dep.event_sources if s.kind == "sqs" and s.source_arn == arn]
+    env = hub.dep.functions[mapping.function].environment
+    attrs = hub.sqs.get_queue_attributes(QueueUrl=hub.queue(queue_name), AttributeNames=["RedrivePolicy"])
+    redrive_dlq = hub.dep.queue_by_arn(json.loads(attrs["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"])["url"]
+    if "DEAD_LETTER_QUEUE_URL" in env:  # refusals go where the redrive policy puts failures: one DLQ, one replay
+        assert env["DEAD_LETTER_QUEUE_URL"] == redrive_dlq, queue_name
+    return {
+        "WAREHOUSES": env.get("WAREHOUSES") or json.dumps(WAREHOUSES),
+        "DEAD_LETTER_QUEUE_URL": env.get("DEAD_LETTER_QUEUE_URL") or redrive_dlq,
+    }
+
+
+def deployed(hub: Hub, queue_name: str, handler: Callable[[dict, Any], Any]) -> Callable[[dict, Any], Any]:
+    """``handler`` run with the worker environment of the function draining ``queue_name``."""
+    env = worker_environment(hub, queue_name)
+
+    def run(event: dict, context: Any) -> Any:
+        saved = {k: os.environ.get(k) for k in WORKER_ENV}
+        os.environ.update(env)
+        try:
+            return handler(event, context)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    return run
 
 
 def order_body(lines: list[tuple[str, int]] | None = None) -> dict[str, Any]:
@@ -95,10 +144,15 @@ def accepted_event(hub: Hub, order_id: str) -> dict[str, Any]:
     return item["event"]
 
 
-def run(hub: Hub, ctx: Any) -> dict[str, Any]:
+def handler(hub: Hub) -> Callable[[dict, Any], Any]:
+    """The reservation worker's Lambda handler, with its function's environment."""
     from reservation.handler import lambda_handler
 
-    return hub.run_worker(QUEUE, lambda_handler, ctx)
+    return deployed(hub, QUEUE, lambda_handler)
+
+
+def run(hub: Hub, ctx: Any) -> dict[str, Any]:
+    return hub.run_worker(QUEUE, handler(hub), ctx)
 
 
 def publish_and_run(hub: Hub, ctx: Any, expect_published: int | None = None) -> dict[str, Any]:

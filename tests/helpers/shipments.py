@@ -1,14 +1,27 @@
-"""WMS shipment confirmations put on the provisioned bus, for the component tests of invoicing
-and of anything downstream of a shipment. They need the ``hub`` fixture's moto."""
+"""WMS shipment confirmations put on the provisioned bus, and the invoicing worker that takes
+them, for the component tests of invoicing and of anything downstream of a shipment. They need
+the ``hub`` fixture's moto."""
 
 from __future__ import annotations
 
 import copy
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from helpers import Hub, sample
+from helpers.reservation import deployed
+
+QUEUE = "WorkersInvoicingWorkerQueue"
+DLQ = "WorkersInvoicingWorkerDeadLetterQueue"
+
+
+def handler(hub: Hub) -> Callable[[dict, Any], Any]:
+    """The invoicing worker's Lambda handler, with its function's environment (DLQ, sites)."""
+    from invoicing.handler import lambda_handler
+
+    return deployed(hub, QUEUE, lambda_handler)
 
 
 def shipment_detail(
@@ -25,14 +38,15 @@ def shipment_detail(
     return detail
 
 
-def put_shipment(hub: Hub, detail: dict[str, Any], times: int = 1) -> None:
-    """Put ``detail`` on the bus ``times`` times, as the WMS does (source and detail-type of the sample)."""
+def put_shipment(hub: Hub, detail: dict[str, Any], times: int = 1, source: str | None = None) -> None:
+    """Put ``detail`` on the bus ``times`` times, as the WMS does (detail-type of the sample; its
+    source, wms.utrecht, unless another site's ``source`` is given)."""
     event = sample("eventbridge-shipment-confirmed.json")
     for _ in range(times):
         resp = hub.events.put_events(
             Entries=[
                 {
-                    "Source": event["source"],
+                    "Source": source or event["source"],
                     "DetailType": event["detail-type"],
                     "Detail": json.dumps(detail),
                     "EventBusName": hub.dep.bus_name or "synchub-bus",
