@@ -90,6 +90,13 @@ class HubProcess:
         if not self.env.api_url:
             raise SystemExit(f"the hub wrote no API URL to {state_file}")
         self.api_url: str = self.env.api_url
+        # the sample order's channel, as an operator registers it, with limits above what the soak sends
+        # (the point is the hub's throughput, not the default plan's 50 req/s)
+        from synchub import channels
+        from synchub.client import ChannelClient
+
+        creds = channels.add_channel(self.env, BODY["channel"], rate=100_000, burst=20_000, quota=100_000_000)
+        self.token, _ = ChannelClient(self.api_url, creds.client_id, creds.client_secret).fetch_token()
 
     def rss_mb(self) -> tuple[float, float]:
         """(hub process, hub + its function workers) resident set size in MB."""
@@ -133,7 +140,8 @@ def _children(pid: int) -> list[int]:
 class Channel(threading.local):
     """One keep-alive HTTP connection per client thread, as a channel's integration would hold."""
 
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, token: str) -> None:
+        self.auth = {"Authorization": f"Bearer {token}"}  # valid an hour: longer than the soak
         url = urlsplit(api_url)
         if not url.hostname:
             raise ValueError(f"not an http URL: {api_url!r}")
@@ -147,7 +155,7 @@ class Channel(threading.local):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
+                self.conn.request(method, path, body=body, headers={**self.auth, **(headers or {})})
                 resp = self.conn.getresponse()
                 return resp.status, resp.read()
             except (ConnectionError, http.client.HTTPException):
@@ -299,7 +307,7 @@ def main() -> dict[str, Any]:
     report: dict[str, Any] = {"ceiling": {}, "throughput": {}, "soak": []}
     try:
         stock(hub)
-        channel = Channel(hub.api_url)
+        channel = Channel(hub.api_url, hub.token)
         ddb_local = threading.local()
 
         def ddb() -> Any:

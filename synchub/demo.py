@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from synchub import channels
+from synchub.client import ChannelClient
 from synchub.environment import HubEnvironment
 
 SAMPLES = Path(__file__).resolve().parents[1] / "events" / "samples"
+DEMO_CHANNEL = "demo-webshop"  # the demo's own channel: it never rotates the secret of one of yours
 
 
 class DemoFailed(Exception):
@@ -57,14 +60,35 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, Any]:
-    api_url = env.api_url
-    if not api_url:
+def demo_channel(env: HubEnvironment, out: Callable[[str], None] = print) -> ChannelClient:
+    """The demo channel's authenticated client: registered on first use, a fresh secret afterwards
+    (the secret is shown once, so a later demo run cannot know the old one)."""
+    if not env.api_url:
         raise DemoFailed("the hub environment has no API URL")
+    try:
+        creds = channels.add_channel(env, DEMO_CHANNEL)
+        how = f"synchub channels add {DEMO_CHANNEL}"
+    except channels.ChannelError:
+        creds = channels.rotate(env, DEMO_CHANNEL)
+        how = f"synchub channels rotate {DEMO_CHANNEL}"
+    client = ChannelClient(env.api_url, creds.client_id, creds.client_secret, creds.token_url)
+    _token, lifetime = client.fetch_token()
+    out(f"0. operator -> {how}: client_id={creds.client_id} (client secret shown once)")
+    out(f"   channel  -> POST /oauth2/token (client credentials) 200: Bearer token valid {lifetime} s")
+    return client
+
+
+def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, Any]:
+    channel = demo_channel(env, out)
     clients = env.clients()
     run_id = uuid.uuid4().hex[:8]
     order_body = sample("api-post-order.json")
+    del order_body["channel"]  # the channel is the authenticated one, taken from the token
     order_body["channel_order_ref"] = f"{order_body['channel_order_ref']}-{run_id}"
+
+    def get_order(order_id: str) -> Any:
+        return channel.get_order(order_id).body
+
     # 1. WMS reports stock for every SKU on the order
     report = sample("sqs-inventory-position-reported.json")
     sequence = int(time.time() * 1000)
@@ -98,22 +122,21 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
         wait_for(f"inventory position {line['sku']}", position)
     # 2. channel posts the order (and retries it: same key, same answer)
     key = f"demo-{run_id}"
-    status, _headers, body = http("POST", api_url + "/orders", order_body, {"Idempotency-Key": key})
+    resp = channel.post_order(order_body, key)
+    status, body = resp.status, resp.body
     if status != 202:
         raise DemoFailed(f"POST /orders answered {status}: {body}")
     order_id = body["order_id"]
     out(f"2. channel -> POST /orders  {status} {body['state']} order_id={order_id}")
-    status2, headers2, body2 = http("POST", api_url + "/orders", order_body, {"Idempotency-Key": key})
+    retry = channel.post_order(order_body, key)
     out(
-        f"   retry with the same Idempotency-Key -> {status2}, same order: {body2['order_id'] == order_id}, "
-        f"Idempotent-Replayed: {headers2.get('Idempotent-Replayed')}"
+        f"   retry with the same Idempotency-Key -> {retry.status}, same order: {retry.body['order_id'] == order_id}, "
+        f"Idempotent-Replayed: {retry.header('Idempotent-Replayed')}"
     )
     # 3. OrderAccepted -> outbox -> EventBridge -> reservation
     order = wait_for(
         "reservation",
-        lambda: (lambda o: o if o["state"] in ("RESERVED", "BACKORDERED") else None)(
-            http("GET", api_url + f"/orders/{order_id}")[2]
-        ),
+        lambda: (lambda o: o if o["state"] in ("RESERVED", "BACKORDERED") else None)(get_order(order_id)),
     )
     out(
         f"3. OrderAccepted -> EventBridge -> reservation: {order['state']} "
@@ -146,14 +169,14 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
     # 5. exactly one invoice
     order = wait_for(
         "invoice",
-        lambda: (lambda o: o if o["state"] == "INVOICED" else None)(http("GET", api_url + f"/orders/{order_id}")[2]),
+        lambda: (lambda o: o if o["state"] == "INVOICED" else None)(get_order(order_id)),
     )
     item = clients("dynamodb").get_item(
         TableName=env.orders_table, Key={"pk": {"S": f"INVOICE#SHP-{run_id}"}, "sk": {"S": "INVOICE"}}
     )["Item"]
     invoice = json.loads(item["doc"]["S"])
     time.sleep(1.0)  # let the duplicate delivery be processed too
-    order = http("GET", api_url + f"/orders/{order_id}")[2]
+    order = get_order(order_id)
     out(
         f"5. invoice {invoice['invoice_number']} ({invoice['invoice_id']}): net {invoice['net_total']} + "
         f"tax {invoice['tax_total']} = {invoice['gross_total']} {invoice['currency']}; "
