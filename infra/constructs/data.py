@@ -3,6 +3,8 @@ channels (OAuth clients)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as ddb
 from constructs import Construct
@@ -16,18 +18,8 @@ BACKORDERS_INDEX = "backorders"
 class DataStores(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.orders = ddb.Table(
-            self,
-            "OrdersTable",
-            partition_key=ddb.Attribute(name="pk", type=S),
-            sort_key=ddb.Attribute(name="sk", type=S),
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            stream=ddb.StreamViewType.NEW_IMAGE,
-            time_to_live_attribute="expires_at",
-            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
+        self.orders = self._table(
+            "OrdersTable", stream=ddb.StreamViewType.NEW_IMAGE, time_to_live_attribute="expires_at"
         )
         # sparse index: only outbox items still waiting for EventBridge carry outbox_status
         self.orders.add_global_secondary_index(
@@ -43,23 +35,17 @@ class DataStores(Construct):
             sort_key=ddb.Attribute(name="backordered_at", type=S),
             projection_type=ddb.ProjectionType.KEYS_ONLY,
         )
-        self.inventory = ddb.Table(
-            self,
-            "InventoryTable",
-            partition_key=ddb.Attribute(name="pk", type=S),
-            sort_key=ddb.Attribute(name="sk", type=S),
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.inventory = self._table("InventoryTable")
         # one item per channel (pk CHANNEL#<channel>, sk CHANNEL): its secret's hash, status, credential
         # version and API key; written by the CLI (`synchub channels`), read by the token endpoint and
         # the authorizer
-        self.channels = ddb.Table(
+        self.channels = self._table("ChannelsTable")
+
+    def _table(self, construct_id: str, **options: Any) -> ddb.Table:
+        """A pk/sk string-keyed on-demand table with point-in-time recovery, kept when the stack goes."""
+        return ddb.Table(
             self,
-            "ChannelsTable",
+            construct_id,
             partition_key=ddb.Attribute(name="pk", type=S),
             sort_key=ddb.Attribute(name="sk", type=S),
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
@@ -67,4 +53,5 @@ class DataStores(Construct):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.RETAIN,
+            **options,
         )
