@@ -106,17 +106,6 @@ def inventory_worker(hub: Hub) -> Any:
 
 
 @pytest.fixture
-def env(hub: Hub) -> HubEnvironment:
-    return HubEnvironment(
-        endpoint=None,
-        region="eu-west-1",
-        queues={k: v["url"] for k, v in hub.dep.queues.items()},
-        tables=hub.dep.tables,
-        event_bus=hub.dep.bus_name,
-    )
-
-
-@pytest.fixture
 def reserved_order(hub: Hub, lambda_context: Any) -> str:
     """The sample order (4 x FLOUR, 10 x YEAST) reserved at Utrecht (UTR-A01, UTR-B01)."""
     stock(FLOUR, "UTR-A01", on_hand=20)

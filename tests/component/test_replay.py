@@ -14,17 +14,6 @@ from synchub import replay
 from synchub.environment import HubEnvironment
 
 
-@pytest.fixture
-def env(hub: Hub) -> HubEnvironment:
-    return HubEnvironment(
-        endpoint=None,
-        region="eu-west-1",
-        queues={k: v["url"] for k, v in hub.dep.queues.items()},
-        tables=hub.dep.tables,
-        event_bus=hub.dep.bus_name,
-    )
-
-
 def test_redrive_moves_every_message_back_with_its_attributes(hub: Hub, env: HubEnvironment) -> None:
     dlq = hub.queue("WorkersReservationWorkerDeadLetterQueue")
     bodies = [json.dumps({"n": n}) for n in range(23)]

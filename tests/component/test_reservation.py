@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from helpers.reservation import (
     YEAST,
     accept,
     accepted_event,
+    bus_event,
     fake_accepted,
     handler,
     order,
@@ -385,20 +385,6 @@ def test_wrong_event_type_and_malformed_messages_are_refused(hub: Hub, lambda_co
     assert positions(hub)[(FLOUR, "UTR-A01")]["reserved"] == 4
 
 
-def _bus_event(envelope: dict[str, Any], **members: Any) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": envelope["event_type"],
-        "source": "synchub.orders",
-        "account": "123456789012",
-        "time": "2026-11-23T08:00:00Z",
-        "region": "eu-west-1",
-        "resources": [],
-        "detail": envelope,
-    } | members
-
-
 def test_only_whole_eventbridge_events_from_the_orders_domain_are_taken(hub: Hub, lambda_context: Any) -> None:
     """The queue is fed by its rule only: a bare envelope (sent to the queue, bypassing the bus and
     its source check), another source, or a detail-type that is not the envelope's are refused."""
@@ -406,13 +392,13 @@ def test_only_whole_eventbridge_events_from_the_orders_domain_are_taken(hub: Hub
     stock(YEAST, "UTR-B01", on_hand=50)
     order_id = accept()
     envelope = accepted_event(hub, order_id)
-    incomplete = _bus_event(envelope)
+    incomplete = bus_event(envelope)
     del incomplete["region"]
     bodies = {
         "bare": envelope,
-        "other-source": _bus_event(envelope, source="wms.utrecht"),
-        "channel-source": _bus_event(envelope, source="webshop-nl"),
-        "detail-type": _bus_event(envelope, **{"detail-type": "OrderReserved"}),
+        "other-source": bus_event(envelope, source="wms.utrecht"),
+        "channel-source": bus_event(envelope, source="webshop-nl"),
+        "detail-type": bus_event(envelope, **{"detail-type": "OrderReserved"}),
         "incomplete": incomplete,
         "list": [envelope],
     }

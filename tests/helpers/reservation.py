@@ -170,9 +170,9 @@ def receive_once(hub: Hub, name: str = QUEUE) -> list[dict[str, Any]]:
     ).get("Messages", [])
 
 
-def send_envelope(hub: Hub, envelope: dict[str, Any]) -> str:
-    """Put an envelope on the reservation queue the way the EventBridge rule target does."""
-    body = {
+def bus_event(envelope: dict[str, Any], **members: Any) -> dict[str, Any]:
+    """The whole EventBridge event an envelope from synchub.orders arrives as (``members`` override)."""
+    return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": envelope["event_type"],
@@ -182,8 +182,12 @@ def send_envelope(hub: Hub, envelope: dict[str, Any]) -> str:
         "region": "eu-west-1",
         "resources": [],
         "detail": envelope,
-    }
-    return hub.sqs.send_message(QueueUrl=hub.queue(QUEUE), MessageBody=json.dumps(body))["MessageId"]
+    } | members
+
+
+def send_envelope(hub: Hub, envelope: dict[str, Any]) -> str:
+    """Put an envelope on the reservation queue the way the EventBridge rule target does."""
+    return hub.sqs.send_message(QueueUrl=hub.queue(QUEUE), MessageBody=json.dumps(bus_event(envelope)))["MessageId"]
 
 
 def fake_accepted(order_id: str, event_type: str = "OrderAccepted") -> dict[str, Any]:
