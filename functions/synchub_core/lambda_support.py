@@ -79,7 +79,7 @@ class Powertools:
     def handler(self, fn: Callable[[dict, Any], R], *, log_event: bool = False) -> Callable[[dict, Any], R]:
         """Wrap a Lambda entry point with context logging, tracing and metrics flushing."""
         return self.logger.inject_lambda_context(log_event=log_event)(
-            self.tracer.capture_lambda_handler(self.metrics.log_metrics(fn))
+            self.tracer.capture_lambda_handler(capture_response=False)(self.metrics.log_metrics(fn))
         )
 
     def batch_handler(
