@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from helpers import sample
+from helpers.local_hub import intake_items, inventory_message, position, scan
 from synchub import demo, environment, replay
-from synchub.client import ChannelClient
+from synchub.client import ChannelClient, http
 
 
 def eventually(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -20,29 +21,6 @@ def eventually(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> An
         return demo.wait_for(what, probe, timeout)
     except demo.DemoFailed as exc:
         raise AssertionError(str(exc)) from None
-
-
-def scan(env: environment.HubEnvironment, table: str) -> list[dict[str, Any]]:
-    return env.clients()("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
-
-
-def position(env: environment.HubEnvironment, sku: str, loc: str) -> dict[str, Any] | None:
-    return (
-        env.clients()("dynamodb")
-        .get_item(
-            TableName=env.tables["DataInventoryTable"],
-            ConsistentRead=True,
-            Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{loc}"}},
-        )
-        .get("Item")
-    )
-
-
-def inventory_message(sku: str, loc: str, seq: int, on_hand: int) -> str:
-    msg = sample("sqs-inventory-position-reported.json")
-    msg.update(event_id=str(uuid.uuid4()), sequence=seq, entity_id=f"{sku}@{loc}")
-    msg["data"].update(sku=sku, location_id=loc, on_hand=on_hand, quality_hold=0)
-    return json.dumps(msg)
 
 
 def test_order_to_invoice_exactly_once_over_http(env: environment.HubEnvironment) -> None:
@@ -102,20 +80,17 @@ def test_bad_input_is_problem_json_over_http(env: environment.HubEnvironment, we
     body = sample("api-post-order.json")
     body["lines"][0]["quantity"] = -1
 
-    def intake_items() -> list[dict]:
-        # what intake writes (orders, idempotency keys, channel refs); the workers may still be
-        # adding history and outbox items for the earlier tests' orders meanwhile
-        return [i for i in scan(env, env.orders_table) if i["sk"]["S"] in ("ORDER", "IDEMP", "CHANREF")]
-
-    before = intake_items()
+    # intake items only: the workers may still be adding history and outbox items for earlier orders
+    before = intake_items(env)
     resp = webshop.post_order(body, "bad-input-0001")
     status, headers, problem = resp.status, resp.headers, resp.body
     assert status == 400
     assert headers["Content-Type"] == "application/problem+json"
     assert problem["errors"][0]["pointer"] == "/lines/0/quantity"
-    assert len(intake_items()) == len(before)
-    assert not any(i["pk"]["S"].endswith("#bad-input-0001") for i in intake_items())
-    status, headers, problem = demo.http("GET", env.api_url + "/nope")
+    assert len(intake_items(env)) == len(before)
+    assert not any(i["pk"]["S"].endswith("#bad-input-0001") for i in intake_items(env))
+    missing = http("GET", env.api_url + "/nope")
+    status, headers, problem = missing.status, missing.headers, missing.body
     # the stack's MISSING_AUTHENTICATION_TOKEN gateway response, as deployed API Gateway answers it
     assert status == 404 and headers["Content-Type"] == "application/problem+json"
     assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"

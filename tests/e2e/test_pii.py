@@ -9,32 +9,18 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from helpers import sample
+from helpers.local_hub import inventory_message, position
 from synchub import demo, environment
 from synchub.client import ChannelClient
 from synchub.local.runtime import LocalHub
 
 
-def _position(env: environment.HubEnvironment, sku: str, loc: str) -> Any:
-    return (
-        env.clients()("dynamodb")
-        .get_item(
-            TableName=env.tables["DataInventoryTable"],
-            ConsistentRead=True,
-            Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"LOC#{loc}"}},
-        )
-        .get("Item")
-    )
-
-
 def _stock(env: environment.HubEnvironment, sku: str, loc: str, on_hand: int) -> None:
-    msg = sample("sqs-inventory-position-reported.json")
-    msg.update(event_id=str(uuid.uuid4()), sequence=int(time.time() * 1000), entity_id=f"{sku}@{loc}")
-    msg["data"].update(sku=sku, location_id=loc, on_hand=on_hand, quality_hold=0)
-    env.clients()("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=json.dumps(msg))
-    demo.wait_for("stock", lambda: _position(env, sku, loc))
+    report = inventory_message(sku, loc, int(time.time() * 1000), on_hand)
+    env.clients()("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=report)
+    demo.wait_for("stock", lambda: position(env, sku, loc))
 
 
 def _ship(env: environment.HubEnvironment, order_id: str, sku: str, quantity: int, source: str, warehouse: str) -> str:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from helpers import sample
+from helpers.local_hub import intake_items
 from synchub import channels, environment
 from synchub.client import ChannelClient, TokenError, http
 
@@ -22,11 +23,6 @@ def order(ref: str | None = None) -> dict[str, Any]:
     del body["channel"]
     body["channel_order_ref"] = ref or f"SEC-{uuid.uuid4().hex[:10]}"
     return body
-
-
-def intake_items(env: environment.HubEnvironment) -> list[dict[str, Any]]:
-    items = env.clients()("dynamodb").scan(TableName=env.orders_table, ConsistentRead=True)["Items"]
-    return [i for i in items if i["sk"]["S"] in ("ORDER", "IDEMP", "CHANREF")]
 
 
 def test_no_valid_credential_no_access(env: environment.HubEnvironment, webshop: ChannelClient) -> None:
