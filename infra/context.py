@@ -21,6 +21,18 @@ AUTHORIZER_CACHE_SECONDS = "synchub:authorizerCacheSeconds"
 API_GATEWAY_CLOUDWATCH_ROLE = "synchub:apiGatewayCloudWatchRole"
 POWERTOOLS_LAYER_VERSION = "synchub:powertoolsLayerVersion"
 NAG = "synchub:nag"
+# the connectors (infra/constructs/connectors.py)
+FINANCE_BASE_URL = "synchub:financeBaseUrl"  # initial value of SSM /synchub/finance/base-url
+BREAKER_FAILURE_THRESHOLD = "synchub:breakerFailureThreshold"  # consecutive failures that open a breaker
+BREAKER_OPEN_SECONDS = "synchub:breakerOpenSeconds"  # first open period before a half-open probe
+BREAKER_MAX_OPEN_SECONDS = "synchub:breakerMaxOpenSeconds"  # cap of the doubling open period
+FINANCE_RATE_PER_SECOND = "synchub:financeRatePerSecond"  # posts per second to finance, all instances together
+ERP_FILES_PER_MINUTE = "synchub:erpFilesPerMinute"  # order files per minute to the ERP drop
+ERP_ACK_TIMEOUT_SECONDS = "synchub:erpAckTimeoutSeconds"  # an order file unacknowledged longer is overdue
+RECONCILE_WINDOW_HOURS = "synchub:reconcileWindowHours"  # what the hourly reconciliation looks back over
+
+DEFAULT_FINANCE_BASE_URL = "https://finance.example.invalid"
+URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$")
 
 # the default sites (also in cdk.json, which wins): kept here so a synth without cdk.json's context
 # (a test app, `cdk synth` from another directory) still has the producers the consumers check against
@@ -84,6 +96,51 @@ def integer(scope: Construct, key: str, default: int, *, minimum: int, maximum: 
     if not minimum <= number <= maximum:
         raise ValueError(f"context {key}: {number} is outside {minimum}..{maximum}")
     return number
+
+
+def url(scope: Construct, key: str, default: str) -> str:
+    """An http(s) base URL (no query, no fragment), without its trailing slash."""
+    value = _raw(scope, key)
+    if value is None:
+        return default
+    text = str(value).strip()
+    if not URL.match(text):
+        raise ValueError(f"context {key}: expected an http(s) URL without query or fragment, got {value!r}")
+    return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """The connectors' tunables (context ``synchub:breaker*``, ``synchub:finance*``, ``synchub:erp*``,
+    ``synchub:reconcileWindowHours``), checked together."""
+
+    finance_base_url: str
+    breaker_failure_threshold: int
+    breaker_open_seconds: int
+    breaker_max_open_seconds: int
+    finance_rate_per_second: int
+    erp_files_per_minute: int
+    erp_ack_timeout_seconds: int
+    reconcile_window_hours: int
+
+
+def connector_settings(scope: Construct) -> ConnectorSettings:
+    settings = ConnectorSettings(
+        finance_base_url=url(scope, FINANCE_BASE_URL, DEFAULT_FINANCE_BASE_URL),
+        breaker_failure_threshold=integer(scope, BREAKER_FAILURE_THRESHOLD, 5, minimum=1, maximum=100),
+        breaker_open_seconds=integer(scope, BREAKER_OPEN_SECONDS, 15, minimum=1, maximum=900),
+        breaker_max_open_seconds=integer(scope, BREAKER_MAX_OPEN_SECONDS, 300, minimum=1, maximum=86_400),
+        finance_rate_per_second=integer(scope, FINANCE_RATE_PER_SECOND, 20, minimum=1, maximum=10_000),
+        erp_files_per_minute=integer(scope, ERP_FILES_PER_MINUTE, 30, minimum=1, maximum=6_000),
+        erp_ack_timeout_seconds=integer(scope, ERP_ACK_TIMEOUT_SECONDS, 120, minimum=10, maximum=86_400),
+        reconcile_window_hours=integer(scope, RECONCILE_WINDOW_HOURS, 24, minimum=1, maximum=24 * 31),
+    )
+    if settings.breaker_max_open_seconds < settings.breaker_open_seconds:
+        raise ValueError(
+            f"context {BREAKER_MAX_OPEN_SECONDS}: {settings.breaker_max_open_seconds} is below "
+            f"{BREAKER_OPEN_SECONDS} {settings.breaker_open_seconds}"
+        )
+    return settings
 
 
 def warehouses(scope: Construct) -> list[WarehouseSite]:

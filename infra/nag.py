@@ -8,7 +8,7 @@ suppression below still matches a finding (a stale one fails the test).
 
 from __future__ import annotations
 
-from aws_cdk import Aspects, CfnResource
+from aws_cdk import Aspects, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
@@ -18,6 +18,8 @@ from constructs import IConstruct
 from infra.constructs.common import QueueWorker
 from infra.stack import SynchubStack
 
+# CDK's singleton for bucket notifications (aws_s3.Bucket.add_event_notification), at the stack's root
+NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 RUNTIME_PINNED = (
     "Pinned to Python 3.11, the Python the tests run on (pyproject requires-python, the CI venv), with "
     "the matching Powertools layer build: the deployed code is the tested code. Moving up is one "
@@ -62,7 +64,13 @@ def _esm(fn: lambda_.Function) -> list[IConstruct]:
 
 def _suppress(stack: SynchubStack) -> None:
     api, outbox, workers, channels = stack.api, stack.outbox, stack.workers, stack.channels
-    queue_workers: list[QueueWorker] = [workers.inventory.worker, workers.reservation.worker, workers.invoicing.worker]
+    connectors = stack.connectors
+    queue_workers: list[QueueWorker] = [
+        workers.inventory.worker,
+        workers.reservation.worker,
+        workers.invoicing.worker,
+        *connectors.queue_workers,
+    ]
     functions: list[lambda_.Function] = [
         channels.token_function,
         channels.authorizer_function,
@@ -70,6 +78,9 @@ def _suppress(stack: SynchubStack) -> None:
         outbox.publisher,
         outbox.sweeper,
         workers.backorders,
+        connectors.watchdog,
+        connectors.reconciler,
+        connectors.operations,
         *(w.function for w in queue_workers),
     ]
 
@@ -96,7 +107,7 @@ def _suppress(stack: SynchubStack) -> None:
         "Invoked synchronously by API Gateway (integration or authorizer): a DeadLetterConfig only "
         "applies to asynchronous invocations; a failure is the caller's error response, logged and traced."
     )
-    for fn in (channels.token_function, channels.authorizer_function, api.function):
+    for fn in (channels.token_function, channels.authorizer_function, api.function, connectors.operations):
         _suppress_on(fn, "Serverless-LambdaDLQ", sync_reason)
     _suppress_on(
         outbox.publisher,
@@ -121,6 +132,8 @@ def _suppress(stack: SynchubStack) -> None:
     for fn, dlq_path in (
         (outbox.sweeper, "Outbox/SweepDeadLetterQueue"),
         (workers.backorders, "Workers/BackorderDeadLetterQueue"),
+        (connectors.watchdog, "Connectors/ErpWatchdogDeadLetterQueue"),
+        (connectors.reconciler, "Connectors/ReconcilerDeadLetterQueue"),
     ):
         _suppress_on(
             fn,
@@ -140,6 +153,8 @@ def _suppress(stack: SynchubStack) -> None:
         outbox.dlq,
         outbox.sweep_dlq,
         workers.backorder_dlq,
+        connectors.watchdog_dlq,
+        connectors.reconciler_dlq,
     ]
     for dlq in dlqs:
         _suppress_on(dlq, "Serverless-SQSRedrivePolicy", dlq_reason)
@@ -147,6 +162,8 @@ def _suppress(stack: SynchubStack) -> None:
         (outbox.dlq, "the stream event source mapping's on-failure destination"),
         (outbox.sweep_dlq, "the sweep schedule target's DLQ and the sweeper's on-failure destination"),
         (workers.backorder_dlq, "the backorder schedule target's DLQ and the sweeper's on-failure destination"),
+        (connectors.watchdog_dlq, "the ERP watchdog schedule target's DLQ and the watchdog's on-failure destination"),
+        (connectors.reconciler_dlq, "the reconcile schedule target's DLQ and the reconciler's on-failure destination"),
     ):
         _suppress_on(
             dlq,
@@ -178,6 +195,15 @@ def _suppress(stack: SynchubStack) -> None:
             )
             _suppress_on(method, "AwsSolutions-APIG4", reason)
             _suppress_on(method, "AwsSolutions-COG4", reason)
+        elif method.resource.path.startswith("/exceptions"):
+            _suppress_on(
+                method,
+                "AwsSolutions-COG4",
+                f"{method.http_method} {method.resource.path} is authorized by the channels' Lambda TOKEN "
+                "authorizer (OAuth 2.0 client credentials JWTs the hub issues to operator principals, plus "
+                "their API key and usage plan; the function refuses channel tokens): the callers are the "
+                "operators' tools (synchub exceptions), not Cognito user pool users.",
+            )
         else:
             _suppress_on(
                 method,
@@ -205,6 +231,37 @@ def _suppress(stack: SynchubStack) -> None:
             "one address); the default synth associates it with this stage.",
         )
 
+    # -- the connectors' exchange bucket -----------------------------------------------------------------
+    bucket_id = _logical_id(connectors.bucket.node.default_child)
+    for worker, prefixes in (
+        (connectors.erp_orders.worker, ["to-erp/orders/"]),
+        (connectors.erp_acks, ["from-erp/acks/"]),
+        (connectors.masterdata, ["from-erp/master/", "to-erp/reports/"]),
+    ):
+        assert worker.function.role is not None
+        _suppress_on(
+            _default_policy(worker.function.role),
+            "AwsSolutions-IAM5",
+            "Objects under one prefix of the exchange bucket (the file interface's folder this function "
+            "reads or writes; each file is a new key with a generated name), never the whole bucket and "
+            "only GetObject or PutObject: an object ARN cannot name keys that do not exist yet.",
+            *(f"Resource::<{bucket_id}.Arn>/{prefix}*" for prefix in prefixes),
+        )
+    # CDK's singleton behind bucket.add_event_notification (Custom::S3BucketNotifications), which
+    # writes the exchange bucket's notification configuration at deploy time
+    handler_role = stack.node.try_find_child(NOTIFICATIONS_HANDLER)
+    assert handler_role is not None, "the exchange bucket's notifications need CDK's handler"
+    role = handler_role.node.try_find_child("Role")
+    assert role is not None
+    _suppress_on(
+        role,
+        "AwsSolutions-IAM4",
+        "CDK's own BucketNotificationsHandler (the custom resource behind bucket notifications, inline "
+        "code CDK maintains) logs with AWSLambdaBasicExecutionRole; its only other permission is "
+        "s3:PutBucketNotification, and it runs during deployments only, never on the data path.",
+        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    )
+
     # -- Secrets Manager --------------------------------------------------------------------------------
     _suppress_on(
         channels.signing_secret,
@@ -213,3 +270,16 @@ def _suppress(stack: SynchubStack) -> None:
         "invalidates every token at once (channels fetch a new one on their next 401, tokens live 1 h). "
         "Rotate by hand: `aws secretsmanager put-secret-value` with a new 64-character random string.",
     )
+    _suppress_on(
+        connectors.finance_credentials,
+        "AwsSolutions-SMG4",
+        "The finance client credentials are issued by the finance provider, not by the hub: a rotation "
+        "Lambda here cannot mint a new client secret there. Rotate with the provider, then store the new "
+        "secret with `aws secretsmanager put-secret-value`; the connectors re-read it within 5 minutes.",
+    )
+
+
+def _logical_id(resource: IConstruct | None) -> str:
+    """The logical id of a CloudFormation resource, as cdk-nag writes it in ``Resource::<Id.Arn>``."""
+    assert isinstance(resource, CfnResource)
+    return str(Stack.of(resource).resolve(resource.logical_id))

@@ -12,6 +12,7 @@ from infra import context
 from infra.constructs.access import HubAccess
 from infra.constructs.channels import ChannelAuth
 from infra.constructs.common import LambdaDefaults
+from infra.constructs.connectors import Connectors
 from infra.constructs.data import DataStores
 from infra.constructs.orders_api import STAGE, OrdersApi
 from infra.constructs.outbox import Outbox
@@ -37,6 +38,8 @@ class SynchubStack(Stack):
                 "ORDERS_TABLE": data.orders.table_name,
                 "INVENTORY_TABLE": data.inventory.table_name,
                 "EVENT_BUS_NAME": bus.event_bus_name,
+                "CONNECTORS_TABLE": data.connectors.table_name,
+                "MASTERDATA_TABLE": data.masterdata.table_name,
             },
         )
         self.channels = ChannelAuth(self, "Channels", defaults=defaults, data=data)
@@ -45,8 +48,17 @@ class SynchubStack(Stack):
         self.workers = workers = Workers(
             self, "Workers", defaults=defaults, data=data, bus=bus, warehouses=context.warehouses_env(self.sites)
         )
+        self.connectors = connectors = Connectors(self, "Connectors", defaults=defaults, data=data, bus=bus)
+        api.add_exceptions_routes(connectors.operations)
         self.access = access = HubAccess(
-            self, "Access", sites=self.sites, bus=bus, data=data, workers=workers, outbox=self.outbox
+            self,
+            "Access",
+            sites=self.sites,
+            bus=bus,
+            data=data,
+            workers=workers,
+            outbox=self.outbox,
+            connectors=connectors,
         )
         # the inventory queue takes reports from every producer role (and the ReplayRole): the worker
         # tells a site's own role by the record's SenderId (<RoleId>:<session>)
@@ -68,3 +80,10 @@ class SynchubStack(Stack):
         CfnOutput(self, "ReplayRoleArn", value=access.replay_role.role_arn)
         for site in self.sites:
             CfnOutput(self, f"ProducerRoleArn{site.pascal}", value=access.producers[site.name].role_arn)
+        CfnOutput(self, "ExchangeBucketName", value=connectors.bucket.bucket_name)
+        CfnOutput(self, "FinanceBaseUrlParameter", value=connectors.finance_base_url.parameter_name)
+        CfnOutput(self, "FinanceCredentialsSecretArn", value=connectors.finance_credentials.secret_arn)
+        CfnOutput(self, "FinanceQueueUrl", value=connectors.finance_queue.queue_url)
+        CfnOutput(self, "ErpQueueUrl", value=connectors.erp_queue.queue_url)
+        CfnOutput(self, "ConnectorsTableName", value=data.connectors.table_name)
+        CfnOutput(self, "MasterDataTableName", value=data.masterdata.table_name)

@@ -8,8 +8,9 @@
   queues, and re-run the sweeps their DLQs stand for.
 * The bus policy: the account may put events, but nobody puts ``wms.*`` events except the site's
   own producer role.
-* The work queues' policies: nobody sends to them except the rule that feeds them, the producer
-  roles (inventory queue) and the ReplayRole.
+* The work queues' policies: nobody sends to them except the rule or the bucket that feeds them,
+  the producer roles (inventory queue), the ReplayRole and, for the connectors' queues, the
+  functions that park, resend, re-post or resubmit work there.
 
 These are explicit Denies in resource policies, so they hold against principals whose IAM
 policies allow more (an administrator's ``sqs:*``). Conditions use negated operators, which are
@@ -23,11 +24,13 @@ from __future__ import annotations
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.context import WarehouseSite
 
+from .connectors import Connectors
 from .data import BACKORDERS_INDEX, OUTBOX_PENDING_INDEX, DataStores
 from .outbox import HUB_SOURCES, Outbox
 from .workers import Workers
@@ -46,6 +49,7 @@ class HubAccess(Construct):
         data: DataStores,
         workers: Workers,
         outbox: Outbox,
+        connectors: Connectors,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -76,11 +80,15 @@ class HubAccess(Construct):
             outbox.dlq,
             outbox.sweep_dlq,
             workers.backorder_dlq,
+            *(w.dlq for w in connectors.queue_workers),
+            connectors.watchdog_dlq,
+            connectors.reconciler_dlq,
         ]
         self.work_queues: list[sqs.IQueue] = [
             inventory_queue,
             workers.reservation.worker.queue,
             workers.invoicing.worker.queue,
+            *(w.queue for w in connectors.queue_workers),
         ]
         self.replay_role = iam.Role(
             self,
@@ -91,6 +99,7 @@ class HubAccess(Construct):
         self._replay_policy(stack, data, bus)
         self._bus_policy(stack, bus, sites)
         self._queue_policies(workers)
+        self._connector_queue_policies(connectors)
 
     def _replay_policy(self, stack: Stack, data: DataStores, bus: events.IEventBus) -> None:
         role = self.replay_role
@@ -200,3 +209,57 @@ class HubAccess(Construct):
                 },
             )
         )
+
+    def _connector_queue_policies(self, connectors: Connectors) -> None:
+        """The connectors' queues: the feeding rule or bucket, the ReplayRole, and the functions whose
+        code sends there (parking on their own queue, resends, re-posts, resubmitted exceptions)."""
+
+        def role_arn(fn: lambda_.IFunction) -> str:
+            assert fn.role is not None, fn.node.path
+            return fn.role.role_arn
+
+        replay = self.replay_role.role_arn
+        senders = {
+            connectors.finance_queue: [
+                connectors.finance.worker.function,
+                connectors.reconciler,
+                connectors.operations,
+            ],
+            connectors.erp_queue: [
+                connectors.erp_orders.worker.function,
+                connectors.erp_acks.function,
+                connectors.watchdog,
+                connectors.reconciler,
+                connectors.operations,
+            ],
+        }
+        for worker in (connectors.finance, connectors.erp_orders):
+            queue = worker.worker.queue
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheFeedingRuleReplayAndConnectors",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={
+                        "ArnNotEquals": {
+                            "aws:SourceArn": worker.rule.rule_arn,
+                            "aws:PrincipalArn": [replay, *(role_arn(fn) for fn in senders[queue])],
+                        }
+                    },
+                )
+            )
+        for queue in (connectors.erp_acks.queue, connectors.masterdata.queue):
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheExchangeBucketAndReplay",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={
+                        "ArnNotEquals": {"aws:SourceArn": connectors.bucket.bucket_arn, "aws:PrincipalArn": replay}
+                    },
+                )
+            )

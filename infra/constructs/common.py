@@ -10,6 +10,8 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -30,6 +32,8 @@ POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoo
 PROBLEM_BASE = "https://synchub.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 DEAD_LETTER_QUEUE_ENV = "DEAD_LETTER_QUEUE_URL"  # functions/synchub_core/lambda_support.py reads it
+# item-level access: every partition key the request touches matches one of the patterns
+LEADING_KEYS_OPERATOR = "ForAllValues:StringLike"
 
 
 class LambdaDefaults(Construct):
@@ -115,14 +119,39 @@ def allow(fn: lambda_.IFunction, actions: list[str], resources: list[str], **con
     )
 
 
-def grant_table(fn: lambda_.IFunction, table: ddb.ITable, *actions: str, index: str | None = None) -> None:
+def grant_table(
+    fn: lambda_.IFunction,
+    table: ddb.ITable,
+    *actions: str,
+    index: str | None = None,
+    leading_keys: list[str] | None = None,
+) -> None:
     """``dynamodb:<action>`` on the table, or on one of its indexes (Query on a GSI needs the index ARN).
 
     Items written inside TransactWriteItems need the per-item action (PutItem, UpdateItem,
     DeleteItem, ConditionCheckItem): TransactWriteItems has no permission of its own.
+
+    ``leading_keys``: only items whose partition key matches one of these patterns (``OUTBOX#*``):
+    ``ForAllValues:StringLike`` on ``dynamodb:LeadingKeys``, for a function that writes a few kinds
+    of items of a table it does not own (the outbox items of the orders table).
     """
     arn = table.table_arn if index is None else f"{table.table_arn}/index/{index}"
-    allow(fn, [f"dynamodb:{a}" for a in actions], [arn])
+    conditions = {LEADING_KEYS_OPERATOR: {"dynamodb:LeadingKeys": leading_keys}} if leading_keys else {}
+    allow(fn, [f"dynamodb:{a}" for a in actions], [arn], **conditions)
+
+
+def schedule(
+    scope: Construct, construct_id: str, fn: lambda_.IFunction, dlq: sqs.IQueue, rate: Duration
+) -> events.Rule:
+    """An EventBridge schedule invoking ``fn`` every ``rate``; its failed deliveries go to ``dlq``,
+    the same DLQ as the function's failed runs (its on-failure destination), so one replay path
+    serves both: replaying it runs the work again."""
+    return events.Rule(
+        scope,
+        construct_id,
+        schedule=events.Schedule.rate(rate),
+        targets=[targets.LambdaFunction(fn, dead_letter_queue=dlq, retry_attempts=2, max_event_age=Duration.hours(1))],
+    )
 
 
 def ops_topic(scope: Construct) -> sns.Topic:
@@ -172,16 +201,22 @@ class QueueWorker(Construct):
         service: str,
         description: str,
         batch_size: int = 10,
-        max_batching_window: Duration = Duration.seconds(1),
+        max_batching_window: Duration | None = Duration.seconds(1),
+        max_concurrency: int | None = None,
+        timeout: Duration = FUNCTION_TIMEOUT,
+        memory: int = 512,
         environment: dict[str, str] | None = None,
     ) -> None:
+        """``max_concurrency``: the event source mapping's MaximumConcurrency (2..1000): at most this
+        many concurrent invocations drain the queue, the rest of the backlog waits in it (a target
+        that must not be flooded). ``max_batching_window`` None: no window (invoke at once)."""
         super().__init__(scope, construct_id)
         self.dlq = dead_letter_queue(self, "DeadLetterQueue")
         self.queue = sqs.Queue(
             self,
             "Queue",
             # AWS guidance: at least six times the function timeout, so retries don't overlap
-            visibility_timeout=Duration.seconds(FUNCTION_TIMEOUT.to_seconds() * 6),
+            visibility_timeout=Duration.seconds(timeout.to_seconds() * 6),
             retention_period=Duration.days(4),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
@@ -195,6 +230,8 @@ class QueueWorker(Construct):
             handler=handler,
             service=service,
             description=description,
+            timeout=timeout,
+            memory=memory,
             environment={**(environment or {}), DEAD_LETTER_QUEUE_ENV: self.dlq.queue_url},
         )
         allow(self.function, ["sqs:SendMessage"], [self.dlq.queue_arn])
@@ -203,6 +240,7 @@ class QueueWorker(Construct):
                 self.queue,
                 batch_size=batch_size,
                 max_batching_window=max_batching_window,
+                max_concurrency=max_concurrency,
                 report_batch_item_failures=True,
             )
         )

@@ -1,5 +1,6 @@
-"""DynamoDB tables: orders (single table, streamed outbox), inventory positions and the sales
-channels (OAuth clients)."""
+"""DynamoDB tables: orders (single table, streamed outbox), inventory positions, the sales
+channels (OAuth clients), the connectors' state (breakers, pacing, ledgers, business exceptions,
+reconciliation runs) and the ERP's master data."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ S = ddb.AttributeType.STRING
 # index names the functions query (functions/synchub_core/outbox.py, functions/orders/repository.py)
 OUTBOX_PENDING_INDEX = "outbox-pending"
 BACKORDERS_INDEX = "backorders"
+# orders and invoices by the day they were accepted / issued (functions/orders/repository.py,
+# functions/invoicing/repository.py): reconciliation walks a window day by day
+BY_DAY_INDEX = "by-day"
+# ConnectorsTable (functions/connectors/): business exceptions by status, newest first; ERP order
+# files still waiting for their acknowledgement (the watchdog)
+EXCEPTIONS_BY_STATUS_INDEX = "exceptions-by-status"
+ERP_FILES_OPEN_INDEX = "erp-files-open"
 
 
 class DataStores(Construct):
@@ -35,11 +43,37 @@ class DataStores(Construct):
             sort_key=ddb.Attribute(name="backordered_at", type=S),
             projection_type=ddb.ProjectionType.KEYS_ONLY,
         )
+        # sparse index: only orders (day_key ORDER#<day>) and invoices (INVOICE#<day>) carry day_key
+        self.orders.add_global_secondary_index(
+            index_name=BY_DAY_INDEX,
+            partition_key=ddb.Attribute(name="day_key", type=S),
+            sort_key=ddb.Attribute(name="day_at", type=S),
+            projection_type=ddb.ProjectionType.KEYS_ONLY,
+        )
         self.inventory = self._table("InventoryTable")
         # one item per channel (pk CHANNEL#<channel>, sk CHANNEL): its secret's hash, status, credential
         # version and API key; written by the CLI (`synchub channels`), read by the token endpoint and
         # the authorizer
         self.channels = self._table("ChannelsTable")
+        # the connectors' shared state: circuit breakers (BREAKER#<target>), rate windows (RATE#..., TTL
+        # expires_at), the finance and ERP ledgers, ERP files, business exceptions, reconciliation runs
+        self.connectors = self._table("ConnectorsTable", time_to_live_attribute="expires_at")
+        # sparse: only exception items carry exception_status (OPEN, RESUBMITTED, ...); the API lists them
+        self.connectors.add_global_secondary_index(
+            index_name=EXCEPTIONS_BY_STATUS_INDEX,
+            partition_key=ddb.Attribute(name="exception_status", type=S),
+            sort_key=ddb.Attribute(name="raised_at", type=S),
+            projection_type=ddb.ProjectionType.ALL,
+        )
+        # sparse: only ERP order files not yet acknowledged carry file_status (OPEN)
+        self.connectors.add_global_secondary_index(
+            index_name=ERP_FILES_OPEN_INDEX,
+            partition_key=ddb.Attribute(name="file_status", type=S),
+            sort_key=ddb.Attribute(name="sent_at", type=S),
+            projection_type=ddb.ProjectionType.KEYS_ONLY,
+        )
+        # the ERP's products, customers and prices as the hub applied them, and the file reports
+        self.masterdata = self._table("MasterDataTable")
 
     def _table(self, construct_id: str, **options: Any) -> ddb.Table:
         """A pk/sk string-keyed on-demand table with point-in-time recovery, kept when the stack goes."""

@@ -5,6 +5,10 @@
 * ``POST /orders``, ``GET /orders/{order_id}``: a channel's calls, behind the TOKEN authorizer and
   the channel's API key (``ApiKeySourceType: AUTHORIZER``: the authorizer names it, the channel
   never sends one), throttled by the channel's own usage plan;
+* ``GET /exceptions``, ``GET /exceptions/{exception_id}``, ``POST /exceptions/{exception_id}/resubmit``,
+  ``POST /exceptions/{exception_id}/discard``: the business-exceptions API of the operations function
+  (infra/constructs/connectors.py), behind the same authorizer and API key; the function answers
+  only operator principals (the token's ``role``), channels get 403;
 * ``ANY`` on each of these resources: the same function answers 405 with an ``Allow`` header.
 
 API Gateway's own errors are problem+json like the functions'; access logs (JSON, no personal
@@ -18,6 +22,7 @@ from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -90,6 +95,8 @@ class OrdersApi(Construct):
         )
         # create: GetItem (idempotency record) + TransactWriteItems of Puts; read: Query of the order's items
         grant_table(self.function, data.orders, "GetItem", "PutItem", "Query")
+        # the order check against the ERP's master data (masterdata.api.check_order): one BatchGetItem
+        grant_table(self.function, data.masterdata, "BatchGetItem")
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.RETAIN
         )
@@ -147,6 +154,7 @@ class OrdersApi(Construct):
             "authorization_type": apigw.AuthorizationType.CUSTOM,
             "api_key_required": True,
         }
+        self._protected = channel
         # parameters only: the body is validated by the function, which answers problem+json with a
         # JSON pointer per error (API Gateway's model validation could not)
         self.parameters_validator = self.api.add_request_validator(
@@ -175,6 +183,22 @@ class OrdersApi(Construct):
         order_resource = orders_resource.add_resource("{order_id}")
         order_resource.add_method("GET", orders, **channel)
         order_resource.add_method("ANY", orders, **channel)
+
+    def add_exceptions_routes(self, function: lambda_.IFunction) -> None:
+        """The operators' business-exceptions API: the same TOKEN authorizer and API key as the orders
+        routes (operators are principals of the channels table with role ``operator``; the function
+        refuses channel tokens with 403 ``operators-only``), and ``ANY`` for the function's 405s."""
+        integration = apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+        exceptions = self.api.root.add_resource("exceptions")
+        exceptions.add_method("GET", integration, **self._protected)
+        exceptions.add_method("ANY", integration, **self._protected)
+        exception = exceptions.add_resource("{exception_id}")
+        exception.add_method("GET", integration, **self._protected)
+        exception.add_method("ANY", integration, **self._protected)
+        for action in ("resubmit", "discard"):
+            resource = exception.add_resource(action)
+            resource.add_method("POST", integration, **self._protected)
+            resource.add_method("ANY", integration, **self._protected)
 
     def _problem_responses(self) -> None:
         """Errors API Gateway answers itself (no Lambda involved) as problem+json too, like the function's.

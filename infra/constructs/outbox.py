@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from .common import LambdaDefaults, allow, dead_letter_queue, grant_table
+from .common import LambdaDefaults, allow, dead_letter_queue, grant_table, schedule
 from .data import OUTBOX_PENDING_INDEX, DataStores
 
 # the EventBridge sources of the events the hub itself emits (synchub.<domain>, CONTRIBUTING.md): the
-# outbox items carry them (orders and reservation transitions: synchub.orders; invoicing:
-# synchub.invoicing; synchub.reservation: the reservation domain's own, which OrderReserved and
-# OrderBackordered are to move to). A PutEvents with any other source, wms.* above all, is refused.
-HUB_SOURCES = ["synchub.invoicing", "synchub.orders", "synchub.reservation"]
+# outbox items carry them (orders and reservation transitions: synchub.orders; invoicing and
+# InvoicePosted: synchub.invoicing; synchub.reservation: the reservation domain's own, which
+# OrderReserved and OrderBackordered are to move to; CircuitStateChanged and ReconciliationCompleted:
+# synchub.connectors). A PutEvents with any other source, wms.* above all, is refused.
+HUB_SOURCES = ["synchub.connectors", "synchub.invoicing", "synchub.orders", "synchub.reservation"]
 
 
 def grant_put_hub_events(fn: lambda_.IFunction, bus: events.IEventBus) -> None:
@@ -69,16 +69,7 @@ class Outbox(Construct):
             timeout=Duration.minutes(2),
             on_failure=self.sweep_dlq,
         )
-        events.Rule(
-            self,
-            "SweepSchedule",
-            schedule=events.Schedule.rate(Duration.minutes(5)),
-            targets=[
-                targets.LambdaFunction(
-                    self.sweeper, dead_letter_queue=self.sweep_dlq, retry_attempts=2, max_event_age=Duration.hours(1)
-                )
-            ],
-        )
+        schedule(self, "SweepSchedule", self.sweeper, self.sweep_dlq, Duration.minutes(5))
         # both read the outbox item (consistent GetItem) and mark it published (UpdateItem); the
         # sweeper finds pending items through the sparse index
         for fn in (self.publisher, self.sweeper):

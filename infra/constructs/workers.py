@@ -7,7 +7,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from .common import LambdaDefaults, QueueWorker, dead_letter_queue, grant_table
+from .common import FUNCTION_TIMEOUT, LambdaDefaults, QueueWorker, dead_letter_queue, grant_table, schedule
 from .data import BACKORDERS_INDEX, DataStores
 
 
@@ -57,6 +57,10 @@ class EventWorker(Construct):
         service: str,
         description: str,
         environment: dict[str, str] | None = None,
+        batch_size: int = 10,
+        max_batching_window: Duration | None = Duration.seconds(1),
+        max_concurrency: int | None = None,
+        timeout: Duration = FUNCTION_TIMEOUT,
     ) -> None:
         super().__init__(scope, construct_id)
         self.worker = QueueWorker(
@@ -67,6 +71,10 @@ class EventWorker(Construct):
             service=service,
             description=description,
             environment=environment,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
         )
         self.rule = events.Rule(
             self,
@@ -138,19 +146,7 @@ class Workers(Construct):
             timeout=Duration.minutes(2),
             on_failure=self.backorder_dlq,
         )
-        events.Rule(
-            self,
-            "BackorderSchedule",
-            schedule=events.Schedule.rate(Duration.minutes(5)),
-            targets=[
-                targets.LambdaFunction(
-                    self.backorders,
-                    dead_letter_queue=self.backorder_dlq,
-                    retry_attempts=2,
-                    max_event_age=Duration.hours(1),
-                )
-            ],
-        )
+        schedule(self, "BackorderSchedule", self.backorders, self.backorder_dlq, Duration.minutes(5))
         # What each one calls (functions/*/repository.py): orders are read with GetItem and written as
         # Puts inside TransactWriteItems (the order, its history, its outbox event, the invoice);
         # positions are updated inside the same transactions. Reservation plans from every position of

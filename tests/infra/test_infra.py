@@ -37,7 +37,21 @@ STACK = "Synchub"
 BUS_NAME = "synchub-bus"
 FUNCTION_TIMEOUT_S = 30
 MAX_RECEIVE_COUNT = 5
-FUNCTION_PACKAGES = {"orders", "outbox", "inventory", "reservation", "invoicing", "channels", "synchub_core"}
+FUNCTION_PACKAGES = {
+    "orders",
+    "outbox",
+    "inventory",
+    "reservation",
+    "invoicing",
+    "channels",
+    "connectors",
+    "finance",
+    "erp",
+    "masterdata",
+    "reconciliation",
+    "operations",
+    "synchub_core",
+}
 EXPECTED_HANDLERS = {
     "orders.handler.lambda_handler",
     "channels.handler.token_handler",
@@ -48,7 +62,28 @@ EXPECTED_HANDLERS = {
     "reservation.handler.lambda_handler",
     "invoicing.handler.lambda_handler",
     "reservation.handler.backorder_handler",
+    "finance.handler.lambda_handler",
+    "erp.handler.orders_handler",
+    "erp.handler.acks_handler",
+    "erp.handler.watchdog_handler",
+    "masterdata.handler.lambda_handler",
+    "reconciliation.handler.lambda_handler",
+    "operations.handler.lambda_handler",
 }
+# the queue workers' function timeouts (seconds): the default, or what the connectors need
+WORKER_TIMEOUTS = {
+    "inventory.handler.lambda_handler": FUNCTION_TIMEOUT_S,
+    "reservation.handler.lambda_handler": FUNCTION_TIMEOUT_S,
+    "invoicing.handler.lambda_handler": FUNCTION_TIMEOUT_S,
+    "finance.handler.lambda_handler": 60,
+    "erp.handler.orders_handler": 60,
+    "erp.handler.acks_handler": 60,
+    "masterdata.handler.lambda_handler": 300,
+}
+# CDK's singleton behind the exchange bucket's notifications (Custom::S3BucketNotifications): inline
+# code run at deploy time, not one of the hub's functions (tests/infra/test_least_privilege.py pins
+# its role; the local hub applies the notification configuration itself)
+NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 POWERTOOLS_LAYER = re.compile(
     r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:\d+$"
 )
@@ -64,8 +99,17 @@ ALT_CONTEXT = {
     "synchub:authorizerCacheSeconds": "120",
     "synchub:apiGatewayCloudWatchRole": False,
     "synchub:warehouses": json.dumps(ALT_WAREHOUSES),
+    # the connectors' tunables (infra/context.py), as strings like `-c key=value` passes them
+    "synchub:financeBaseUrl": "https://finance.example.test/tenant-7/",
+    "synchub:breakerFailureThreshold": "3",
+    "synchub:breakerOpenSeconds": "20",
+    "synchub:breakerMaxOpenSeconds": "600",
+    "synchub:financeRatePerSecond": "8",
+    "synchub:erpFilesPerMinute": "12",
+    "synchub:erpAckTimeoutSeconds": "300",
+    "synchub:reconcileWindowHours": "48",
 }
-HUB_SOURCES = ["synchub.invoicing", "synchub.orders", "synchub.reservation"]
+HUB_SOURCES = ["synchub.connectors", "synchub.invoicing", "synchub.orders", "synchub.reservation"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -84,7 +128,19 @@ class Synth:
         return self.json["Resources"]
 
     def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.resources.items() if v["Type"] == cfn_type}
+        """Resources of ``cfn_type``; CDK's bucket notifications handler (function and role) is left
+        out: it is not one of the hub's functions (see ``notifications_handler``)."""
+        return {
+            k: v for k, v in self.resources.items() if v["Type"] == cfn_type and not k.startswith(NOTIFICATIONS_HANDLER)
+        }
+
+    def notifications_handler(self) -> str:
+        (found,) = [
+            k
+            for k, v in self.resources.items()
+            if v["Type"] == "AWS::Lambda::Function" and k.startswith(NOTIFICATIONS_HANDLER)
+        ]
+        return found
 
     def props(self, logical_id: str) -> dict[str, Any]:
         return self.resources[logical_id].get("Properties", {})
@@ -253,6 +309,8 @@ def test_orders_table_shape(synth: Synth) -> None:
                             {"AttributeName": "created_at", "AttributeType": "S"},
                             {"AttributeName": "backorder_status", "AttributeType": "S"},
                             {"AttributeName": "backordered_at", "AttributeType": "S"},
+                            {"AttributeName": "day_key", "AttributeType": "S"},
+                            {"AttributeName": "day_at", "AttributeType": "S"},
                         ]
                     ),
                     "BillingMode": "PAY_PER_REQUEST",
@@ -276,6 +334,14 @@ def test_orders_table_shape(synth: Synth) -> None:
                             ],
                             "Projection": {"ProjectionType": "KEYS_ONLY"},
                         },
+                        {
+                            "IndexName": "by-day",
+                            "KeySchema": [
+                                {"AttributeName": "day_key", "KeyType": "HASH"},
+                                {"AttributeName": "day_at", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        },
                     ],
                 }
             ),
@@ -288,10 +354,10 @@ def test_orders_table_shape(synth: Synth) -> None:
     assert resource["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-@pytest.mark.parametrize("variable", ["INVENTORY_TABLE", "CHANNELS_TABLE"])
-def test_inventory_and_channels_table_shape(synth: Synth, variable: str) -> None:
+@pytest.mark.parametrize("variable", ["INVENTORY_TABLE", "CHANNELS_TABLE", "MASTERDATA_TABLE"])
+def test_inventory_channels_and_masterdata_table_shape(synth: Synth, variable: str) -> None:
     tables = synth.of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 3, f"expected orders, inventory and channels tables, got {sorted(tables)}"
+    assert len(tables) == 5, f"expected orders, inventory, channels, connectors, master data tables: {sorted(tables)}"
     table = synth.table_by_env(variable)
     assert table != synth.table_with_index("outbox-pending")
     resource = tables[table]
@@ -354,8 +420,8 @@ def test_every_work_queue_redrives_to_a_dlq(synth: Synth) -> None:
     dlqs = _dead_letter_queue_ids(synth)
     assert dlqs <= set(queues), f"dead-letter targets that are not queues in the stack: {dlqs - set(queues)}"
     work_queues = set(queues) - dlqs
-    # inventory (WMS feed), reservation and invoicing
-    assert len(work_queues) == 3, f"unexpected work queues: {sorted(work_queues)}"
+    # inventory (WMS feed), reservation, invoicing; finance posting, ERP orders, ERP acks, master data
+    assert len(work_queues) == 7, f"unexpected work queues: {sorted(work_queues)}"
     for queue_id in work_queues:
         redrive = queues[queue_id]["Properties"].get("RedrivePolicy")
         assert redrive, f"{queue_id} has no RedrivePolicy: poison messages would loop forever"
@@ -378,7 +444,7 @@ def test_every_lambda_consumed_queue_is_a_work_queue_with_long_enough_visibility
         queue_id = ref_target(mapping["Properties"]["EventSourceArn"])
         function_id = ref_target(mapping["Properties"]["FunctionName"])
         timeout = synth.props(function_id).get("Timeout", 3)
-        assert timeout == FUNCTION_TIMEOUT_S, f"{function_id} timeout {timeout}"
+        assert timeout == WORKER_TIMEOUTS[synth.props(function_id)["Handler"]], f"{function_id} timeout {timeout}"
         visibility = queues[queue_id]["Properties"].get("VisibilityTimeout", 30)
         assert visibility >= 6 * timeout, (
             f"{queue_id} VisibilityTimeout {visibility}s < 6 x {function_id} timeout {timeout}s ({mapping_id})"
@@ -410,7 +476,9 @@ def test_all_queues_use_sqs_managed_encryption_and_tls(synth: Synth) -> None:
 def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
     rules = synth.of_type("AWS::Events::Rule")
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(rules) == 4, f"expected 2 schedules (outbox, backorders) + 2 bus rules, got {sorted(rules)}"
+    assert len(rules) == 8, (
+        f"expected 4 schedules (outbox, backorders, ERP watchdog, reconcile) + 4 bus rules, got {sorted(rules)}"
+    )
     for rule_id, rule in rules.items():
         targets = rule["Properties"].get("Targets", [])
         assert targets, f"{rule_id} has no target"
@@ -437,22 +505,51 @@ def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
             assert granted, f"DLQ {dlq} of {rule_id} does not allow events.amazonaws.com to SendMessage"
 
 
-@pytest.mark.parametrize(
-    "detail_type, handler",
-    [
-        ("OrderAccepted", "reservation.handler.lambda_handler"),
-        ("ShipmentConfirmed", "invoicing.handler.lambda_handler"),
-    ],
-)
-def test_bus_rule_routes_detail_type_to_worker_queue(synth: Synth, detail_type: str, handler: str) -> None:
+BUS_RULES = [
+    ("OrderAccepted", ["synchub.orders"], "reservation.handler.lambda_handler"),
+    ("ShipmentConfirmed", [{"prefix": "wms."}], "invoicing.handler.lambda_handler"),
+    ("InvoiceIssued", ["synchub.invoicing"], "finance.handler.lambda_handler"),
+    ("OrderAccepted", ["synchub.orders"], "erp.handler.orders_handler"),
+]
+
+
+def _rule_for(synth: Synth, handler: str) -> tuple[str, dict[str, Any]]:
+    """The bus rule whose target queue the function ``handler`` drains."""
+    function = synth.function_by_handler(handler)
+    queues = {
+        ref_target(m["Properties"]["EventSourceArn"])
+        for m in _sqs_mappings(synth).values()
+        if ref_target(m["Properties"]["FunctionName"]) == function
+    }
     rules = [
         (k, v)
         for k, v in synth.of_type("AWS::Events::Rule").items()
-        if detail_type in v["Properties"].get("EventPattern", {}).get("detail-type", [])
+        if "EventPattern" in v["Properties"] and {ref_target(t["Arn"]) for t in v["Properties"]["Targets"]} & queues
     ]
-    assert len(rules) == 1, f"expected one rule for {detail_type}, got {[k for k, _ in rules]}"
-    rule_id, rule = rules[0]
+    assert len(rules) == 1, f"expected one rule feeding {handler}, got {[k for k, _ in rules]}"
+    return rules[0]
+
+
+def test_bus_rules(synth: Synth) -> None:
+    patterns = sorted(
+        json.dumps(v["Properties"]["EventPattern"], sort_keys=True)
+        for v in synth.of_type("AWS::Events::Rule").values()
+        if "EventPattern" in v["Properties"]
+    )
+    assert patterns == sorted(
+        json.dumps({"detail-type": [dt], "source": sources}, sort_keys=True) for dt, sources, _ in BUS_RULES
+    )
+
+
+@pytest.mark.parametrize(
+    "detail_type, sources, handler", BUS_RULES, ids=[f"{dt}->{h.split('.')[0]}" for dt, _, h in BUS_RULES]
+)
+def test_bus_rule_routes_detail_type_to_worker_queue(
+    synth: Synth, detail_type: str, sources: list[Any], handler: str
+) -> None:
+    rule_id, rule = _rule_for(synth, handler)
     props = rule["Properties"]
+    assert props["EventPattern"] == {"detail-type": [detail_type], "source": sources}
     assert props.get("State", "ENABLED") == "ENABLED"
     bus = ref_target(props.get("EventBusName"))
     assert bus is not None, f"{rule_id} is on the default bus, not {BUS_NAME}"
@@ -482,15 +579,23 @@ def test_bus_rule_routes_detail_type_to_worker_queue(synth: Synth, detail_type: 
     assert granted, f"{queue} policy does not allow {rule_id} to send"
 
 
-@pytest.mark.parametrize("handler", ["outbox.handler.sweep_handler", "reservation.handler.backorder_handler"])
-def test_sweep_schedules_invoke_their_sweepers_every_5_minutes(synth: Synth, handler: str) -> None:
+SCHEDULES = {
+    "outbox.handler.sweep_handler": "rate(5 minutes)",
+    "reservation.handler.backorder_handler": "rate(5 minutes)",
+    "erp.handler.watchdog_handler": "rate(1 minute)",
+    "reconciliation.handler.lambda_handler": "rate(1 hour)",
+}
+
+
+@pytest.mark.parametrize("handler", sorted(SCHEDULES))
+def test_schedules_invoke_their_functions(synth: Synth, handler: str) -> None:
     sweeper = synth.function_by_handler(handler)
     scheduled = {k: v for k, v in synth.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in v["Properties"]}
-    assert len(scheduled) == 2, sorted(scheduled)
+    assert len(scheduled) == len(SCHEDULES), sorted(scheduled)
     ((rule_id, rule),) = [
         (k, v) for k, v in scheduled.items() if [ref_target(t["Arn"]) for t in v["Properties"]["Targets"]] == [sweeper]
     ]
-    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["Properties"]["ScheduleExpression"] == SCHEDULES[handler]
     assert rule["Properties"].get("State", "ENABLED") == "ENABLED"
     permissions = [
         p
@@ -520,7 +625,7 @@ def test_event_bus_and_archive(synth: Synth) -> None:
 
 def test_every_sqs_mapping_reports_batch_item_failures(synth: Synth) -> None:
     mappings = _sqs_mappings(synth)
-    assert len(mappings) == 3, sorted(mappings)
+    assert len(mappings) == 7, sorted(mappings)
     for mapping_id, mapping in mappings.items():
         assert mapping["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], mapping_id
         assert mapping["Properties"].get("Enabled", True) is True, mapping_id
@@ -640,6 +745,15 @@ ROUTES = {
     ("/orders", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
     ("/orders/{order_id}", "GET"): ("orders.handler.lambda_handler", "CUSTOM", True),
     ("/orders/{order_id}", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    # the business-exceptions API: same authorizer and API key; the function answers operators only
+    ("/exceptions", "GET"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions", "ANY"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions/{exception_id}", "GET"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions/{exception_id}", "ANY"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions/{exception_id}/resubmit", "POST"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions/{exception_id}/resubmit", "ANY"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions/{exception_id}/discard", "POST"): ("operations.handler.lambda_handler", "CUSTOM", True),
+    ("/exceptions/{exception_id}/discard", "ANY"): ("operations.handler.lambda_handler", "CUSTOM", True),
 }
 
 
@@ -676,6 +790,10 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
         "/openapi.json",
         "/orders",
         "/orders/{order_id}",
+        "/exceptions",
+        "/exceptions/{exception_id}",
+        "/exceptions/{exception_id}/resubmit",
+        "/exceptions/{exception_id}/discard",
     }
     methods = _methods(synth)
     assert set(methods) == set(ROUTES), sorted(methods)
@@ -698,7 +816,7 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
             ref_target(p["Properties"]["FunctionName"]) == fn
             and p["Properties"]["Principal"] == "apigateway.amazonaws.com"
             and render(p["Properties"]["SourceArn"]).endswith(
-                f"/${{{stage}}}/{'*' if verb == 'ANY' else verb}{path.replace('{order_id}', '*')}"
+                f"/${{{stage}}}/{'*' if verb == 'ANY' else verb}{re.sub(r'{[a-z_]+}', '*', path)}"
             )
             for p in synth.of_type("AWS::Lambda::Permission").values()
         ), key
@@ -745,7 +863,10 @@ def test_token_authorizer(synth: Synth) -> None:
 
 
 def test_token_endpoint_and_authorizer_functions(synth: Synth) -> None:
-    (secret_id,) = synth.of_type("AWS::SecretsManager::Secret")
+    secret_id = ref_target(
+        synth.env(synth.function_by_handler("channels.handler.token_handler"))["TOKEN_SIGNING_SECRET_ARN"]
+    )
+    assert secret_id is not None and synth.resources[secret_id]["Type"] == "AWS::SecretsManager::Secret"
     assert synth.props(secret_id)["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": 64}
     for handler in ("channels.handler.token_handler", "channels.handler.authorizer_handler"):
         env = synth.env(synth.function_by_handler(handler))
@@ -773,6 +894,13 @@ def test_outputs_the_cli_reads(synth: Synth) -> None:
         "InventoryQueueUrl",
         "ReplayRoleArn",
         *(f"ProducerRoleArn{site.capitalize()}" for site in WAREHOUSES),
+        "ExchangeBucketName",
+        "FinanceBaseUrlParameter",
+        "FinanceCredentialsSecretArn",
+        "FinanceQueueUrl",
+        "ErpQueueUrl",
+        "ConnectorsTableName",
+        "MasterDataTableName",
     }
     assert expected <= set(outputs), sorted(expected - set(outputs))
     assert outputs["ApiId"]["Value"] == {"Ref": api}
@@ -889,6 +1017,15 @@ def test_context_is_validated() -> None:
             )
         },
         {"synchub:warehouses": json.dumps({"a": {"warehouse_id": "A"}})},
+        {"synchub:financeBaseUrl": "finance.example.com"},
+        {"synchub:financeBaseUrl": "https://finance.example.com/api?tenant=1"},
+        {"synchub:breakerFailureThreshold": "0"},
+        {"synchub:breakerOpenSeconds": "ten"},
+        {"synchub:breakerOpenSeconds": "60", "synchub:breakerMaxOpenSeconds": "30"},
+        {"synchub:financeRatePerSecond": "0"},
+        {"synchub:erpFilesPerMinute": "-1"},
+        {"synchub:erpAckTimeoutSeconds": "5"},
+        {"synchub:reconcileWindowHours": "0"},
     ):
         with pytest.raises(ValueError, match="context synchub:"):
             build(context={**bad, "synchub:nag": False})
@@ -1124,7 +1261,8 @@ def test_cdk_json_context_drives_the_python_synth(template: dict[str, Any]) -> N
 
 def test_every_dead_letter_queue_alarms_on_its_first_message(synth: Synth) -> None:
     dlqs = _dead_letter_queue_ids(synth)
-    assert len(dlqs) == 6
+    # 3 + 4 work queues' DLQs, the stream's, 4 schedules'
+    assert len(dlqs) == 12
     topics = synth.of_type("AWS::SNS::Topic")
     assert len(topics) == 1
     alarmed: set[str] = set()
@@ -1153,6 +1291,7 @@ def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> 
     }
     assert patterns["OrderAccepted"]["source"] == ["synchub.orders"]
     assert patterns["ShipmentConfirmed"]["source"] == [{"prefix": "wms."}]
+    assert patterns["InvoiceIssued"]["source"] == ["synchub.invoicing"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1160,8 +1299,8 @@ def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> 
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("handler", ["outbox.handler.sweep_handler", "reservation.handler.backorder_handler"])
-def test_scheduled_sweepers_fail_into_their_schedules_dlq(synth: Synth, handler: str) -> None:
+@pytest.mark.parametrize("handler", sorted(SCHEDULES))
+def test_scheduled_functions_fail_into_their_schedules_dlq(synth: Synth, handler: str) -> None:
     """A failed run (after Lambda's async retries) lands in the same DLQ as a failed delivery, so
     `synchub replay` of that DLQ (re-running the sweep) covers both."""
     sweeper = synth.function_by_handler(handler)
@@ -1183,8 +1322,8 @@ def test_scheduled_sweepers_fail_into_their_schedules_dlq(synth: Synth, handler:
     assert destination == ref_target(rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"])
     granted = allows(synth.policy_statements(sweeper), "sqs:SendMessage")
     assert any(references(s["Resource"], destination) for s in granted), "the destination is sent with its role"
-    # only the two schedules invoke anything asynchronously
-    assert len(synth.of_type("AWS::Lambda::EventInvokeConfig")) == 2
+    # only the schedules invoke anything asynchronously
+    assert len(synth.of_type("AWS::Lambda::EventInvokeConfig")) == len(SCHEDULES)
 
 
 def test_every_queue_worker_can_dead_letter_what_it_refuses(synth: Synth) -> None:
@@ -1196,9 +1335,15 @@ def test_every_queue_worker_can_dead_letter_what_it_refuses(synth: Synth) -> Non
         dlq = ref_target(queues[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
         assert synth.env(function).get("DEAD_LETTER_QUEUE_URL") == {"Ref": dlq}, function  # a queue's Ref: its URL
         sends = allows(synth.policy_statements(function), "sqs:SendMessage")
-        assert sends and all(s["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]} for s in sends), (function, sends)
+        assert any(s["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]} for s in sends), (function, sends)
+        # a DLQ is sent to by its own worker only (the others' sends are pinned by test_least_privilege)
+        for other in _sqs_mappings(synth).values():
+            other_queue = ref_target(other["Properties"]["EventSourceArn"])
+            other_dlq = ref_target(queues[other_queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+            if other_dlq != dlq:
+                assert not any(references(s["Resource"], other_dlq) for s in sends), (function, other_dlq)
         workers += 1
-    assert workers == 3
+    assert workers == 7
     for function_id in synth.of_type("AWS::Lambda::Function"):
         if function_id not in {ref_target(m["Properties"]["FunctionName"]) for m in _sqs_mappings(synth).values()}:
             assert "DEAD_LETTER_QUEUE_URL" not in synth.env(function_id), function_id
@@ -1263,7 +1408,7 @@ def _holds(condition: dict[str, Any] | None, request: dict[str, str]) -> bool:
                 ok = actual is not None and actual in values
             elif operator in ("StringNotEquals", "ArnNotEquals"):
                 ok = actual is None or actual not in values
-            elif operator == "StringLike":
+            elif operator in ("StringLike", "ArnLike"):
                 ok = actual is not None and any(re.fullmatch(re.escape(v).replace(r"\*", ".*"), actual) for v in values)
             else:
                 raise AssertionError(f"extend _holds for {operator}")
@@ -1305,12 +1450,9 @@ def _queue_statements(s: Synth, queue: str) -> list[dict[str, Any]]:
     ]
 
 
-def _rule_queue(s: Synth, detail_type: str) -> tuple[str, str]:
-    (rule_id, rule) = next(
-        (k, v)
-        for k, v in s.of_type("AWS::Events::Rule").items()
-        if detail_type in v["Properties"].get("EventPattern", {}).get("detail-type", [])
-    )
+def _rule_queue(s: Synth, handler: str) -> tuple[str, str]:
+    """The bus rule feeding the worker ``handler`` and its queue."""
+    rule_id, rule = _rule_for(s, handler)
     return rule_id, ref_target(rule["Properties"]["Targets"][0]["Arn"]) or ""
 
 
@@ -1403,7 +1545,13 @@ def test_work_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
     def denied(queue: str, request: dict[str, str]) -> bool:
         return _denied(_queue_statements(synth, queue), "sqs:SendMessage", {**tls, **request})
 
-    rules = {dt: _rule_queue(synth, dt) for dt in ("OrderAccepted", "ShipmentConfirmed")}
+    rules = {
+        dt: _rule_queue(synth, h)
+        for dt, h in (
+            ("OrderAccepted", "reservation.handler.lambda_handler"),
+            ("ShipmentConfirmed", "invoicing.handler.lambda_handler"),
+        )
+    }
     for detail_type, (rule, queue) in rules.items():
         assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), f"{detail_type} rule cannot deliver"
         assert not denied(queue, {"aws:PrincipalArn": replay}), f"replay cannot send to {detail_type}'s queue"
@@ -1437,3 +1585,450 @@ def test_work_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
         dlq = ref_target(synth.props(queue)["RedrivePolicy"]["deadLetterTargetArn"]) or ""
         worker = _role_arn(synth, synth.props(ref_target(mapping["Properties"]["FunctionName"]) or "")["Handler"])
         assert not denied(dlq, {"aws:PrincipalArn": worker}), dlq
+
+
+# --------------------------------------------------------------------------------------------------
+# the connectors: tables, the exchange bucket, finance settings, functions and their queues
+# --------------------------------------------------------------------------------------------------
+
+# the spec's connector settings (infra/context.py defaults) and what ALT_CONTEXT turns them into
+CONNECTOR_DEFAULTS = {
+    "BREAKER_FAILURE_THRESHOLD": "5",
+    "BREAKER_OPEN_SECONDS": "15",
+    "BREAKER_MAX_OPEN_SECONDS": "300",
+    "BREAKER_PROBE_SECONDS": "30",
+    "TARGET_RATE_PER_SECOND": "20",
+    "ERP_FILES_PER_MINUTE": "30",
+    "ERP_ACK_TIMEOUT_SECONDS": "120",
+    "RECONCILE_WINDOW_HOURS": "24",
+    "RECONCILE_GRACE_MINUTES": "5",
+    "HTTP_CONNECT_TIMEOUT": "2",
+    "HTTP_READ_TIMEOUT": "5",
+}
+CONNECTOR_ALT = {
+    **CONNECTOR_DEFAULTS,
+    "BREAKER_FAILURE_THRESHOLD": "3",
+    "BREAKER_OPEN_SECONDS": "20",
+    "BREAKER_MAX_OPEN_SECONDS": "600",
+    "TARGET_RATE_PER_SECOND": "8",
+    "ERP_FILES_PER_MINUTE": "12",
+    "ERP_ACK_TIMEOUT_SECONDS": "300",
+    "RECONCILE_WINDOW_HOURS": "48",
+}
+BREAKER_ENV = ("BREAKER_FAILURE_THRESHOLD", "BREAKER_OPEN_SECONDS", "BREAKER_MAX_OPEN_SECONDS", "BREAKER_PROBE_SECONDS")
+FINANCE_BASE_URL_PARAMETER = "/synchub/finance/base-url"
+# handler -> the connector variables it gets (besides the shared ones and DEAD_LETTER_QUEUE_URL),
+# valued by the CONNECTOR_* tables or by reference: "own-queue", "erp-queue", "finance-queue",
+# "bucket", "parameter", "secret"
+CONNECTOR_ENV: dict[str, dict[str, str]] = {
+    "finance.handler.lambda_handler": {
+        "FINANCE_BASE_URL_PARAMETER": "parameter",
+        "FINANCE_CREDENTIALS_SECRET_ARN": "secret",
+        "BUFFER_QUEUE_URL": "own-queue",
+        "TARGET_RATE_PER_SECOND": "setting",
+        "HTTP_CONNECT_TIMEOUT": "setting",
+        "HTTP_READ_TIMEOUT": "setting",
+        **dict.fromkeys(BREAKER_ENV, "setting"),
+    },
+    "erp.handler.orders_handler": {
+        "EXCHANGE_BUCKET": "bucket",
+        "BUFFER_QUEUE_URL": "own-queue",
+        "ERP_FILES_PER_MINUTE": "setting",
+        "ERP_ACK_TIMEOUT_SECONDS": "setting",
+        **dict.fromkeys(BREAKER_ENV, "setting"),
+    },
+    # the acks close the ERP's breaker (an answered file) or count a failure (a refused file)
+    "erp.handler.acks_handler": {
+        "EXCHANGE_BUCKET": "bucket",
+        "ERP_QUEUE_URL": "erp-queue",
+        **dict.fromkeys(BREAKER_ENV, "setting"),
+    },
+    "erp.handler.watchdog_handler": {
+        "EXCHANGE_BUCKET": "bucket",
+        "ERP_QUEUE_URL": "erp-queue",
+        "ERP_ACK_TIMEOUT_SECONDS": "setting",
+        **dict.fromkeys(BREAKER_ENV, "setting"),
+    },
+    "masterdata.handler.lambda_handler": {"EXCHANGE_BUCKET": "bucket"},
+    "reconciliation.handler.lambda_handler": {
+        "FINANCE_BASE_URL_PARAMETER": "parameter",
+        "FINANCE_CREDENTIALS_SECRET_ARN": "secret",
+        "FINANCE_QUEUE_URL": "finance-queue",
+        "ERP_QUEUE_URL": "erp-queue",
+        "RECONCILE_WINDOW_HOURS": "setting",
+        "RECONCILE_GRACE_MINUTES": "setting",
+        "HTTP_CONNECT_TIMEOUT": "setting",
+        "HTTP_READ_TIMEOUT": "setting",
+    },
+    "operations.handler.lambda_handler": {},
+}
+SHARED_ENV = {
+    "ORDERS_TABLE",
+    "INVENTORY_TABLE",
+    "EVENT_BUS_NAME",
+    "CONNECTORS_TABLE",
+    "MASTERDATA_TABLE",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+}
+# handler -> (timeout s, memory MB)
+CONNECTOR_SIZES = {
+    "finance.handler.lambda_handler": (60, 512),
+    "erp.handler.orders_handler": (60, 512),
+    "erp.handler.acks_handler": (60, 512),
+    "erp.handler.watchdog_handler": (60, 512),
+    "masterdata.handler.lambda_handler": (300, 1024),
+    "reconciliation.handler.lambda_handler": (300, 1024),
+    "operations.handler.lambda_handler": (10, 512),
+}
+# handler -> (BatchSize, MaximumBatchingWindowInSeconds or None, ScalingConfig.MaximumConcurrency or None)
+CONNECTOR_MAPPINGS = {
+    "finance.handler.lambda_handler": (10, 1, 5),
+    "erp.handler.orders_handler": (100, 5, 2),
+    "erp.handler.acks_handler": (10, 1, None),
+    "masterdata.handler.lambda_handler": (1, None, None),
+}
+# exchange bucket prefix -> the worker its ObjectCreated notifications feed
+NOTIFICATIONS = {"from-erp/acks/": "erp.handler.acks_handler", "from-erp/master/": "masterdata.handler.lambda_handler"}
+
+
+def _queue_of(s: Synth, handler: str) -> str:
+    function = s.function_by_handler(handler)
+    (queue,) = [
+        ref_target(m["Properties"]["EventSourceArn"]) or ""
+        for m in _sqs_mappings(s).values()
+        if ref_target(m["Properties"]["FunctionName"]) == function
+    ]
+    return queue
+
+
+def _output_ref(s: Synth, name: str) -> str:
+    target = ref_target(s.json["Outputs"][name]["Value"])
+    assert target is not None, name
+    return target
+
+
+def _exchange_bucket(s: Synth) -> str:
+    bucket = _output_ref(s, "ExchangeBucketName")
+    assert s.resources[bucket]["Type"] == "AWS::S3::Bucket"
+    return bucket
+
+
+def test_connectors_table_shape(synth: Synth) -> None:
+    table = synth.table_by_env("CONNECTORS_TABLE")
+    assert table.startswith("DataConnectorsTable"), "synchub.environment finds it as DataConnectorsTable"
+    assert synth.json["Outputs"]["ConnectorsTableName"]["Value"] == {"Ref": table}
+    resource = synth.resources[table]
+    props = resource["Properties"]
+    assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # rate windows and unknown acknowledgements expire
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert "StreamSpecification" not in props, "its events go through the orders table's outbox"
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types == {
+        "pk": "S",
+        "sk": "S",
+        "exception_status": "S",
+        "raised_at": "S",
+        "file_status": "S",
+        "sent_at": "S",
+    }
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "exceptions-by-status",
+            "KeySchema": [
+                {"AttributeName": "exception_status", "KeyType": "HASH"},
+                {"AttributeName": "raised_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        },
+        {
+            "IndexName": "erp-files-open",
+            "KeySchema": [
+                {"AttributeName": "file_status", "KeyType": "HASH"},
+                {"AttributeName": "sent_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
+    ]
+
+
+def test_masterdata_table_is_the_one_the_cli_reads(synth: Synth) -> None:
+    table = synth.table_by_env("MASTERDATA_TABLE")
+    assert table.startswith("DataMasterDataTable"), "synchub.environment finds it as DataMasterDataTable"
+    assert synth.json["Outputs"]["MasterDataTableName"]["Value"] == {"Ref": table}
+
+
+def test_every_function_knows_every_table(synth: Synth) -> None:
+    connectors, masterdata = synth.table_by_env("CONNECTORS_TABLE"), synth.table_by_env("MASTERDATA_TABLE")
+    for function_id in synth.of_type("AWS::Lambda::Function"):
+        env = synth.env(function_id)
+        assert env["CONNECTORS_TABLE"] == {"Ref": connectors}, function_id
+        assert env["MASTERDATA_TABLE"] == {"Ref": masterdata}, function_id
+
+
+def test_exchange_bucket(synth: Synth) -> None:
+    bucket = _exchange_bucket(synth)
+    resource = synth.resources[bucket]
+    props = resource["Properties"]
+    assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+    assert props["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    }
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert "BucketName" not in props, "a generated name: two stacks in one account do not collide"
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rules["expire-old-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert "Prefix" not in rules["expire-old-versions"]
+    expiring = {r["Prefix"]: r["ExpirationInDays"] for r in rules.values() if "ExpirationInDays" in r}
+    assert expiring == {"to-erp/": 90, "from-erp/": 90}
+    # server access logs: who dropped or fetched which file, in a bucket of their own
+    logs = ref_target(props["LoggingConfiguration"]["DestinationBucketName"])
+    assert logs is not None and logs != bucket and synth.resources[logs]["Type"] == "AWS::S3::Bucket"
+    assert props["LoggingConfiguration"]["LogFilePrefix"] == "exchange/"
+    log_props = synth.props(logs)
+    assert synth.resources[logs]["DeletionPolicy"] == "Retain"
+    assert log_props["BucketEncryption"] == props["BucketEncryption"]
+    assert log_props["PublicAccessBlockConfiguration"] == props["PublicAccessBlockConfiguration"]
+    assert [r["ExpirationInDays"] for r in log_props["LifecycleConfiguration"]["Rules"]] == [365]
+    assert "LoggingConfiguration" not in log_props
+    for b in (bucket, logs):
+        statements = [
+            st
+            for p in synth.of_type("AWS::S3::BucketPolicy").values()
+            if p["Properties"]["Bucket"] == {"Ref": b}
+            for st in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert any(
+            st["Effect"] == "Deny"
+            and st["Action"] == "s3:*"
+            and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for st in statements
+        ), f"{b} does not enforce TLS"
+        if b == logs:
+            (delivery,) = [st for st in statements if st["Effect"] == "Allow"]
+            assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+            assert delivery["Action"] == "s3:PutObject"
+            assert delivery["Condition"]["ArnLike"] == {"aws:SourceArn": {"Fn::GetAtt": [bucket, "Arn"]}}
+    # no other bucket in the stack
+    assert set(synth.of_type("AWS::S3::Bucket")) == {bucket, logs}
+
+
+def test_exchange_notifications_feed_the_ack_and_master_data_queues(synth: Synth) -> None:
+    """S3 ObjectCreated of a prefix -> its queue, through CDK's Custom::S3BucketNotifications (a
+    deploy-time handler writes the configuration; the local hub applies the same one itself)."""
+    bucket = _exchange_bucket(synth)
+    (notifications_id, notifications) = next(
+        iter({k: v for k, v in synth.resources.items() if v["Type"] == "Custom::S3BucketNotifications"}.items())
+    )
+    assert len([v for v in synth.resources.values() if v["Type"] == "Custom::S3BucketNotifications"]) == 1
+    props = notifications["Properties"]
+    assert props["BucketName"] == {"Ref": bucket}
+    assert ref_target(props["ServiceToken"]) == synth.notifications_handler()
+    config = props["NotificationConfiguration"]
+    assert set(config) == {"QueueConfigurations"}, "only the two queues: no Lambda or topic notifications"
+    routed: dict[str, str] = {}
+    for q in config["QueueConfigurations"]:
+        assert q["Events"] == ["s3:ObjectCreated:*"]
+        (rule,) = q["Filter"]["Key"]["FilterRules"]
+        assert rule["Name"] == "prefix"
+        routed[rule["Value"]] = ref_target(q["QueueArn"]) or ""
+    assert routed == {prefix: _queue_of(synth, handler) for prefix, handler in NOTIFICATIONS.items()}
+    for queue in routed.values():
+        # S3 may send (from this bucket only), and the configuration is written after that Allow
+        assert any(
+            st["Effect"] == "Allow"
+            and st.get("Principal") == {"Service": "s3.amazonaws.com"}
+            and "sqs:SendMessage" in as_list(st["Action"])
+            and _holds(st.get("Condition"), {"aws:SourceArn": f"${{{bucket}.Arn}}"})
+            and not _holds(st.get("Condition"), {"aws:SourceArn": "arn:aws:s3:::someone-elses-bucket"})
+            for st in _queue_statements(synth, queue)
+        ), queue
+        policy = next(
+            k for k, p in synth.of_type("AWS::SQS::QueuePolicy").items() if {"Ref": queue} in p["Properties"]["Queues"]
+        )
+        assert policy in synth.resources[notifications_id]["DependsOn"]
+    # the handler: CDK's inline code, the one function outside the hub's code asset
+    handler = synth.resources[synth.notifications_handler()]["Properties"]
+    assert "ZipFile" in handler["Code"] and handler["Handler"] == "index.handler"
+
+
+def test_finance_settings_are_a_parameter_and_a_secret(synth: Synth) -> None:
+    parameter = _output_ref(synth, "FinanceBaseUrlParameter")
+    assert synth.props(parameter) == {
+        "Description": synth.props(parameter)["Description"],
+        "Name": FINANCE_BASE_URL_PARAMETER,
+        "Tier": "Standard",
+        "Type": "String",
+        "Value": "https://finance.example.invalid",
+    }
+    secret = _output_ref(synth, "FinanceCredentialsSecretArn")
+    assert synth.resources[secret]["Type"] == "AWS::SecretsManager::Secret"
+    generated = synth.props(secret)["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"client_id": "synchub"}
+    assert generated["GenerateStringKey"] == "client_secret"
+    assert generated["ExcludePunctuation"] is True and generated["PasswordLength"] >= 32
+    assert len(synth.of_type("AWS::SecretsManager::Secret")) == 2  # the token signing key and this
+    assert len(synth.of_type("AWS::SSM::Parameter")) == 1
+
+
+def _expected_value(s: Synth, handler: str, name: str, kind: str, settings: dict[str, str]) -> Any:
+    if kind == "setting":
+        return settings[name]
+    refs = {
+        "own-queue": _queue_of(s, handler) if handler in CONNECTOR_MAPPINGS else None,
+        "erp-queue": _output_ref(s, "ErpQueueUrl"),
+        "finance-queue": _output_ref(s, "FinanceQueueUrl"),
+        "bucket": _exchange_bucket(s),
+        "parameter": _output_ref(s, "FinanceBaseUrlParameter"),
+        "secret": _output_ref(s, "FinanceCredentialsSecretArn"),
+    }
+    # a queue's Ref is its URL, a bucket's its name, a parameter's its name, a secret's its ARN
+    return {"Ref": refs[kind]}
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["defaults", "context"])
+@pytest.mark.parametrize("handler", sorted(CONNECTOR_ENV))
+def test_connector_function_environment(synth: Synth, synth_alt: Synth, handler: str, alt: bool) -> None:
+    s = synth_alt if alt else synth
+    env = s.env(s.function_by_handler(handler))
+    expected = CONNECTOR_ENV[handler]
+    extra = {"DEAD_LETTER_QUEUE_URL"} if handler in CONNECTOR_MAPPINGS else set()
+    assert set(env) == SHARED_ENV | set(expected) | extra, sorted(set(env) ^ (SHARED_ENV | set(expected) | extra))
+    for name, kind in expected.items():
+        assert env[name] == _expected_value(s, handler, name, kind, CONNECTOR_ALT if alt else CONNECTOR_DEFAULTS), (
+            handler,
+            name,
+        )
+    assert env["POWERTOOLS_SERVICE_NAME"] == handler.split(".")[0]
+
+
+def test_connector_context_sets_the_finance_url(synth_alt: Synth) -> None:
+    parameter = _output_ref(synth_alt, "FinanceBaseUrlParameter")
+    # trailing slash dropped: the connectors join paths with a leading one
+    assert synth_alt.props(parameter)["Value"] == "https://finance.example.test/tenant-7"
+
+
+@pytest.mark.parametrize("handler", sorted(CONNECTOR_SIZES))
+def test_connector_function_sizes(synth: Synth, handler: str) -> None:
+    props = synth.props(synth.function_by_handler(handler))
+    assert (props["Timeout"], props["MemorySize"]) == CONNECTOR_SIZES[handler]
+
+
+@pytest.mark.parametrize("handler", sorted(CONNECTOR_MAPPINGS))
+def test_connector_event_source_mappings(synth: Synth, handler: str) -> None:
+    """Batch sizes, windows and MaximumConcurrency: finance takes at most 5 concurrent batches, the
+    ERP 2 (the legacy ERP is protected by concurrency and by its file rate)."""
+    function = synth.function_by_handler(handler)
+    (mapping,) = [
+        m["Properties"]
+        for m in _sqs_mappings(synth).values()
+        if ref_target(m["Properties"]["FunctionName"]) == function
+    ]
+    batch, window, concurrency = CONNECTOR_MAPPINGS[handler]
+    assert mapping["BatchSize"] == batch
+    assert mapping.get("MaximumBatchingWindowInSeconds") == window
+    assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == concurrency
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # the queue keeps a parked or in-flight message hidden long enough; its DLQ alarms
+    queue = synth.props(ref_target(mapping["EventSourceArn"]) or "")
+    assert queue["VisibilityTimeout"] >= 6 * synth.props(function)["Timeout"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVE_COUNT
+    # no other mapping of the stack limits concurrency
+    for other in _sqs_mappings(synth).values():
+        limited = other["Properties"].get("ScalingConfig")
+        target = synth.props(ref_target(other["Properties"]["FunctionName"]) or "")["Handler"]
+        if target not in ("finance.handler.lambda_handler", "erp.handler.orders_handler"):
+            assert limited is None, target
+
+
+def test_connector_outputs(synth: Synth) -> None:
+    outputs = synth.json["Outputs"]
+    assert _output_ref(synth, "FinanceQueueUrl") == _queue_of(synth, "finance.handler.lambda_handler")
+    assert _output_ref(synth, "ErpQueueUrl") == _queue_of(synth, "erp.handler.orders_handler")
+    assert outputs["FinanceBaseUrlParameter"]["Value"] == {"Ref": _output_ref(synth, "FinanceBaseUrlParameter")}
+    assert synth.resources[_output_ref(synth, "FinanceCredentialsSecretArn")]["Type"] == "AWS::SecretsManager::Secret"
+
+
+def test_connector_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
+    """Finance and ERP orders queues: their rule, the ReplayRole and the functions that park, resend,
+    re-post or resubmit there; the ack and master data queues: the exchange bucket and the ReplayRole."""
+    roles = _roles(synth)
+    replay = roles["ReplayRoleArn"]
+    admin = "arn:aws:iam::123456789012:role/Admin"
+    bucket = f"${{{_exchange_bucket(synth)}.Arn}}"
+    tls = {"aws:SecureTransport": "true"}
+
+    def denied(queue: str, request: dict[str, str]) -> bool:
+        return _denied(_queue_statements(synth, queue), "sqs:SendMessage", {**tls, **request})
+
+    handlers = sorted(EXPECTED_HANDLERS)
+    senders = {
+        "finance.handler.lambda_handler": {
+            "finance.handler.lambda_handler",
+            "reconciliation.handler.lambda_handler",
+            "operations.handler.lambda_handler",
+        },
+        "erp.handler.orders_handler": {
+            "erp.handler.orders_handler",
+            "erp.handler.acks_handler",
+            "erp.handler.watchdog_handler",
+            "reconciliation.handler.lambda_handler",
+            "operations.handler.lambda_handler",
+        },
+    }
+    other_rule, _ = _rule_queue(synth, "reservation.handler.lambda_handler")
+    for worker, allowed in senders.items():
+        rule, queue = _rule_queue(synth, worker)
+        assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), worker
+        assert denied(queue, {"aws:SourceArn": f"${{{other_rule}.Arn}}"}), worker
+        assert denied(queue, {"aws:SourceArn": bucket}), worker
+        assert not denied(queue, {"aws:PrincipalArn": replay}), worker
+        assert denied(queue, {"aws:PrincipalArn": admin}), worker
+        for handler in handlers:
+            assert denied(queue, {"aws:PrincipalArn": _role_arn(synth, handler)}) is (handler not in allowed), (
+                worker,
+                handler,
+            )
+    for worker in NOTIFICATIONS.values():
+        queue = _queue_of(synth, worker)
+        assert not denied(queue, {"aws:SourceArn": bucket}), worker
+        assert denied(queue, {"aws:SourceArn": "arn:aws:s3:::someone-elses-bucket"}), worker
+        assert not denied(queue, {"aws:PrincipalArn": replay}), worker
+        for principal in (admin, *(_role_arn(synth, h) for h in handlers)):
+            assert denied(queue, {"aws:PrincipalArn": principal}), (worker, principal)
+
+
+def test_every_connector_path_has_a_dlq(synth: Synth) -> None:
+    """The four queues redrive to a DLQ of their own; the two schedules fail into theirs (the generic
+    tests above check the DLQs' retention, alarms and the rule targets' retry policies)."""
+    dlqs: set[str] = set()
+    for handler in CONNECTOR_MAPPINGS:
+        queue = synth.props(_queue_of(synth, handler))
+        dlqs.add(ref_target(queue["RedrivePolicy"]["deadLetterTargetArn"]) or "")
+    for handler in ("erp.handler.watchdog_handler", "reconciliation.handler.lambda_handler"):
+        function = synth.function_by_handler(handler)
+        (config,) = [
+            c["Properties"]
+            for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+            if ref_target(c["Properties"]["FunctionName"]) == function
+        ]
+        dlqs.add(ref_target(config["DestinationConfig"]["OnFailure"]["Destination"]) or "")
+    assert len(dlqs) == 6, "one DLQ per path"
+    assert dlqs <= _dead_letter_queue_ids(synth)

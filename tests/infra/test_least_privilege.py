@@ -7,7 +7,12 @@ named by role, not by logical id ("orders-table", "own-dlq", ...), resolved from
 following references, so a rename does not break the test but a grant on the wrong table does.
 
 TransactWriteItems has no permission of its own: each item needs its action (PutItem for Puts,
-UpdateItem for Updates ...). Query on a GSI needs the index ARN.
+UpdateItem for Updates ...). Query on a GSI needs the index ARN. SendMessageBatch is authorized as
+SendMessage.
+
+A grant limited to some items of a table (``ForAllValues:StringLike`` on ``dynamodb:LeadingKeys``)
+is named with its key patterns: ``orders-table[OUTBOX#*]`` is PutItem on the orders table's outbox
+items only (a connector writes its events there, and nothing else of the orders table).
 """
 
 from __future__ import annotations
@@ -38,9 +43,26 @@ def ddb(resource: str, *actions: str) -> set[tuple[str, str]]:
     return {(f"dynamodb:{a}", resource) for a in actions}
 
 
+def sends(*queues: str) -> set[tuple[str, str]]:
+    return {("sqs:SendMessage", q) for q in queues}
+
+
+# a connector's transaction puts its event (CircuitStateChanged, InvoicePosted, ReconciliationCompleted)
+# as an outbox item of the orders table: PutItem there, on OUTBOX#<event_id> items only
+OUTBOX_ONLY = ddb("orders-table[OUTBOX#*]", "PutItem")
+# the circuit breaker (functions/connectors/breaker.py, repository.py): read it (GetItem), count a
+# failure or reset (UpdateItem), store a state change (PutItem, alone or in a transaction with its
+# CircuitStateChanged outbox item); the rate windows (UpdateItem with ADD)
+BREAKER = ddb("connectors-table", "GetItem", "PutItem", "UpdateItem") | OUTBOX_ONLY
+FINANCE_SETTINGS = {("ssm:GetParameter", "finance-base-url"), ("secretsmanager:GetSecretValue", "finance-credentials")}
+
+
 EXPECTED: dict[str, set[tuple[str, str]]] = {
-    # create: GetItem (idempotency record, consistent) + TransactWriteItems of Puts; read: Query
-    "orders.handler.lambda_handler": BASE | ddb("orders-table", "GetItem", "PutItem", "Query"),
+    # create: GetItem (idempotency record, consistent) + TransactWriteItems of Puts; read: Query;
+    # the order check against the ERP's master data: one BatchGetItem (masterdata.api.check_order)
+    "orders.handler.lambda_handler": BASE
+    | ddb("orders-table", "GetItem", "PutItem", "Query")
+    | ddb("masterdata-table", "BatchGetItem"),
     # the channel (consistent GetItem) and the signing key
     "channels.handler.token_handler": BASE
     | ddb("channels-table", "GetItem")
@@ -81,10 +103,82 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     | REFUSE
     | ddb("orders-table", "GetItem", "PutItem")
     | ddb("inventory-table", "GetItem", "UpdateItem"),
+    # -- the connectors -----------------------------------------------------------------------------
+    # finance settings (SSM, Secrets Manager), the breaker and rate window, its posting ledger
+    # (POSTING#: GetItem, PutItem), the invoice's posting status (INVOICE#: UpdateItem, in one
+    # transaction with the ledger entry and InvoicePosted's outbox item; the invoice itself comes with
+    # the event), business exceptions (UpdateItem in a transaction), parking on its own queue
+    "finance.handler.lambda_handler": BASE
+    | CONSUME
+    | REFUSE
+    | FINANCE_SETTINGS
+    | BREAKER
+    | ddb("orders-table[INVOICE#*]", "UpdateItem")
+    | sends("own-queue"),
+    # the batch's ledger (BatchGetItem), the breaker and file rate, the order file (PutObject under
+    # to-erp/orders/), the file and the orders SENT (PutItem, UpdateItem), parking on its own queue
+    "erp.handler.orders_handler": BASE
+    | CONSUME
+    | REFUSE
+    | BREAKER
+    | ddb("connectors-table", "BatchGetItem")
+    | {("s3:PutObject", "exchange/to-erp/orders/*")}
+    | sends("own-queue"),
+    # the ack file (GetObject under from-erp/acks/), the ledger (BatchGetItem, UpdateItem), the
+    # orders it raises exceptions for or resends (orders.api.load: GetItem), unknown acks (PutItem),
+    # the breaker (an answer is the ERP's success, a refused file its failure), resends to the ERP queue
+    "erp.handler.acks_handler": BASE
+    | CONSUME
+    | REFUSE
+    | BREAKER
+    | ddb("connectors-table", "BatchGetItem")
+    | ddb("orders-table", "GetItem")
+    | {("s3:GetObject", "exchange/from-erp/acks/*")}
+    | sends("erp-queue"),
+    # open files past the timeout (Query on erp-files-open), the file and ledger, the orders to
+    # resend (GetItem), overdue (UpdateItem), the breaker, resends to the ERP queue
+    "erp.handler.watchdog_handler": BASE
+    | DESTINATION
+    | BREAKER
+    | ddb("connectors-table", "BatchGetItem")
+    | ddb("connectors-table/index/erp-files-open", "Query")
+    | ddb("orders-table", "GetItem")
+    | sends("erp-queue"),
+    # the master data file (GetObject under from-erp/master/), its reject report (PutObject under
+    # to-erp/reports/), rows and file records in the master data table
+    "masterdata.handler.lambda_handler": BASE
+    | CONSUME
+    | REFUSE
+    | {("s3:GetObject", "exchange/from-erp/master/*"), ("s3:PutObject", "exchange/to-erp/reports/*")}
+    | ddb("masterdata-table", "GetItem", "PutItem", "UpdateItem"),
+    # the window's invoices and orders (Query on by-day, GetItem / BatchGetItem), finance's documents
+    # (settings), the ERP ledger, the result (PutItem with ReconciliationCompleted's outbox item),
+    # exceptions (UpdateItem), re-posts and resends
+    "reconciliation.handler.lambda_handler": BASE
+    | DESTINATION
+    | FINANCE_SETTINGS
+    | ddb("orders-table", "GetItem", "BatchGetItem")
+    | ddb("orders-table/index/by-day", "Query")
+    | OUTBOX_ONLY
+    | ddb("connectors-table", "GetItem", "BatchGetItem", "PutItem", "Query", "UpdateItem")
+    | sends("finance-queue", "erp-queue"),
+    # exceptions: list (Query on exceptions-by-status), show (GetItem), resubmit / discard
+    # (conditional UpdateItem), the payload back to the queue it came from
+    "operations.handler.lambda_handler": BASE
+    | ddb("connectors-table", "GetItem", "UpdateItem")
+    | ddb("connectors-table/index/exceptions-by-status", "Query")
+    | sends("finance-queue", "erp-queue"),
 }
-HUB_SOURCES = ["synchub.invoicing", "synchub.orders", "synchub.reservation"]
+HUB_SOURCES = ["synchub.connectors", "synchub.invoicing", "synchub.orders", "synchub.reservation"]
 # the only statements allowed a condition, and the condition
 CONDITIONS = {"events:PutEvents": {"StringEquals": {"events:source": HUB_SOURCES}}}
+# item-limited grants (grant_table(..., leading_keys=[...])): the resource name gets the patterns
+LEADING_KEYS = "ForAllValues:StringLike"
+# CDK's singleton behind the exchange bucket's notifications (Custom::S3BucketNotifications): inline
+# code, deploy time only; pinned separately (test_bucket_notifications_handler)
+NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+INDEXES = ("outbox-pending", "backorders", "by-day", "exceptions-by-status", "erp-files-open")
+EXCHANGE_PREFIXES = ("to-erp/orders/", "to-erp/reports/", "from-erp/acks/", "from-erp/master/")
 # the ReplayRole: what `synchub replay` does on AWS (drain DLQs, send back, re-run the two sweeps)
 REPLAY = (
     {("cloudformation:DescribeStacks", "stack"), ("cloudformation:ListStackResources", "stack")}
@@ -130,6 +224,8 @@ class Names:
                 ("orders-table", "ORDERS_TABLE"),
                 ("inventory-table", "INVENTORY_TABLE"),
                 ("channels-table", "CHANNELS_TABLE"),
+                ("connectors-table", "CONNECTORS_TABLE"),
+                ("masterdata-table", "MASTERDATA_TABLE"),
             )
         }
         self.secret = next(_ref(e["TOKEN_SIGNING_SECRET_ARN"]) for e in env.values() if "TOKEN_SIGNING_SECRET_ARN" in e)
@@ -137,9 +233,16 @@ class Names:
         queues = self.of_type("AWS::SQS::Queue")
         self.work_queues = {k for k, v in queues.items() if "RedrivePolicy" in v["Properties"]}
         self.dlqs = set(queues) - self.work_queues
+        outputs = template["Outputs"]
+        self.finance_queue = _ref(outputs["FinanceQueueUrl"]["Value"])
+        self.erp_queue = _ref(outputs["ErpQueueUrl"]["Value"])
+        self.bucket = _ref(outputs["ExchangeBucketName"]["Value"])
+        self.parameter = _ref(outputs["FinanceBaseUrlParameter"]["Value"])
+        self.finance_secret = _ref(outputs["FinanceCredentialsSecretArn"]["Value"])
 
     def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.res.items() if v["Type"] == cfn_type}
+        """Resources of ``cfn_type``; without CDK's notifications handler (not one of the hub's functions)."""
+        return {k: v for k, v in self.res.items() if v["Type"] == cfn_type and not k.startswith(NOTIFICATIONS_HANDLER)}
 
     def function_names(self, function_id: str) -> dict[str, str]:
         """JSON of a resource value -> its name, for the resources this function may name."""
@@ -149,10 +252,30 @@ class Names:
             "own-log-group": {"Fn::GetAtt": [_ref(props["LoggingConfig"]["LogGroup"]), "Arn"]},
             "bus": {"Fn::GetAtt": [self.bus, "Arn"]},
             "signing-secret": {"Ref": self.secret},
+            "finance-credentials": {"Ref": self.finance_secret},
+            "finance-base-url": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":ssm:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":parameter",
+                        {"Ref": self.parameter},
+                    ],
+                ]
+            },
+            "finance-queue": {"Fn::GetAtt": [self.finance_queue, "Arn"]},
+            "erp-queue": {"Fn::GetAtt": [self.erp_queue, "Arn"]},
         }
+        for prefix in EXCHANGE_PREFIXES:
+            names[f"exchange/{prefix}*"] = {"Fn::Join": ["", [{"Fn::GetAtt": [self.bucket, "Arn"]}, f"/{prefix}*"]]}
         for name, table in self.tables.items():
             names[name] = {"Fn::GetAtt": [table, "Arn"]}
-            for index in ("outbox-pending", "backorders"):
+            for index in INDEXES:
                 names[f"{name}/index/{index}"] = {"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, f"/index/{index}"]]}
         names["orders-stream"] = {"Fn::GetAtt": [self.tables["orders-table"], "StreamArn"]}
         for mapping in self.of_type("AWS::Lambda::EventSourceMapping").values():
@@ -192,14 +315,24 @@ def granted(names: Names, role: str, resource_names: dict[str, str]) -> set[tupl
     pairs: set[tuple[str, str]] = set()
     for statement in names.role_statements(role):
         assert statement["Effect"] == "Allow", statement
+        condition = statement.get("Condition")
+        suffix = ""
+        if condition is not None and LEADING_KEYS in condition:
+            # only items with these partition keys: the only other condition a statement may carry
+            assert list(condition) == [LEADING_KEYS] and list(condition[LEADING_KEYS]) == ["dynamodb:LeadingKeys"]
+            patterns = condition[LEADING_KEYS]["dynamodb:LeadingKeys"]
+            assert all(isinstance(p, str) and p.endswith("#*") for p in patterns), patterns
+            suffix = "[" + ",".join(sorted(patterns)) + "]"
+            condition = None
         for action in _as_list(statement["Action"]):
             assert "*" not in action, f"wildcard action {action} in {role}"
+            assert not suffix or action.startswith("dynamodb:"), (action, suffix)
             expected_condition = CONDITIONS.get(action)
-            assert statement.get("Condition") == expected_condition, (action, statement.get("Condition"))
+            assert condition == expected_condition, (action, statement.get("Condition"))
             for resource in _as_list(statement["Resource"]):
                 key = json.dumps(resource, sort_keys=True)
                 assert key in resource_names, f"{role}: {action} on a resource outside its set: {resource}"
-                pairs.add((action, resource_names[key]))
+                pairs.add((action, resource_names[key] + suffix))
     return pairs
 
 
@@ -282,17 +415,71 @@ def test_no_wildcard_action_anywhere(template: dict[str, Any]) -> None:
 
 
 def test_no_function_role_can_touch_a_table_it_does_not_use(names: Names) -> None:
-    """The grants name tables only through EXPECTED; this spells out the two boundaries that matter."""
+    """The grants name tables only through EXPECTED; this spells out the boundaries that matter."""
+    connector_domains = ("finance.", "erp.", "masterdata.", "reconciliation.", "operations.")
     for handler, pairs in EXPECTED.items():
         tables = {
-            resource.split("/")[0]
+            resource.split("/")[0].split("[")[0]
             for _, resource in pairs
-            if resource.endswith(("-table", "-stream")) or "/index/" in resource
+            if resource.split("[")[0].endswith(("-table", "-stream")) or "/index/" in resource
         }
         if handler.startswith("channels."):
             assert tables == {"channels-table"}, handler
         else:
             assert "channels-table" not in tables, handler
+        if handler.startswith(connector_domains):
+            assert "inventory-table" not in tables, handler
+        else:
+            assert "connectors-table" not in tables, handler
+        # the connectors write the orders table's items only through their outbox items, except the
+        # finance poster's POSTED on the invoice
+        writes = {r for a, r in pairs if a in ("dynamodb:PutItem", "dynamodb:UpdateItem") and r.startswith("orders-")}
+        if handler.startswith(connector_domains):
+            assert writes <= {"orders-table[OUTBOX#*]", "orders-table[INVOICE#*]"}, (handler, writes)
+            assert "orders-table[INVOICE#*]" not in writes or handler.startswith("finance."), handler
+        # only the master data function writes the master data table
+        if not handler.startswith("masterdata."):
+            assert not any(
+                a in ("dynamodb:PutItem", "dynamodb:UpdateItem") and r == "masterdata-table" for a, r in pairs
+            )
     assert all(
         action != "events:PutEvents" for h, p in EXPECTED.items() if not h.startswith("outbox.") for action, _ in p
     )
+
+
+def test_only_the_finance_connectors_read_the_finance_settings() -> None:
+    readers = {h for h, pairs in EXPECTED.items() if pairs & FINANCE_SETTINGS}
+    assert readers == {"finance.handler.lambda_handler", "reconciliation.handler.lambda_handler"}
+    for handler in readers:
+        assert EXPECTED[handler] >= FINANCE_SETTINGS, handler
+
+
+def test_bucket_notifications_handler(names: Names) -> None:
+    """CDK's handler behind Custom::S3BucketNotifications (deploy time only) may set the exchange
+    bucket's notifications and write its own logs (AWSLambdaBasicExecutionRole), nothing else."""
+    handlers = [
+        k for k, v in names.res.items() if v["Type"] == "AWS::Lambda::Function" and k.startswith(NOTIFICATIONS_HANDLER)
+    ]
+    assert len(handlers) == 1, handlers
+    role = _ref(names.res[handlers[0]]["Properties"]["Role"])
+    assert role is not None
+    props = names.res[role]["Properties"]
+    assert [json.dumps(a) for a in props["ManagedPolicyArns"]] == [
+        json.dumps(
+            {
+                "Fn::Join": [
+                    "",
+                    ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+                ]
+            }
+        )
+    ]
+    statements = [
+        st
+        for p in names.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"].get("Roles", [])
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert statements == [
+        {"Action": "s3:PutBucketNotification", "Effect": "Allow", "Resource": {"Fn::GetAtt": [names.bucket, "Arn"]}}
+    ]
