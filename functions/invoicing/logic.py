@@ -15,10 +15,12 @@ from synchub_core.vocabulary import OrderState, money
 from . import repository
 from .models import (
     INVOICE_ISSUED,
+    INVOICE_POSTED,
     INVOICE_SOURCE,
     MAX_ATTEMPTS,
     NOT_INVOICEABLE,
     Invoice,
+    InvoicePostedData,
     InvoicingContention,
     OrderNotFound,
     Outcome,
@@ -35,6 +37,7 @@ __all__ = [
     "consume_allocations",
     "invoice_id_for",
     "invoice_number",
+    "invoice_posted_event",
     "issue",
     "load_invoice",
     "price",
@@ -215,3 +218,38 @@ def issue(envelope: EventEnvelope) -> Outcome:
             return Outcome(shipment.shipment_id, invoice_id, created=True)
         # a duplicate won the race (checked at the top) or the order moved on: re-read
     raise InvoicingContention(shipment.shipment_id)
+
+
+def invoice_posted_event(
+    invoice: dict[str, Any],
+    finance_document_id: str,
+    posted_at: str,
+    *,
+    correlation_id: str,
+    causation_id: str | None,
+    target: str = "finance",
+) -> EventEnvelope:
+    """The InvoicePosted event of ``invoice`` booked as ``finance_document_id`` (its id derives from
+    the invoice: a repeated posting writes the same event, which the outbox takes once)."""
+    references = invoice["references"]
+    data = InvoicePostedData(
+        invoice_id=invoice["invoice_id"],
+        invoice_number=invoice["invoice_number"],
+        shipment_id=references["shipment_id"],
+        order_id=references["order_id"],
+        target=target,
+        finance_document_id=finance_document_id,
+        posted_at=posted_at,
+        currency=invoice["currency"],
+        gross_total=invoice["gross_total"],
+    )
+    return new_event(
+        INVOICE_POSTED,
+        entity_id=invoice["invoice_id"],
+        sequence=2,
+        data=data.model_dump(mode="json"),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        source_system=INVOICE_SOURCE,
+        event_id=deterministic_event_id("invoice-posted", invoice["invoice_id"]),
+    )

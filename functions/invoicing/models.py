@@ -11,6 +11,7 @@ from synchub_core.vocabulary import OrderState, Sku
 
 SHIPMENT_CONFIRMED = "ShipmentConfirmed"
 INVOICE_ISSUED = "InvoiceIssued"
+INVOICE_POSTED = "InvoicePosted"
 INVOICE_SOURCE = "synchub.invoicing"
 MAX_ATTEMPTS = 5
 NOT_INVOICEABLE = frozenset({OrderState.CANCELLED, OrderState.REJECTED})
@@ -80,6 +81,24 @@ class Invoice(BaseModel):
     net_total: str
     tax_total: str
     gross_total: str
+
+
+class InvoicePostedData(BaseModel):
+    """``data`` of InvoicePosted: the invoice is booked in the target's ledger under ``finance_document_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+    invoice_id: str
+    invoice_number: str
+    shipment_id: str
+    order_id: str
+    target: str = "finance"
+    finance_document_id: str
+    posted_at: str
+    currency: str
+    gross_total: str
+
+
+POSTED, REJECTED = "POSTED", "REJECTED"  # an invoice's posting_status once a connector has posted it
 
 
 @dataclass

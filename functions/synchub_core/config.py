@@ -18,6 +18,10 @@ class Settings:
     orders_table: str
     inventory_table: str
     event_bus_name: str
+    # the connectors' and master data's tables: empty where a function (or an older test) has none;
+    # the code that needs one fails loudly on an empty name (see ``require``)
+    connectors_table: str = ""
+    masterdata_table: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,7 +35,19 @@ class Settings:
             orders_table=os.environ["ORDERS_TABLE"],
             inventory_table=os.environ["INVENTORY_TABLE"],
             event_bus_name=os.environ["EVENT_BUS_NAME"],
+            connectors_table=os.environ.get("CONNECTORS_TABLE", ""),
+            masterdata_table=os.environ.get("MASTERDATA_TABLE", ""),
         )
+
+    def require(self, name: str) -> str:
+        """The table name of field ``name`` (``connectors_table``...), or a loud error if it is unset."""
+        value = getattr(self, name)
+        if not value:
+            raise RuntimeError(
+                f"synchub function misconfigured: {name.upper()} not set (the CDK stack sets it on the "
+                "functions that use that table)"
+            )
+        return str(value)
 
 
 @lru_cache(maxsize=1)

@@ -199,6 +199,8 @@ class Delivery:
     bus: BusEvent | None = None
     sender_id: str | None = None  # the record's SenderId (SQS vouches for it): <RoleId>:<session> for a role
     recorded_sender: str | None = None  # its ``synchub-original-sender`` attribute: anyone can set one
+    # the raw SQS record (for parking it back on its queue, its ApproximateReceiveCount, its attributes)
+    record: SQSRecord | None = None
 
     @property
     def source(self) -> str | None:
@@ -214,9 +216,9 @@ def _delivery(record: SQSRecord, feed: Feed, event_type: str, queue: str, source
     sender, recorded = sender_of(record), recorded_sender_of(record)
     if feed is Feed.BUS:
         bus = from_bus_message(record.body)
-        delivery = Delivery(bus.detail, record.message_id, bus, sender, recorded)
+        delivery = Delivery(bus.detail, record.message_id, bus, sender, recorded, record)
     else:
-        delivery = Delivery(from_producer_message(record.body), record.message_id, None, sender, recorded)
+        delivery = Delivery(from_producer_message(record.body), record.message_id, None, sender, recorded, record)
     envelope = delivery.envelope
     if envelope.event_type != event_type:
         raise Refused(f"the {queue} queue does not take {envelope.event_type} (event {envelope.event_id})")
