@@ -1,0 +1,2 @@
+"""The legacy ERP connector: accepted orders out as CSV files through the exchange bucket, the ERP's
+acknowledgement files back in (docs in the README, "Legacy ERP")."""
