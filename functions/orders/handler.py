@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from synchub_core.lambda_support import Powertools
-from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, problem
+from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, problem, proxy_response
 
 from . import logic, preflight
 from .models import (
@@ -37,6 +37,7 @@ from .models import (
     Order,
     OrderIn,
     OrderReceipt,
+    OrderRejected,
 )
 
 pt = Powertools.for_service("orders")
@@ -72,8 +73,25 @@ def _problems(**descriptions: str) -> dict[int, OpenAPIResponse]:
     return responses
 
 
+# the 422 problems of the ERP's master data (masterdata.api.check_order): stable titles per type
+MASTER_DATA_TITLES = {
+    "unknown-sku": "SKU not in the ERP product list",
+    "unknown-customer": "Customer not in the ERP customer list",
+    "customer-blocked": "Customer blocked in the ERP",
+    "no-price": "No price for an order line",
+}
+MASTER_DATA_HINTS = {
+    "unknown-sku": "Order only SKUs the ERP lists as active.",
+    "unknown-customer": "The customer must be in the ERP's customer list first.",
+    "customer-blocked": "The customer's account must be released in the ERP first.",
+    "no-price": "Send unit_price for the line, or have the ERP price list cover it.",
+}
+
 UNAUTHORIZED = "No valid access token (API Gateway's authorizer answers this; `WWW-Authenticate: Bearer`)"
-FORBIDDEN = "The channel is revoked, its credential was rotated since the token was issued, or its API key is invalid"
+FORBIDDEN = (
+    "operator-not-a-channel: the token is an operator's (operators use the exceptions API, not the orders API). "
+    "Also: the channel is revoked, its credential was rotated since the token was issued, or its API key is invalid"
+)
 THROTTLED = "The channel's rate limit or quota is used up; retry after `Retry-After` seconds"
 
 
@@ -159,7 +177,12 @@ CORRELATION_ID_DOC = (
             s413=f"payload-too-large: the body is larger than {preflight.MAX_BODY_BYTES} bytes",
             s415="unsupported-media-type: the body is not sent as Content-Type: application/json (UTF-8)",
             s422="idempotency-key-reused: this Idempotency-Key was used for a different order body; "
-            "order-unprocessable: two lines share a line_id or a sku (merge them)",
+            "order-unprocessable: two lines share a line_id or a sku (merge them); "
+            "the ERP's master data refuses the order (once the ERP has sent a file of the kind): customer-blocked, "
+            "unknown-customer, unknown-sku (not listed or discontinued), no-price (a line without unit_price and "
+            "no ERP price for it). One problem, typed by the first of those that applies in that order; "
+            "`errors` lists every problem with its pointer (`/customer/customer_id`, `/lines/<n>/sku`, "
+            "`/lines/<n>/unit_price`). Nothing is written.",
             s429=THROTTLED,
         ),
     },
@@ -201,6 +224,8 @@ def create_order(  # type: ignore[no-untyped-def]
             instance=_public("/orders"),
             idempotency_key=idempotency_key,
         )
+    except OrderRejected as rejected:
+        return _rejected(order, rejected)
     except DuplicateChannelOrder as dup:
         return problem(
             409,
@@ -214,6 +239,36 @@ def create_order(  # type: ignore[no-untyped-def]
     metrics.add_metric(name="OrderAccepted" if result.created else "OrderReplayed", unit=MetricUnit.Count, value=1)
     logger.info("order intake", extra={"order_id": result.order_id, "new_order": result.created, "channel": channel})
     return _accepted(result)
+
+
+def _rejected(order: OrderIn, rejected: OrderRejected) -> Response:
+    """422 for an order the ERP's master data refuses: typed by the first problem (the problems come
+    ranked), every problem in ``errors``."""
+    index = {line.line_id: n for n, line in enumerate(order.lines)}
+    code = rejected.problems[0][0]
+    errors = []
+    for problem_code, line_id, detail in rejected.problems:
+        if line_id is None:
+            pointer = "/customer/customer_id"
+        else:
+            field = "unit_price" if problem_code == "no-price" else "sku"
+            pointer = f"/lines/{index.get(line_id, 0)}/{field}"
+        errors.append({"pointer": pointer, "detail": detail})
+    more = len(errors) - 1
+    detail = rejected.problems[0][2] + "."
+    if more:
+        detail += f" {more} more problem{'s' if more > 1 else ''} listed in errors."
+    detail += f" {MASTER_DATA_HINTS.get(code, '')} Nothing was written.".replace("  ", " ")
+    metrics.add_metric(name="OrderRefusedByMasterData", unit=MetricUnit.Count, value=1)
+    logger.info("order refused by master data", extra={"problem": code, "problems": len(errors)})
+    return problem(
+        422,
+        code,
+        MASTER_DATA_TITLES.get(code, "Order refused by the ERP's master data"),
+        detail,
+        instance=_public("/orders"),
+        errors=errors,
+    )
 
 
 # No return annotation: with enable_validation Powertools reads it at run time as the response model.
@@ -347,13 +402,7 @@ def _refused(refusal: preflight.Refusal) -> dict[str, Any]:
         headers=refusal.headers,
         **refusal.extensions,
     )
-    headers = {k: v if isinstance(v, list) else [v] for k, v in response.headers.items()}
-    return {
-        "statusCode": response.status_code,
-        "multiValueHeaders": headers,
-        "body": response.body,
-        "isBase64Encoded": False,
-    }
+    return proxy_response(response)
 
 
 def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -1,4 +1,12 @@
-"""Order intake: turn a validated request into a stored order plus its OrderAccepted event."""
+"""Order intake: turn a validated request into a stored order plus its OrderAccepted event.
+
+In order: the channel (the authenticated one), the idempotency key (a retry is answered with the
+order accepted before, whatever changed since), the ERP's master data (``masterdata.api``: known
+active SKUs, a known customer that is not blocked, a price for every line sent without one), then
+the order is written with its lines priced: a line keeps the channel's ``unit_price``; a line sent
+without one gets the ERP price list's price valid on the day of acceptance, fixed on the line
+(``price_source: erp``), so the invoice later carries that price whatever the price list says then.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +14,24 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 
-from synchub_core.envelope import new_event, now_iso
+from masterdata import api as masterdata
+from synchub_core.envelope import iso, new_event, utcnow
 
 from . import repository
 from .models import (
     ORDER_ACCEPTED,
     ORDER_SOURCE,
+    AcceptedLine,
     ChannelMismatch,
     CreateResult,
     Order,
     OrderAcceptedData,
     OrderIn,
+    OrderLine,
+    OrderRejected,
     OrderState,
     StoredOrder,
 )
@@ -60,6 +73,40 @@ def causation_id(idempotency_key: str) -> str:
     return "idempotency-key-sha256:" + hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
+# which problem names a refused order when it has several: the customer first (nothing of the order
+# can be sold to a blocked or unknown customer: the ERP's customer master is to be fixed), then the
+# SKUs (a line with an unknown SKU has no price to look for either), then the missing prices (the
+# channel can send them)
+PROBLEM_PRECEDENCE = (
+    masterdata.CUSTOMER_BLOCKED,
+    masterdata.UNKNOWN_CUSTOMER,
+    masterdata.UNKNOWN_SKU,
+    masterdata.NO_PRICE,
+)
+
+
+def ranked(problems: list[tuple[str, str | None, str]]) -> list[tuple[str, str | None, str]]:
+    """``problems`` by :data:`PROBLEM_PRECEDENCE`, in line order within a code; the first names the answer."""
+    order = {code: n for n, code in enumerate(PROBLEM_PRECEDENCE)}
+    return sorted(problems, key=lambda p: order.get(p[0], len(order)))
+
+
+def priced(lines: list[OrderLine], erp_prices: Mapping[str, Decimal]) -> list[AcceptedLine]:
+    """The order's lines as accepted: the channel's price where it sent one, else the ERP price
+    (``erp_prices`` by line_id) fixed on the line. Every line has a unit_price afterwards."""
+    accepted = []
+    for line in lines:
+        fields = line.model_dump()
+        if line.unit_price is not None:
+            accepted.append(AcceptedLine(**fields, price_source="channel"))
+            continue
+        price = erp_prices.get(line.line_id)
+        if price is None:  # the master data check refuses such an order; never store a line without a price
+            raise ValueError(f"line {line.line_id} has no unit_price and no ERP price")
+        accepted.append(AcceptedLine(**{**fields, "unit_price": price}, price_source="erp"))
+    return accepted
+
+
 def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str, *, channel: str | None = None) -> CreateResult:
     """Accept an order for ``channel``, the channel the request is authenticated as.
 
@@ -75,8 +122,22 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str, *, chan
     elif order_in.channel is not None and order_in.channel != channel:
         raise ChannelMismatch(order_in.channel, channel)
     order_in = order_in.model_copy(update={"channel": channel})
-    now = now_iso()
+    digest = request_hash(order_in)
+    previous = repository.answered(channel, idempotency_key, digest)
+    if previous is not None:
+        return previous
+    accepted_at = utcnow()
+    check = masterdata.check_order(
+        order_in.customer.customer_id,
+        order_in.currency,
+        [{"line_id": line.line_id, "sku": line.sku, "unit_price": line.unit_price} for line in order_in.lines],
+        accepted_at.date(),
+    )
+    if check.problems:
+        raise OrderRejected(ranked(check.problems))
+    now = iso(accepted_at)
     doc = order_in.model_dump(mode="json")
+    doc["lines"] = [line.model_dump(mode="json") for line in priced(order_in.lines, check.prices)]
     stored = StoredOrder(
         order_id=new_order_id(),
         state=OrderState.ACCEPTED,
@@ -95,7 +156,7 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str, *, chan
         causation_id=causation_id(idempotency_key),
         source_system=ORDER_SOURCE,
     )
-    return repository.create(stored, idempotency_key, request_hash(order_in), event)
+    return repository.create(stored, idempotency_key, digest, event)
 
 
 def get(order_id: str, channel: str) -> Order | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -37,12 +37,33 @@ class Customer(_Strict):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+PRICE_RULE = (
+    "Optional. Without it the line gets the ERP price list's price: the customer's price group "
+    "(else STANDARD), in the order's currency, valid on the day the order is accepted. That price is "
+    "fixed on the order line (`price_source: erp`) and the invoice uses it; no ERP price is 422 no-price."
+)
+
+
 class OrderLine(_Strict):
+    """An order line as a channel posts it."""
+
     line_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9\-_]+$")
     sku: Sku
     quantity: int = Field(gt=0, le=100_000)
-    unit_price: Money
+    unit_price: Money | None = Field(default=None, description=PRICE_RULE)
     tax_rate: Rate = Decimal("0")
+
+
+PriceSource = Literal["channel", "erp"]
+
+
+class AcceptedLine(OrderLine):
+    """An order line as accepted and stored: it always has its unit price, the channel's or the ERP's."""
+
+    unit_price: Money  # required once accepted
+    price_source: PriceSource = Field(
+        default="channel", description="Where unit_price came from: the channel's order, or the ERP price list"
+    )
 
 
 class OrderIn(_Strict):
@@ -91,7 +112,7 @@ class Order(BaseModel):
     customer: Customer
     ship_to: Address
     requested_delivery_date: date | None = None
-    lines: list[OrderLine]
+    lines: list[AcceptedLine]
     allocations: list[Allocation] = []
     shipped: dict[str, int] = {}
     invoices: list[str] = []
@@ -105,6 +126,7 @@ class OrderAcceptedData(OrderIn):
 
     channel: str = Field(pattern=CHANNEL_PATTERN)  # always the authenticated channel
     order_id: str
+    lines: list[AcceptedLine] = Field(min_length=1, max_length=MAX_LINES)  # type: ignore[assignment]  # priced
 
 
 class OrderReceipt(BaseModel):
@@ -154,6 +176,15 @@ class ChannelMismatch(Exception):
         super().__init__(sent, authenticated)
         self.sent = sent
         self.authenticated = authenticated
+
+
+class OrderRejected(Exception):
+    """The ERP's master data refuses the order: ``problems`` as ``(code, line_id or None, detail)``
+    (codes: unknown-sku, unknown-customer, customer-blocked, no-price)."""
+
+    def __init__(self, problems: list[tuple[str, str | None, str]]):
+        super().__init__([code for code, _, _ in problems])
+        self.problems = problems
 
 
 class DuplicateChannelOrder(Exception):

@@ -7,8 +7,10 @@ problem (RFC 9457) that writes nothing, and keeps the parsing the resolver does 
 input already known to be sound. In order:
 
 1. the event itself (shapes API Gateway always sends; anything else is 400 ``bad-request``);
-2. the route: unknown path 404 ``not-found``; authentication for the routes that need it
-   (401 ``unauthorized``); a method the route does not allow 405 ``method-not-allowed`` + ``Allow``;
+2. the route: unknown path 404 ``not-found``; an operator's token on a route that needs a channel
+   (403 ``operator-not-a-channel``: operators use the exceptions API); authentication for the
+   routes that need it (401 ``unauthorized``); a method the route does not allow 405
+   ``method-not-allowed`` + ``Allow``;
 3. ``X-Correlation-Id`` (400 ``correlation-id-invalid``);
 4. for ``POST /orders``: ``Idempotency-Key`` (400 ``idempotency-key-missing`` / ``-invalid``),
    ``Content-Type`` (415 ``unsupported-media-type``), the body's size (413 ``payload-too-large``),
@@ -16,8 +18,10 @@ input already known to be sound. In order:
    before any parser runs), syntax (400 ``body-not-json``) and top-level type (400 ``body-not-object``).
 
 The channel comes from the credential only: ``requestContext.authorizer.channel``, set by the
-TOKEN authorizer. API Gateway never lets a protected request through without it; if one came
-anyway, it is refused here (defence in depth), never guessed from the body.
+TOKEN authorizer, next to the principal's ``role`` (``channel``, or ``operator`` for the operators
+of the exceptions API, who are no sales channel). API Gateway never lets a protected request
+through without it; if one came anyway, it is refused here (defence in depth), never guessed from
+the body.
 
 Pure functions of the event: no I/O, no logging (the handler logs the outcome).
 """
@@ -30,6 +34,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from synchub_core.proxy_event import malformed_proxy_event
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 16
@@ -105,23 +111,6 @@ def _bad_event(detail: str) -> Refusal:
     return Refusal(400, "bad-request", "Bad request", detail)
 
 
-def _string_map(value: Any, *, multi: bool) -> bool:
-    """Whether ``value`` is None or a map of strings to strings (``multi``: to lists of strings)."""
-    if value is None:
-        return True
-    if not isinstance(value, dict):
-        return False
-    for k, v in value.items():
-        if not isinstance(k, str):
-            return False
-        if multi:
-            if not isinstance(v, list) or not all(isinstance(i, str) for i in v):
-                return False
-        elif not isinstance(v, str):
-            return False
-    return True
-
-
 def header_values(event: dict[str, Any], name: str) -> list[str]:
     """Every value of header ``name`` (any case), as the resolver reads it: ``multiValueHeaders``
     when the event has any, else ``headers``. (API Gateway sends both; ``headers`` keeps only the
@@ -142,6 +131,16 @@ def authenticated_channel(event: dict[str, Any]) -> str | None:
     authorizer = context.get("authorizer") if isinstance(context, dict) else None
     channel = authorizer.get("channel") if isinstance(authorizer, dict) else None
     return channel if isinstance(channel, str) and CHANNEL.fullmatch(channel) else None
+
+
+OPERATOR_ROLE = "operator"
+
+
+def is_operator(event: dict[str, Any]) -> bool:
+    """Whether the TOKEN authorizer authenticated an operator (its context ``role``), not a channel."""
+    context = event.get("requestContext")
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    return isinstance(authorizer, dict) and authorizer.get("role") == OPERATOR_ROLE
 
 
 def request_id(event: Any) -> str | None:
@@ -341,20 +340,10 @@ def _for_resolver(event: dict[str, Any], path: str, body: str | None) -> dict[st
 
 def check(event: Any) -> Request | Refusal:
     """Check a REST API proxy event; see the module docstring for what, and in which order."""
-    if not isinstance(event, dict):
-        return _bad_event("The event is not an API Gateway proxy event")
-    method, path = event.get("httpMethod"), event.get("path")
-    if not isinstance(method, str) or not isinstance(path, str) or not path.startswith("/"):
-        return _bad_event("The event is not an API Gateway proxy event")
-    if not (
-        _string_map(event.get("headers"), multi=False)
-        and _string_map(event.get("multiValueHeaders"), multi=True)
-        and _string_map(event.get("queryStringParameters"), multi=False)
-        and _string_map(event.get("multiValueQueryStringParameters"), multi=True)
-        and _string_map(event.get("pathParameters"), multi=False)
-        and isinstance(event.get("requestContext", {}), dict)
-    ):
-        return _bad_event("The request's headers or parameters are malformed")
+    malformed = malformed_proxy_event(event)
+    if malformed is not None:
+        return _bad_event(malformed)
+    method, path = event["httpMethod"], event["path"]
     resolved = _resolve_route(event, path)
     if resolved is None:
         return Refusal(
@@ -362,6 +351,15 @@ def check(event: Any) -> Request | Refusal:
         )
     route, within = resolved
     instance = _instance(public_path({**event, "path": within}, within))
+    if route.authenticated and is_operator(event):
+        return Refusal(
+            403,
+            "operator-not-a-channel",
+            "Operator tokens cannot use the orders API",
+            "This access token belongs to an operator: orders are submitted and read with a sales channel's "
+            "token. Operators use the exceptions API.",
+            instance,
+        )
     channel = authenticated_channel(event) if route.authenticated else None
     if route.authenticated and channel is None:
         return Refusal(

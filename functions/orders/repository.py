@@ -9,6 +9,9 @@
 | OUTBOX#<event_id>      | OUTBOX              | event waiting for / done with publication       |
 
 Sparse index ``backorders`` (``backorder_status``, ``backordered_at``): only BACKORDERED orders.
+Sparse index ``by-day`` (``day_key``, ``day_at``; KEYS_ONLY): an order carries
+``day_key = ORDER#<YYYY-MM-DD>`` and ``day_at = <created_at>#<order_id>`` from its intake on (the
+day it was accepted, UTC), so reconciliation finds a window's orders day partition by day partition.
 
 Every state change is one TransactWriteItems call: the order (conditional on the version read),
 its history entries and its outbox event commit together or not at all. This module is the only
@@ -18,12 +21,14 @@ one that knows these keys; other domains reach orders through ``orders.api``.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from synchub_core import ddb
+from synchub_core.aws import client
 from synchub_core.config import settings
-from synchub_core.envelope import EventEnvelope, utcnow
+from synchub_core.envelope import EventEnvelope, iso, utcnow
 from synchub_core.outbox import outbox_put
 from synchub_core.vocabulary import Allocation
 
@@ -40,6 +45,8 @@ from .models import (
 
 BACKORDER_INDEX = "backorders"
 BACKORDER_OPEN = "OPEN"
+BY_DAY_INDEX = "by-day"
+DAY_PREFIX = "ORDER#"  # day_key of orders (invoices have INVOICE#<day> in the same index)
 IDEMPOTENCY_TTL = timedelta(days=30)
 ORDER_PREFIX = "ORDER#"
 
@@ -79,6 +86,8 @@ def to_item(order: StoredOrder) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "correlation_id": order.correlation_id,
+        # sparse index of orders by the day they were accepted (created_at is fixed at intake)
+        **day_keys(order.order_id, order.created_at),
         # sparse index of open backorders, oldest first: present only while BACKORDERED
         # (updated_at is the time of backordering then: any later change leaves the state)
         **(
@@ -87,6 +96,13 @@ def to_item(order: StoredOrder) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+def day_keys(order_id: str, created_at: str) -> dict[str, str]:
+    """``day_key``/``day_at`` of the ``by-day`` index for an order accepted at ``created_at``."""
+    if not created_at:
+        return {}
+    return {"day_key": f"{DAY_PREFIX}{created_at[:10]}", "day_at": f"{created_at}#{order_id}"}
 
 
 def load(order_id: str) -> StoredOrder | None:
@@ -137,6 +153,21 @@ def transition_ops(
     return ops
 
 
+def _idempotency_key(channel: str, idempotency_key: str) -> dict[str, str]:
+    return {"pk": f"IDEMP#{channel}#{idempotency_key}", "sk": "IDEMP"}
+
+
+def answered(channel: str, idempotency_key: str, request_hash: str) -> CreateResult | None:
+    """The answer given before under the channel's ``idempotency_key``, or None if there is none.
+
+    Retries are the common duplicate: one strongly consistent read answers them, before anything
+    else is checked or read (what was accepted stays accepted, whatever changed since), instead of
+    a cancelled transaction (which DynamoDB bills like a successful one). Raises
+    :class:`IdempotencyConflict` when the key was used for another request."""
+    previous = ddb.get(settings().orders_table, _idempotency_key(channel, idempotency_key))
+    return _replayed(previous, idempotency_key, request_hash) if previous is not None else None
+
+
 def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: EventEnvelope) -> CreateResult:
     """Create the order exactly once for its channel's ``idempotency_key`` (one atomic transaction).
 
@@ -148,8 +179,7 @@ def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: E
     now = order.created_at
     expires = int((utcnow() + IDEMPOTENCY_TTL).timestamp())
     idem_item = {
-        "pk": f"IDEMP#{order.doc['channel']}#{idempotency_key}",
-        "sk": "IDEMP",
+        **_idempotency_key(order.doc["channel"], idempotency_key),
         "item_type": "IDEMPOTENCY",
         "request_hash": request_hash,
         "order_id": order.order_id,
@@ -179,12 +209,8 @@ def create(order: StoredOrder, idempotency_key: str, request_hash: str, event: E
         history_put(order.order_id, order.version, 1, OrderState.ACCEPTED, "passed validation", now, event.event_id),
         outbox_put(table, event, ORDER_SOURCE),
     ]
-    # Retries are the common duplicate: answer them from one strongly consistent read instead of
-    # a cancelled transaction (which DynamoDB bills like a successful one). The transaction's
-    # condition stays the arbiter for requests that race past this read.
-    previous = ddb.get(table, {"pk": idem_item["pk"], "sk": "IDEMP"})
-    if previous is not None:
-        return _replayed(previous, idempotency_key, request_hash)
+    # the caller asked answered() first; the transaction's conditions stay the arbiter for
+    # requests that race past that read
     try:
         ddb.transact(ops)
     except ddb.TransactionCancelled as cancelled:
@@ -248,3 +274,32 @@ def open_backorders(limit: int) -> list[str]:
         Limit=limit,
     )
     return [item["pk"].removeprefix(ORDER_PREFIX) for item in resp]
+
+
+def accepted_between(start: datetime, end: datetime) -> Iterator[str]:
+    """Ids of the orders accepted in ``[start, end)``, oldest first: the ``by-day`` index, one day
+    partition after the other, page by page (memory does not grow with the window). Naive
+    datetimes are taken as UTC."""
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    if end <= start:
+        return
+    low, high = iso(start), iso(end)
+    day = start.astimezone(UTC).date()
+    last = end.astimezone(UTC).date()
+    while day <= last:
+        # day_at is "<created_at>#<order_id>": BETWEEN low AND high takes created_at >= start and
+        # < end (an order at exactly `end` sorts after `high` by its "#<order_id>")
+        kwargs: dict[str, Any] = {
+            "TableName": settings().orders_table,
+            "IndexName": BY_DAY_INDEX,
+            "KeyConditionExpression": "day_key = :day AND day_at BETWEEN :low AND :high",
+            "ExpressionAttributeValues": ddb.values(day=f"{DAY_PREFIX}{day.isoformat()}", low=low, high=high),
+        }
+        while True:
+            resp = client("dynamodb").query(**kwargs)
+            for item in resp.get("Items", []):
+                yield ddb.from_ddb(item)["pk"].removeprefix(ORDER_PREFIX)
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        day += timedelta(days=1)

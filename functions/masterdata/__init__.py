@@ -1,0 +1,2 @@
+"""Master data from the ERP: products, customers and prices dropped as CSV files, validated row by
+row, stored, and checked by the order intake (``masterdata.api``)."""
