@@ -1,4 +1,5 @@
-"""``synchub channels``: sales channels as OAuth 2.0 clients (docs/decisions/0008-channel-authentication.md).
+"""``synchub channels`` and ``synchub operators``: the API's principals as OAuth 2.0 clients
+(docs/decisions/0008-channel-authentication.md).
 
 A channel is registered once (:func:`add_channel`): an API key and a usage plan of its own
 (``synchub-<channel>``: throttle and quota on the API's stage), then the channel item with the
@@ -7,6 +8,12 @@ secret and bumps the credential version (older tokens stop working); :func:`revo
 channel REVOKED, bumps the version and disables its API key: its next request is refused, without
 a redeploy. Works against the running local hub and a deployed stack alike
 (:class:`synchub.environment.HubEnvironment`); tests and the demo call these functions directly.
+
+Operators (:func:`add_operator`, ``synchub operators add|rotate|list|revoke NAME``) are the same
+records made the same way (API key, usage plan, secret), with ``role`` ``operator``: their tokens
+carry the claim ``role: operator``, the authorizer passes it on, and the API serves them the
+business exceptions routes (``/exceptions``) and refuses them the orders routes. Channels and
+operators share one id space; each command acts only on principals of its own role.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from synchub.environment import HubEnvironment
+from synchub.environment import TOKEN_PATH, HubEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "functions") not in sys.path:  # the channel store is the channels domain's own code
@@ -35,6 +42,7 @@ from channels.api import (  # noqa: E402  (after the path set-up)
     ChannelRevoked,
     ChannelStatus,
     ChannelStore,
+    Role,
     hash_secret,
     new_secret,
 )
@@ -45,6 +53,12 @@ DEFAULT_RATE = 50.0
 DEFAULT_BURST = 100
 DEFAULT_QUOTA = 100_000
 DEFAULT_QUOTA_PERIOD = "DAY"
+# an operator works exceptions by hand or with a script: lower limits than a channel's order traffic
+OPERATOR_RATE = 10.0
+OPERATOR_BURST = 20
+OPERATOR_QUOTA = 10_000
+_NOUN = {Role.CHANNEL: "channel", Role.OPERATOR: "operator"}
+_COMMAND = {Role.CHANNEL: "channels", Role.OPERATOR: "operators"}
 
 
 class ChannelError(Exception):
@@ -81,16 +95,27 @@ class ChannelInfo:
     updated_at: str
     revoked_at: str | None
     limits: Limits | None  # None: the usage plan is gone (deleted by hand)
+    role: str = Role.CHANNEL.value
 
 
 def store(env: HubEnvironment) -> ChannelStore:
     return ChannelStore(env.channels_table, env.clients()("dynamodb"))
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, role: Role = Role.CHANNEL) -> None:
     if not CHANNEL_ID.match(name):
         raise ChannelError(
-            f"{name!r} is not a channel id: 2-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
+            f"{name!r} is not a{'n' if role is Role.OPERATOR else ''} {_NOUN[role]} id: 2-32 characters of "
+            "a-z, 0-9 and '-', starting with a letter or digit"
+        )
+
+
+def _check_role(found: Channel, role: Role) -> None:
+    """Refuse to act on a principal of the other role through this command."""
+    if found.role is not role:
+        raise ChannelError(
+            f"{found.channel} is a{'n' if found.role is Role.OPERATOR else ''} {_NOUN[found.role]}, not a"
+            f"{'n' if role is Role.OPERATOR else ''} {_NOUN[role]}: use `synchub {_COMMAND[found.role]}`"
         )
 
 
@@ -116,7 +141,28 @@ def add_channel(
 ) -> Credentials:
     """Register ``name``: API key, usage plan ``synchub-<name>`` with its key, then the channel item
     (conditional: an id is registered once). Anything created before a failure is removed again."""
-    _check_name(name)
+    return _add_principal(env, name, Role.CHANNEL, rate=rate, burst=burst, quota=quota, quota_period=quota_period)
+
+
+def add_operator(
+    env: HubEnvironment,
+    name: str,
+    *,
+    rate: float = OPERATOR_RATE,
+    burst: int = OPERATOR_BURST,
+    quota: int = OPERATOR_QUOTA,
+    quota_period: str = DEFAULT_QUOTA_PERIOD,
+) -> Credentials:
+    """Register the operator ``name`` as :func:`add_channel` registers a channel, with role
+    ``operator``: its tokens open the business exceptions API and none of the orders routes."""
+    return _add_principal(env, name, Role.OPERATOR, rate=rate, burst=burst, quota=quota, quota_period=quota_period)
+
+
+def _add_principal(
+    env: HubEnvironment, name: str, role: Role, *, rate: float, burst: int, quota: int, quota_period: str
+) -> Credentials:
+    noun, command = _NOUN[role], _COMMAND[role]
+    _check_name(name, role)
     _check_limits(rate, burst, quota, quota_period)
     if not env.api_id or not env.stage:
         raise ChannelError(
@@ -124,26 +170,29 @@ def add_channel(
             "current synchub, or deploy the stack with the ApiId and ApiStage outputs"
         )
     channels = store(env)
-    if channels.get(name) is not None:
-        raise ChannelError(f"channel {name} already exists; `synchub channels rotate {name}` issues a new secret")
+    existing = channels.get(name)
+    if existing is not None:
+        _check_role(existing, role)
+        raise ChannelError(f"{noun} {name} already exists; `synchub {command} rotate {name}` issues a new secret")
     apigw = env.clients()("apigateway")
+    tags = {"synchub-channel": name, "synchub-role": role.value}
     undo: list[Callable[[], Any]] = []
     try:
         key = apigw.create_api_key(
             name=f"synchub-{name}",
-            description=f"synchub channel {name}: named by the authorizer, never sent by the channel",
+            description=f"synchub {noun} {name}: named by the authorizer, never sent by the client",
             enabled=True,
             value=secrets.token_urlsafe(30),
-            tags={"synchub-channel": name},
+            tags=tags,
         )
         undo.append(lambda: apigw.delete_api_key(apiKey=key["id"]))
         plan = apigw.create_usage_plan(
             name=f"synchub-{name}",
-            description=f"synchub channel {name}",
+            description=f"synchub {noun} {name}",
             apiStages=[{"apiId": env.api_id, "stage": env.stage}],
             throttle={"rateLimit": float(rate), "burstLimit": int(burst)},
             quota={"limit": int(quota), "period": quota_period},
-            tags={"synchub-channel": name},
+            tags=tags,
         )
         undo.append(lambda: _delete_usage_plan(apigw, plan["id"], f"{env.api_id}:{env.stage}"))
         apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
@@ -161,6 +210,7 @@ def add_channel(
                 api_key_id=key["id"],
                 api_key_value=key["value"],
                 usage_plan_id=plan["id"],
+                role=role,
             )
         )
     except BaseException as exc:
@@ -170,7 +220,7 @@ def add_channel(
             except Exception:  # best effort: the original error is the one to report
                 pass
         if isinstance(exc, ChannelExists):  # registered meanwhile by someone else
-            raise ChannelError(f"channel {name} already exists") from None
+            raise ChannelError(f"{name} already exists (a channel or an operator has this id)") from None
         raise
     return Credentials(client_id=name, client_secret=secret, token_url=env.token_url, ver=1)
 
@@ -183,27 +233,37 @@ def _delete_usage_plan(apigw: Any, plan_id: str, api_stage: str) -> None:
     apigw.delete_usage_plan(usagePlanId=plan_id)
 
 
-def rotate(env: HubEnvironment, name: str) -> Credentials:
+def _own(env: HubEnvironment, name: str, role: Role) -> Channel:
+    """The principal ``name``, refused unless it exists and has ``role``."""
+    _check_name(name, role)
+    found = store(env).get(name)
+    if found is None:
+        raise ChannelError(f"no {_NOUN[role]} {name}; `synchub {_COMMAND[role]} list` shows the {_COMMAND[role]}")
+    _check_role(found, role)
+    return found
+
+
+def rotate(env: HubEnvironment, name: str, *, role: Role = Role.CHANNEL) -> Credentials:
     """A new client secret; the credential version goes up, so tokens issued before are refused."""
-    _check_name(name)
+    _own(env, name, role)
     secret = new_secret()
     try:
         channel = store(env).rotate(name, hash_secret(secret), now_iso())
     except ChannelNotFound:
-        raise ChannelError(f"no channel {name}; `synchub channels list` shows the channels") from None
+        raise ChannelError(f"no {_NOUN[role]} {name}; `synchub {_COMMAND[role]} list` shows them") from None
     except ChannelRevoked:
-        raise ChannelError(f"channel {name} is revoked: its credentials cannot be rotated") from None
+        raise ChannelError(f"{_NOUN[role]} {name} is revoked: its credentials cannot be rotated") from None
     return Credentials(client_id=name, client_secret=secret, token_url=env.token_url, ver=channel.ver)
 
 
-def revoke(env: HubEnvironment, name: str) -> Channel:
-    """REVOKED, version + 1 and the API key disabled: the channel's next request is refused (no
-    redeploy, the authorizer reads the channel on every request). Safe to repeat."""
-    _check_name(name)
+def revoke(env: HubEnvironment, name: str, *, role: Role = Role.CHANNEL) -> Channel:
+    """REVOKED, version + 1 and the API key disabled: the principal's next request is refused (no
+    redeploy, the authorizer reads the record on every request). Safe to repeat."""
+    _own(env, name, role)
     try:
         channel = store(env).revoke(name, now_iso())
     except ChannelNotFound:
-        raise ChannelError(f"no channel {name}; `synchub channels list` shows the channels") from None
+        raise ChannelError(f"no {_NOUN[role]} {name}; `synchub {_COMMAND[role]} list` shows them") from None
     if channel.api_key_id:
         env.clients()("apigateway").update_api_key(
             apiKey=channel.api_key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
@@ -211,10 +271,21 @@ def revoke(env: HubEnvironment, name: str) -> Channel:
     return channel
 
 
-def list_channels(env: HubEnvironment) -> list[ChannelInfo]:
+def rotate_operator(env: HubEnvironment, name: str) -> Credentials:
+    return rotate(env, name, role=Role.OPERATOR)
+
+
+def revoke_operator(env: HubEnvironment, name: str) -> Channel:
+    return revoke(env, name, role=Role.OPERATOR)
+
+
+def list_channels(env: HubEnvironment, *, role: Role = Role.CHANNEL) -> list[ChannelInfo]:
+    """The principals of ``role`` (channels by default), with their usage plan's limits."""
     apigw = env.clients()("apigateway")
     out = []
     for c in store(env).list():
+        if c.role is not role:
+            continue
         limits = None
         if c.usage_plan_id:
             try:
@@ -229,8 +300,16 @@ def list_channels(env: HubEnvironment) -> list[ChannelInfo]:
                     quota=int(quota.get("limit", 0)),
                     quota_period=str(quota.get("period", "")),
                 )
-        out.append(ChannelInfo(c.channel, c.status.value, c.ver, c.created_at, c.updated_at, c.revoked_at, limits))
+        out.append(
+            ChannelInfo(
+                c.channel, c.status.value, c.ver, c.created_at, c.updated_at, c.revoked_at, limits, role=c.role.value
+            )
+        )
     return out
+
+
+def list_operators(env: HubEnvironment) -> list[ChannelInfo]:
+    return list_channels(env, role=Role.OPERATOR)
 
 
 # -- the command line (wired in synchub/cli.py) ------------------------------------------------------
@@ -269,48 +348,125 @@ def _limits_text(limits: Limits | None) -> tuple[str, str, str]:
 
 def command(env: HubEnvironment, args: argparse.Namespace) -> int:
     """Run ``synchub channels <add|rotate|list|revoke>``; 2 for a request refused (message on stderr)."""
+    return _run(env, args, Role.CHANNEL, args.channels_command, getattr(args, "channel", None))
+
+
+def operators_command(env: HubEnvironment, args: argparse.Namespace) -> int:
+    """Run ``synchub operators <add|rotate|list|revoke>``; 2 for a request refused (message on stderr)."""
+    return _run(env, args, Role.OPERATOR, args.operators_command, getattr(args, "operator", None))
+
+
+def _exceptions_url(credentials: Credentials) -> str:
+    base = (credentials.token_url or "").removesuffix(TOKEN_PATH)
+    return f"{base}/exceptions" if base else "<API URL>/exceptions"
+
+
+def _run(env: HubEnvironment, args: argparse.Namespace, role: Role, sub_command: str, name: str | None) -> int:
+    noun, plural = _NOUN[role], _COMMAND[role]
     try:
-        if args.channels_command == "add":
-            creds = add_channel(
-                env, args.channel, rate=args.rate, burst=args.burst, quota=args.quota, quota_period=args.quota_period
+        if sub_command == "add":
+            assert name is not None
+            creds = _add_principal(
+                env, name, role, rate=args.rate, burst=args.burst, quota=args.quota, quota_period=args.quota_period
             )
             _print_credentials(
                 creds,
                 args.json,
-                f"channel {creds.client_id} added: {args.rate:g} req/s, burst {args.burst}, "
+                f"{noun} {creds.client_id} added: {args.rate:g} req/s, burst {args.burst}, "
                 f"quota {args.quota} per {args.quota_period} (usage plan synchub-{creds.client_id})",
             )
-        elif args.channels_command == "rotate":
-            creds = rotate(env, args.channel)
+            if role is Role.OPERATOR and not args.json:
+                print("\nthen list the open business exceptions (operators only; channels get 403):")
+                print(f'  curl -s -H "Authorization: Bearer $TOKEN" {_quoted(_exceptions_url(creds))}')
+        elif sub_command == "rotate":
+            assert name is not None
+            creds = rotate(env, name, role=role)
             _print_credentials(
                 creds,
                 args.json,
-                f"channel {creds.client_id}: new secret (credential version {creds.ver}); "
+                f"{noun} {creds.client_id}: new secret (credential version {creds.ver}); "
                 "tokens issued with the old one are refused from now on",
             )
-        elif args.channels_command == "revoke":
-            channel = revoke(env, args.channel)
+        elif sub_command == "revoke":
+            assert name is not None
+            channel = revoke(env, name, role=role)
             print(
-                f"channel {channel.channel} revoked at {channel.revoked_at} (credential version {channel.ver}): "
+                f"{noun} {channel.channel} revoked at {channel.revoked_at} (credential version {channel.ver}): "
                 "its tokens are refused from the next request, it gets no new ones, its API key is disabled"
             )
         else:
-            infos = list_channels(env)
+            infos = list_channels(env, role=role)
             if args.json:
                 print(json.dumps([asdict(i) for i in infos], indent=2))
             elif not infos:
-                print("no channels yet: `synchub channels add <channel>` registers one")
+                print(f"no {plural} yet: `synchub {plural} add <{noun}>` registers one")
             else:
-                print(f"{'CHANNEL':<20} {'STATUS':<8} {'VER':>3}  {'CREATED':<24}  {'RATE':>6} {'BURST':>6}  QUOTA")
+                print(f"{noun.upper():<20} {'STATUS':<8} {'VER':>3}  {'CREATED':<24}  {'RATE':>6} {'BURST':>6}  QUOTA")
                 for i in infos:
                     rate, burst, quota = _limits_text(i.limits)
                     print(
                         f"{i.channel:<20} {i.status:<8} {i.ver:>3}  {i.created_at:<24}  {rate:>6} {burst:>6}  {quota}"
                     )
     except ChannelError as exc:
-        print(f"synchub channels: {exc}", file=sys.stderr)
+        print(f"synchub {plural}: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _environment(args: argparse.Namespace) -> HubEnvironment:
+    """``--stack NAME``: a deployed stack; else the running local hub (``--state-dir``)."""
+    from synchub import environment
+
+    if args.stack:
+        return environment.from_stack(args.stack, args.region)
+    state = Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE
+    return environment.local(state)
+
+
+def cmd_operators(args: argparse.Namespace) -> int:
+    return operators_command(_environment(args), args)
+
+
+def add_operators_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``synchub operators add|rotate|list|revoke`` (wired in synchub/cli.py)."""
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
+    where.add_argument("--region", default=None)
+    where.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
+    op = sub.add_parser(
+        "operators",
+        help="operators: OAuth 2.0 clients of the business exceptions API (/exceptions)",
+        description="Register operators, the people or tools that work the business exceptions through the "
+        "API (GET /exceptions, resubmit, discard). An operator gets credentials like a channel (client id = "
+        "its name, a secret shown once, an API key and usage plan); its tokens carry role operator: they open "
+        "the exceptions routes and none of the orders routes. Changes take effect at the next request.",
+    )
+    op.set_defaults(fn=cmd_operators)
+    cmds = op.add_subparsers(dest="operators_command", required=True)
+    add = cmds.add_parser(
+        "add", parents=[where], help="register an operator: API key, usage plan, client secret (shown once)"
+    )
+    add.add_argument("operator", help="operator name = client_id: 2-32 of a-z 0-9 -, e.g. ops-alice")
+    add.add_argument(
+        "--rate", type=float, default=OPERATOR_RATE, help=f"throttle: requests per second (default {OPERATOR_RATE:g})"
+    )
+    add.add_argument("--burst", type=int, default=OPERATOR_BURST, help=f"throttle: burst (default {OPERATOR_BURST})")
+    add.add_argument(
+        "--quota", type=int, default=OPERATOR_QUOTA, help=f"requests per quota period (default {OPERATOR_QUOTA})"
+    )
+    add.add_argument("--quota-period", default=DEFAULT_QUOTA_PERIOD, choices=list(QUOTA_PERIODS), help="default DAY")
+    add.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
+    rot = cmds.add_parser(
+        "rotate", parents=[where], help="new client secret; tokens issued with the old one stop working"
+    )
+    rot.add_argument("operator")
+    rot.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
+    ls = cmds.add_parser("list", parents=[where], help="operators, status and limits (no secrets)")
+    ls.add_argument("--json", action="store_true", help="print the list as JSON")
+    rv = cmds.add_parser(
+        "revoke", parents=[where], help="refuse the operator from its next request and disable its API key"
+    )
+    rv.add_argument("operator")
 
 
 __all__ = [
@@ -319,9 +475,15 @@ __all__ = [
     "Credentials",
     "Limits",
     "add_channel",
+    "add_operator",
+    "add_operators_parser",
     "command",
     "curl_line",
     "list_channels",
+    "list_operators",
+    "operators_command",
     "revoke",
+    "revoke_operator",
     "rotate",
+    "rotate_operator",
 ]

@@ -1,5 +1,6 @@
 """The published API contract: ``openapi/synchub.json``, an OpenAPI 3.1 document generated from the
-orders resolver's routes (Powertools: summaries, ``responses=``, ``Header()`` parameters, the
+orders resolver's routes and the operations resolver's (the operators' ``/exceptions`` routes, merged
+in: one API, one contract) (Powertools: summaries, ``responses=``, ``Header()`` parameters, the
 pydantic models) plus the token endpoint described below, so the contract and the code cannot drift
 apart. ``python -m synchub.openapi`` (``make openapi``) rewrites it, and the copy the orders Lambda
 serves at ``GET /openapi.json`` (``functions/orders/openapi.json``, inside the code asset);
@@ -65,15 +66,54 @@ the same Idempotency-Key and the same channel order reference, and a channel nev
 | 400 | `bad-request` | malformed headers or parameters (the event API Gateway passed on is not sound) |
 | 401 | `unauthorized` | no valid access token |
 | 403 | `channel-mismatch` | the body's `channel` is not the token's channel |
+| 403 | `operator-not-a-channel` | the token is an operator's: operators use the exceptions API, not the orders API |
 | 404 | `not-found` | no such resource, or no such order for this channel |
 | 405 | `method-not-allowed` | the resource does not take the method (`Allow` lists those it takes) |
 | 409 | `duplicate-channel-order` | the channel order reference was accepted under another key |
 | 413 | `payload-too-large` | the body is larger than 64 KiB (65536 bytes) |
 | 415 | `unsupported-media-type` | the body is not sent as `Content-Type: application/json` |
 | 422 | `idempotency-key-reused` | the key was used before for a different order body |
+| 422 | `order-unprocessable` | two lines share a line_id or a sku (`errors`) |
+| 422 | `customer-blocked` | the customer is blocked in the ERP |
+| 422 | `unknown-customer` | the customer is not in the ERP's customer list |
+| 422 | `unknown-sku` | a line's SKU is not in the ERP's product list, or is discontinued there |
+| 422 | `no-price` | a line without `unit_price` has no price in the ERP's price list |
 | 429 | (API Gateway) | the channel's rate or quota is used up: retry after `Retry-After` seconds |
 
 Nothing is written for any 4xx answer.
+
+**Master data.** Once the ERP has sent its product, customer or price list, orders are checked against it
+(a kind the ERP never sent is not checked). An order the master data refuses is one 422 problem typed by the
+first that applies of `customer-blocked`, `unknown-customer`, `unknown-sku`, `no-price`; its `errors` list
+every problem found, each with a pointer (`/customer/customer_id`, `/lines/<n>/sku`, `/lines/<n>/unit_price`).
+
+**Prices.** `unit_price` is optional. A line with one keeps the channel's price. A line without one gets the
+ERP price list's price for the customer's price group (else the STANDARD group) in the order's currency,
+valid on the day the order is accepted; it is fixed on the order line (`price_source: "erp"`) and the
+invoice carries it, whatever the price list says later. A retry under the same Idempotency-Key answers the
+order accepted before, even if the master data changed in between.
+
+**Business exceptions (operators).** What finance or the ERP refuses for good (an unknown account, a blocked
+customer, a validation error) is kept as a business exception until an operator fixes the cause and resubmits
+it, or discards it. The `/exceptions` routes take an operator's access token only: an operator is an OAuth 2.0
+client like a channel (`synchub operators add <name>`), its token carries `role: operator`; a channel's token
+gets 403 `operators-only` there, and an operator's gets 403 `operator-not-a-channel` on the orders routes.
+Lists are newest first and paged (`limit` 1-100, `next_cursor`); a list never carries an exception's
+`payload` (the order or invoice as it was refused, which may hold personal data), `GET /exceptions/{id}` does.
+
+| status | type slug | when |
+|---|---|---|
+| 400 | `query-invalid` | `status`, `target` or `limit` is not a value it takes, or repeated (`invalid_params`) |
+| 400 | `cursor-invalid` | the cursor is not one this API returned for the same status and target |
+| 403 | `operators-only` | the token is a channel's |
+| 404 | `exception-not-found` | no exception with this id (an id is `exc_` and 20 hex digits) |
+| 409 | `exception-not-open` | resubmit or discard of an exception not OPEN (`exception_id`, `exception_status`) |
+| 413 | `payload-too-large` | a discard body larger than 4096 bytes |
+| 415 | `unsupported-media-type` | a discard body not sent as `Content-Type: application/json` |
+| 422 | `discard-reason-invalid` | the discard's `reason` is missing, blank, over 500 characters, ... (`errors`) |
+
+A discard's body that is not UTF-8, not JSON or not an object is 400 `body-not-utf8`, `body-not-json`,
+`body-not-object`. Nothing is read or written for any 4xx answer of these routes.
 """
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -245,12 +285,14 @@ def generate() -> dict[str, Any]:
             tags=[
                 Tag(name="orders", description="Submit and follow orders"),
                 Tag(name="auth", description="Access tokens for channels"),
+                Tag(name="exceptions", description="Business exceptions, for operators"),
                 Tag(name="meta", description="This document"),
             ],
             security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]  # plain dicts; Powertools' models accept them
             security=API_SECURITY,
         )
     )
+    _merge(document, _operations_document())
     if document.get("openapi") != OPENAPI_VERSION:  # Powertools emits 3.1.0 (pydantic v2 has no 3.0 schemas)
         raise RuntimeError(f"Powertools emitted OpenAPI {document.get('openapi')}, not {OPENAPI_VERSION}")
     for item in document["paths"].values():
@@ -262,6 +304,38 @@ def generate() -> dict[str, Any]:
     document["paths"][TOKEN_PATH] = TOKEN_ENDPOINT
     _prune_components(document)
     return dict(_integral(document))
+
+
+def _operations_document() -> dict[str, Any]:
+    """The operations resolver's routes (``/exceptions``, functions/operations/handler.py) as an
+    OpenAPI document of their own, to merge into the API's."""
+    from operations.handler import app as operations_app
+
+    return dict(
+        json.loads(
+            operations_app.get_openapi_json_schema(
+                title="synchub API",
+                version=API_VERSION,
+                openapi_version=OPENAPI_VERSION,
+                security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]  # plain dicts, as above
+                security=API_SECURITY,
+            )
+        )
+    )
+
+
+def _merge(document: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add ``other``'s paths and component schemas to ``document``. Both come from the same API, so
+    a path is defined once and a schema both use (``Problem``) must come out the same."""
+    for path, item in other.get("paths", {}).items():
+        if path in document["paths"]:
+            raise RuntimeError(f"{path} is defined by two resolvers")
+        document["paths"][path] = item
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in other.get("components", {}).get("schemas", {}).items():
+        if name in schemas and schemas[name] != schema:
+            raise RuntimeError(f"the component schema {name} differs between the resolvers")
+        schemas[name] = schema
 
 
 def render(document: dict[str, Any]) -> str:

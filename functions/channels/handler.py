@@ -3,7 +3,9 @@
 * ``token_handler``: ``POST /oauth2/token``, the OAuth 2.0 client credentials grant (RFC 6749
   4.4): a channel authenticates with its client_id and client_secret and gets a short-lived JWT;
 * ``authorizer_handler``: the REST API's TOKEN authorizer: verifies ``Authorization: Bearer
-  <jwt>`` and names the channel (context, principal) and its API key (usage plan throttling).
+  <jwt>`` and names the principal (context ``channel``, principal id), its ``role`` (context:
+  ``channel`` or ``operator``; the API functions serve each route to one role) and its API key
+  (usage plan throttling).
 
 Neither logs or traces a secret or a token: no ``log_event``, ``capture_response=False``, and
 only ids (channel, ``jti``) and outcomes in ``extra``. The authorizer runs in front of every
@@ -99,7 +101,13 @@ def _issue(app: APIGatewayRestResolver) -> Response:
     metrics.add_metric(name="TokenIssued", unit=MetricUnit.Count, value=1)
     logger.info(
         "token issued",
-        extra={"channel": channel.channel, "ver": channel.ver, "jti": token.jti, "auth_method": credentials.method},
+        extra={
+            "channel": channel.channel,
+            "role": channel.role.value,
+            "ver": channel.ver,
+            "jti": token.jti,
+            "auth_method": credentials.method,
+        },
     )
     return Response(
         status_code=200,
@@ -169,7 +177,13 @@ def _authorize(event: dict, context: LambdaContext) -> dict[str, Any] | None:
     )
     logger.info(
         "request authorized" if decision.allow else "request denied",
-        extra={"channel": decision.channel, "reason": decision.reason, "jti": claims.get("jti"), "ver": claims["ver"]},
+        extra={
+            "channel": decision.channel,
+            "role": decision.role.value,
+            "reason": decision.reason,
+            "jti": claims.get("jti"),
+            "ver": claims["ver"],
+        },
     )
     return logic.policy(decision, method_arn)
 

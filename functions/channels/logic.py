@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from .models import (
+    AUTHORIZER_ROLE_KEY,
     CHANNEL_ID,
     CLOCK_LEEWAY_SECONDS,
     GRANT_CLIENT_CREDENTIALS,
@@ -35,11 +36,13 @@ from .models import (
     Decision,
     IssuedToken,
     OAuthError,
+    Role,
     TokenInvalid,
     TokenRequest,
 )
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_ROLES = frozenset(r.value for r in Role)
 _HEADER = {"alg": TOKEN_ALGORITHM, "typ": "JWT"}
 MAX_FORM_BYTES = 8192  # a token request is a few short fields
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -152,7 +155,16 @@ def verify_jwt(
         raise TokenInvalid("sub missing or not a channel id")
     if isinstance(ver, bool) or not isinstance(ver, int):
         raise TokenInvalid("ver missing or not an integer")
+    role = claims.get("role", Role.CHANNEL.value)  # absent: a channel's token issued before roles
+    if not isinstance(role, str) or role not in _ROLES:
+        raise TokenInvalid("role not known")
     return claims
+
+
+def token_role(claims: Mapping[str, Any]) -> Role:
+    """The role a verified token claims: ``channel`` for a token without the claim (issued before
+    operators existed, always to a channel)."""
+    return Role(claims.get("role", Role.CHANNEL.value))
 
 
 def issue_token(channel: Channel, key: bytes, *, now: int, ttl: int) -> IssuedToken:
@@ -166,6 +178,7 @@ def issue_token(channel: Channel, key: bytes, *, now: int, ttl: int) -> IssuedTo
         "exp": now + ttl,
         "jti": jti,
         "ver": channel.ver,
+        "role": channel.role.value,
     }
     return IssuedToken(access_token=encode_jwt(claims, key), expires_in=ttl, jti=jti)
 
@@ -287,22 +300,28 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def decide(claims: Mapping[str, Any], channel: Channel | None) -> Decision:
-    """Allow a verified token only while its channel is active at the token's credential version."""
+    """Allow a verified token only while its principal is active at the token's credential version,
+    in the role the token was issued for. The role passed on is the stored one: a token cannot
+    claim more than its record says."""
     sub = str(claims["sub"])
     if channel is None:
         return Decision(False, sub, "unknown channel")
     if not channel.active:
-        return Decision(False, sub, "revoked")
+        return Decision(False, sub, "revoked", role=channel.role)
     if claims["ver"] != channel.ver:
-        return Decision(False, sub, "stale credential version")
+        return Decision(False, sub, "stale credential version", role=channel.role)
+    if token_role(claims) is not channel.role:
+        return Decision(False, sub, "role mismatch", role=channel.role)
     if not channel.api_key_value:
-        return Decision(False, sub, "no API key")
-    return Decision(True, sub, "allowed", usage_key=channel.api_key_value)
+        return Decision(False, sub, "no API key", role=channel.role)
+    return Decision(True, sub, "allowed", usage_key=channel.api_key_value, role=channel.role)
 
 
 def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
-    """The TOKEN authorizer's response: an IAM policy on the method ARN, the channel as principal
-    and context, and (on Allow) the API key whose usage plan throttles the channel."""
+    """The TOKEN authorizer's response: an IAM policy on the method ARN, the principal (a channel or
+    an operator) as principal and context (``channel``, and its ``role``: the orders routes serve
+    channels only, the exceptions routes operators only), and (on Allow) the API key whose usage
+    plan throttles it."""
     response: dict[str, Any] = {
         "principalId": decision.channel,
         "policyDocument": {
@@ -315,7 +334,7 @@ def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
                 }
             ],
         },
-        "context": {"channel": decision.channel},
+        "context": {"channel": decision.channel, AUTHORIZER_ROLE_KEY: decision.role.value},
     }
     if decision.allow and decision.usage_key:
         response["usageIdentifierKey"] = decision.usage_key

@@ -19,11 +19,21 @@ MAX_TOKEN_BYTES = 4096  # larger than any token the hub issues: refused before a
 MAX_SECRET_BYTES = 256  # a client_secret longer than this is not one the hub issued
 MIN_SIGNING_KEY_BYTES = 32  # HS256 wants a key of at least the hash's size (RFC 7518 3.2)
 DEFAULT_TOKEN_TTL_SECONDS = 3600
+AUTHORIZER_ROLE_KEY = "role"  # the authorizer context's member naming the principal's Role (next to "channel")
 
 
 class ChannelStatus(str, Enum):
     ACTIVE = "ACTIVE"
     REVOKED = "REVOKED"
+
+
+class Role(str, Enum):
+    """What a principal may do: a sales ``channel`` submits and reads its orders; an ``operator``
+    works the business exceptions (``/exceptions``) and may not submit orders. A stored record
+    without a role is a channel (every record before operators existed)."""
+
+    CHANNEL = "channel"
+    OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Channel:
     api_key_value: str | None = None  # the usage identifier key the authorizer hands API Gateway
     usage_plan_id: str | None = None
     revoked_at: str | None = None
+    role: Role = Role.CHANNEL  # tokens carry it as claim ``role``; the authorizer puts it into the context
 
     @property
     def active(self) -> bool:
@@ -78,9 +89,10 @@ class Decision:
     """The authorizer's answer for one request."""
 
     allow: bool
-    channel: str
+    channel: str  # the principal: a channel id or an operator's name
     reason: str  # for the log: "allowed", "revoked", "stale credential version", ...
     usage_key: str | None = None
+    role: Role = Role.CHANNEL
 
 
 OAUTH_ERROR_STATUS = {"invalid_request": 400, "unsupported_grant_type": 400, "invalid_client": 401}

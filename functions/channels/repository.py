@@ -3,7 +3,10 @@
 
 | pk                  | sk      | what                                                                |
 |---------------------|---------|---------------------------------------------------------------------|
-| CHANNEL#<channel>   | CHANNEL | secret_hash, status, ver, api_key_id/_value, usage_plan_id, times   |
+| CHANNEL#<channel>   | CHANNEL | secret_hash, status, ver, role, api_key_id/_value, usage_plan_id, times |
+
+``role`` is ``channel`` or ``operator`` (channels and operators share one id space); an item
+without it is a channel (every item written before operators existed).
 
 ``ver`` (the credential version) goes up by one on every rotation and on revocation; tokens carry
 the ``ver`` they were issued at. Reads are strongly consistent, so a revocation takes effect at
@@ -30,6 +33,7 @@ from .models import (
     ChannelNotFound,
     ChannelRevoked,
     ChannelStatus,
+    Role,
 )
 
 ITEM_TYPE = "CHANNEL"
@@ -114,6 +118,7 @@ def to_item(channel: Channel) -> dict[str, Any]:
         "secret_hash": channel.secret_hash,
         "status": channel.status.value,
         "ver": channel.ver,
+        "role": channel.role.value,
         "api_key_id": channel.api_key_id,
         "api_key_value": channel.api_key_value,
         "usage_plan_id": channel.usage_plan_id,
@@ -135,6 +140,7 @@ def from_item(item: dict[str, Any]) -> Channel:
         api_key_value=item.get("api_key_value"),
         usage_plan_id=item.get("usage_plan_id"),
         revoked_at=item.get("revoked_at"),
+        role=Role(item.get("role") or Role.CHANNEL.value),
     )
 
 

@@ -37,6 +37,18 @@ def problem(
     )
 
 
+def proxy_response(response: Response) -> dict[str, Any]:
+    """``response`` as a Lambda proxy integration answer: for what a handler answers before its
+    resolver sees the request (a pre-flight refusal)."""
+    headers = {k: v if isinstance(v, list) else [v] for k, v in response.headers.items()}
+    return {
+        "statusCode": response.status_code,
+        "multiValueHeaders": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
 # The documented shape of a problem (the published OpenAPI document's `Problem` component). The
 # functions build problems with problem() above; API Gateway's gateway responses send the same
 # members (`status` left out where one template serves several codes, plus `errorType`/`requestId`).
@@ -60,7 +72,9 @@ class Problem(BaseModel):
     detail: str = Field(description="What happened this time, and what to do about it")
     instance: str | SkipJsonSchema[None] = Field(default=None, description="The request path it occurred at")
     errors: list[ProblemError] | SkipJsonSchema[None] = Field(
-        default=None, description="validation-error: every invalid member of the request body"
+        default=None,
+        description="validation-error, order-unprocessable, unknown-sku, unknown-customer, customer-blocked, "
+        "no-price: every offending member of the request body",
     )
     order_id: str | SkipJsonSchema[None] = Field(
         default=None, description="duplicate-channel-order: the order already accepted for this reference"
@@ -78,6 +92,15 @@ class Problem(BaseModel):
     )
     error_description: str | SkipJsonSchema[None] = Field(
         default=None, description="POST /oauth2/token: the RFC 6749 error description"
+    )
+    exception_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="exception-not-found / exception-not-open: the business exception"
+    )
+    exception_status: str | SkipJsonSchema[None] = Field(
+        default=None, description="exception-not-open: the exception's status now"
+    )
+    invalid_params: list[dict[str, str]] | SkipJsonSchema[None] = Field(
+        default=None, description="query-invalid: each query parameter (name) and what is wrong with it (reason)"
     )
     requestId: str | SkipJsonSchema[None] = Field(  # as API Gateway's gateway responses spell it
         default=None, description="API Gateway's request id (problems API Gateway answers itself)"

@@ -260,7 +260,7 @@ def test_a_valid_token_is_allowed_with_the_channel_and_its_api_key(
     assert effect(policy) == "Allow"
     assert policy["policyDocument"]["Statement"][0]["Resource"] == METHOD_ARN
     assert policy["principalId"] == "webshop-nl"
-    assert policy["context"] == {"channel": "webshop-nl"}
+    assert policy["context"] == {"channel": "webshop-nl", "role": "channel"}
     assert policy["usageIdentifierKey"] == api_key(env, channel.api_key_id)["value"]
 
 

@@ -85,6 +85,7 @@ def test_an_issued_token_verifies_and_carries_the_channel_and_its_credential_ver
         "exp": NOW + 900,
         "jti": issued.jti,
         "ver": 3,
+        "role": "channel",
     }
     assert issued.jti != logic.issue_token(channel(), KEY, now=NOW, ttl=900).jti
 
@@ -406,7 +407,7 @@ def test_allow_names_the_channel_and_its_api_key() -> None:
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}],
         },
-        "context": {"channel": "webshop-nl"},
+        "context": {"channel": "webshop-nl", "role": "channel"},
         "usageIdentifierKey": channel().api_key_value,
     }
 

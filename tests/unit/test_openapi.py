@@ -228,10 +228,13 @@ def test_the_full_specification_validator_accepts_it_where_installed(document: d
 
 
 def test_the_routes_are_the_resolvers_and_the_preflights(document: dict[str, Any]) -> None:
+    from operations import logic as operations_logic
     from orders import preflight
 
     documented = {(path, method.upper()) for path, method in operations(document) if path != openapi.TOKEN_PATH}
-    assert documented == {(r.template, m) for r in preflight.ROUTES for m in r.methods}
+    assert documented == {(r.template, m) for r in preflight.ROUTES for m in r.methods} | {
+        (t, m) for t, methods in operations_logic.ROUTES.items() for m in methods
+    }
 
 
 def test_real_status_codes_per_route(document: dict[str, Any]) -> None:
