@@ -19,9 +19,11 @@ BASE_ID = "https://synchub.dev/schemas/"
 
 
 def _models() -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    from connectors.models import CircuitStateChangedData
     from inventory.models import PositionReport
-    from invoicing.models import Invoice, ShipmentConfirmed
+    from invoicing.models import Invoice, InvoicePostedData, ShipmentConfirmed
     from orders.models import OrderAcceptedData, OrderIn
+    from reconciliation.models import ReconciliationCompletedData
     from reservation.models import OrderBackorderedData, OrderReservedData
     from synchub_core.envelope import EventEnvelope
 
@@ -32,6 +34,9 @@ def _models() -> tuple[Any, dict[str, Any], dict[str, Any]]:
         "InventoryPositionReported": PositionReport,
         "ShipmentConfirmed": ShipmentConfirmed,
         "InvoiceIssued": Invoice,
+        "InvoicePosted": InvoicePostedData,
+        "CircuitStateChanged": CircuitStateChangedData,
+        "ReconciliationCompleted": ReconciliationCompletedData,
     }
     documents = {"order-request": OrderIn}
     return EventEnvelope, events, documents

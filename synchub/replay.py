@@ -59,7 +59,6 @@ bounded even if the consumers keep failing and new failures keep coming.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -143,7 +142,12 @@ def resolve_queue(env: HubEnvironment, queue: str) -> tuple[str, str]:
     raise SystemExit(f"unknown queue {queue!r}; dead-letter queues: {known}")
 
 
-SWEEP_LABELS = {"outbox": "pending outbox event(s) published", "backorders": "backordered order(s) reserved"}
+SWEEP_LABELS = {
+    "outbox": "pending outbox event(s) published",
+    "backorders": "backordered order(s) reserved",
+    "erp-watchdog": "overdue ERP order(s) re-sent",
+    "reconciliation": "invoice(s) and order(s) re-posted by a reconciliation run",
+}
 
 
 class _Run:
@@ -368,6 +372,10 @@ def sweep_for(dlq_name: str) -> tuple[str, Callable[[HubEnvironment], int]]:
         return "outbox", run_outbox_sweep
     if dlq_name.startswith("WorkersBackorder"):
         return "backorders", run_backorder_sweep
+    if dlq_name.startswith("ConnectorsErpWatchdog"):
+        return "erp-watchdog", run_erp_watchdog
+    if dlq_name.startswith("ConnectorsReconciler"):
+        return "reconciliation", run_reconciliation
     raise SystemExit(f"{dlq_name} has no source queue and no known replay")
 
 
@@ -394,21 +402,35 @@ def run_backorder_sweep(env: HubEnvironment) -> int:
     return _with_function_env(env, run)
 
 
-def _with_function_env(env: HubEnvironment, fn: Callable[[], int]) -> int:
-    saved = dict(os.environ)
-    os.environ.update(env.function_env())
-    try:
-        from synchub_core.aws import reset_clients
-        from synchub_core.config import reset_settings
+def run_erp_watchdog(env: HubEnvironment) -> int:
+    """Look for ERP order files unanswered too long, as the watchdog does every minute. Returns the
+    orders re-sent."""
 
-        reset_clients()
-        reset_settings()
+    def run() -> int:
+        from erp.logic import watch
+
+        return watch().resent
+
+    return _with_function_env(env, run)
+
+
+def run_reconciliation(env: HubEnvironment) -> int:
+    """Reconcile the default window (the days of the last RECONCILE_WINDOW_HOURS) with repair on, as the
+    hourly run does; a run that failed is simply run again (``synchub reconcile --from/--to`` for an
+    older window). Returns what it re-posted and re-sent."""
+
+    def run() -> int:
+        from reconciliation.logic import run as reconcile
+
+        result = reconcile(repair=True)
+        return int(result["invoices"].get("reposted", 0)) + int(result["erp_orders"].get("resent", 0))
+
+    return _with_function_env(env, run)
+
+
+def _with_function_env(env: HubEnvironment, fn: Callable[[], int]) -> int:
+    with env.running_functions():
         return fn()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_clients()
-        reset_settings()
 
 
 def refusal(message: dict[str, Any]) -> str | None:

@@ -39,6 +39,9 @@ def test_committed_schemas_are_generated_from_the_models() -> None:
         ("eventbridge-order-reserved.json", "order-reserved.schema.json", lambda s: s["detail"]),
         ("eventbridge-order-backordered.json", "order-backordered.schema.json", lambda s: s["detail"]),
         ("eventbridge-invoice-issued.json", "invoice-issued.schema.json", lambda s: s["detail"]),
+        ("eventbridge-invoice-posted.json", "invoice-posted.schema.json", lambda s: s["detail"]),
+        ("eventbridge-circuit-state-changed.json", "circuit-state-changed.schema.json", lambda s: s["detail"]),
+        ("eventbridge-reconciliation-completed.json", "reconciliation-completed.schema.json", lambda s: s["detail"]),
     ],
 )
 def test_samples_conform_to_their_schemas(sample_file: str, schema_file: str, pick) -> None:
