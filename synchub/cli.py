@@ -1,4 +1,5 @@
-"""``synchub`` command line: local hub, demo, DLQ replay, channels, synth."""
+"""``synchub`` command line: local hub, demo, DLQ replay, channels and operators, business exceptions,
+reconciliation, the local stand-ins (fault, erp, finance), synth."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "functions") not in sys.path:  # replay runs the outbox sweep's own code
+if str(ROOT / "functions") not in sys.path:  # replay, exceptions and reconcile run the functions' own code
     sys.path.insert(0, str(ROOT / "functions"))
+
+from synchub import channels, exceptions, reconcile  # noqa: E402  (after the functions' path)
+from synchub.local.runtime import LocalHub  # noqa: E402
+from synchub.standins import control  # noqa: E402
 
 
 def _synth() -> None:
@@ -28,7 +33,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from synchub.local.runtime import DEFAULT_STATE_DIR, HubStartError, LocalHub
+    from synchub.local.runtime import DEFAULT_STATE_DIR, HubStartError
 
     # a job started in the background by a script inherits SIGINT ignored: take it back, and treat
     # SIGTERM the same way, so both stop the hub cleanly
@@ -50,6 +55,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         region=args.region,
         fresh=args.fresh,
         state_dir=Path(args.state_dir) if args.state_dir else DEFAULT_STATE_DIR,
+        standins=not args.no_standins,
     )
     try:
         hub.start()
@@ -63,6 +69,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     print(f"  token URL      {hub.api_url}/oauth2/token   (OAuth 2.0 client credentials)")
     print("  credentials    .venv/bin/synchub channels add <channel>   (prints the channel's client id and secret)")
     print(f"  AWS endpoint   {hub.endpoint}   region {hub.region}")
+    _print_connectors(hub)
     print(f"  function logs  {hub.state_dir / 'logs'}")
     print(f"  state          {hub.state_dir / 'local.json'}")
     if hub.recovered_from is not None:
@@ -84,7 +91,10 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             print("\nrunning the demo:")
             try:
                 demo.run(environment.local(hub.state_dir / "local.json"))
-                print("demo: order -> reservation -> shipment -> exactly one invoice: OK")
+                print(
+                    "demo: order -> reservation -> shipment -> exactly one invoice -> ERP acknowledged, "
+                    "finance posted, through a finance outage -> reconciled: OK"
+                )
             except demo.DemoFailed as exc:
                 print(f"demo FAILED: {exc}", file=sys.stderr)
                 code = 1
@@ -101,6 +111,27 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         hub.stop()
         print("hub stopped; data kept" + (f" in {hub.state_dir / 'data'}" if hub.persist else ""), flush=True)
     return code
+
+
+def _print_connectors(hub: LocalHub) -> None:
+    """The exchange bucket and the stand-ins' URLs (or, with --no-standins, where the connectors look)."""
+    env = hub.connector_env()
+    bucket, parameter = env.get("EXCHANGE_BUCKET"), env.get("FINANCE_BASE_URL_PARAMETER")
+    if bucket:
+        print(f"  ERP exchange   s3://{bucket}   (to-erp/orders/, from-erp/acks/, from-erp/master/)")
+    finance, erp = hub.standins.get("finance"), hub.standins.get("erp")
+    if finance is not None:
+        print(f"  finance        {finance.url}   (stand-in, SSM {parameter}; admin {finance.admin_url}/_admin)")
+    if erp is not None:
+        print(f"  ERP            {erp.admin_url}/_admin   (stand-in; data {hub.state_dir / 'standins'})")
+    if finance is not None or erp is not None:
+        print("  failures       .venv/bin/synchub fault finance|erp down|slow|flaky|duplicate-accept|recover")
+    for note in hub.standin_notes:
+        print(f"  no stand-in    {note}")
+    if finance is None and parameter:
+        print(f"  finance URL    {hub.parameter_value(parameter)}   (SSM {parameter}, no stand-in; point it at yours:")
+        command = f"aws --endpoint-url {hub.endpoint} ssm put-parameter --overwrite --name {parameter} --value URL"
+        print(f"                 {command})")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -217,7 +248,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--fresh",
         action="store_true",
-        help="start empty: delete the data the hub kept in its state dir (tables, queues, DLQs)",
+        help="start empty: delete the data the hub kept in its state dir (tables, queues, DLQs, the "
+        "exchange bucket's files, and the stand-ins' finance documents and ERP orders)",
+    )
+    up.add_argument(
+        "--no-standins",
+        action="store_true",
+        help="do not start the local finance and ERP stand-ins: the connectors talk to the systems the SSM "
+        "parameter /synchub/finance/base-url and the finance credentials secret name (real ones)",
     )
     up.set_defaults(fn=cmd_local_up)
     dm = sub.add_parser("demo", help="drive a sample order through a running local hub")
@@ -238,6 +276,10 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
     rp.set_defaults(fn=cmd_replay)
     _channels_parser(sub)
+    channels.add_operators_parser(sub)
+    exceptions.add_parser(sub)
+    reconcile.add_parser(sub)
+    control.add_parsers(sub)
     return p
 
 

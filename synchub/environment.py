@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synchub.local.runtime import ROOT, aws_clients
+from synchub.local.runtime import CONNECTOR_ENV, ROOT, aws_clients
 from synchub.local.template import friendly
 
 LOCAL_STATE = ROOT / ".synchub" / "local.json"
 CHANNELS_TABLE = "DataChannelsTable"  # friendly logical id of the channels table
+CONNECTORS_TABLE = "DataConnectorsTable"
+MASTERDATA_TABLE = "DataMasterDataTable"
 TOKEN_PATH = "/oauth2/token"
+
+# what the connector functions read besides the shared tables (their environment variables, fixed by the
+# functions' contract) -> the stack output that names it, and the friendly logical name it ends with
+CONNECTOR_VARIABLES = {
+    "CONNECTORS_TABLE": ("ConnectorsTableName", "tables", "ConnectorsTable"),
+    "MASTERDATA_TABLE": ("MasterDataTableName", "tables", "MasterDataTable"),
+    "EXCHANGE_BUCKET": ("ExchangeBucketName", "buckets", "ExchangeBucket"),
+    "FINANCE_BASE_URL_PARAMETER": ("FinanceBaseUrlParameter", "parameters", "FinanceBaseUrl"),
+    "FINANCE_CREDENTIALS_SECRET_ARN": ("FinanceCredentialsSecretArn", "secrets", "FinanceCredentials"),
+    "FINANCE_QUEUE_URL": ("FinanceQueueUrl", "queues", "FinancePostingWorkerQueue"),
+    "ERP_QUEUE_URL": ("ErpQueueUrl", "queues", "ErpOrdersWorkerQueue"),
+}
+assert set(CONNECTOR_VARIABLES) == set(CONNECTOR_ENV)
 
 
 @dataclass
@@ -27,6 +44,13 @@ class HubEnvironment:
     api_id: str | None = None  # the REST API's id: usage plans name it (with the stage) in apiStages
     stage: str | None = None
     token_url: str | None = None  # where channels get their access tokens (POST, client credentials)
+    buckets: dict[str, str] = field(default_factory=dict)  # friendly logical name -> bucket name
+    parameters: dict[str, str] = field(default_factory=dict)  # friendly logical name -> SSM parameter name
+    secrets: dict[str, str] = field(default_factory=dict)  # friendly logical name -> secret ARN
+    # the local stand-ins: {"finance": {"url", "admin_url", "pid"}, "erp": {"admin_url", "pid"}} (local hub only)
+    standins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # CONNECTOR_VARIABLES as the deployment names them (the functions' own values, or the stack's outputs)
+    connector_env: dict[str, str] = field(default_factory=dict)
 
     def clients(self) -> Any:
         return aws_clients(self.endpoint, self.region)
@@ -45,8 +69,30 @@ class HubEnvironment:
                 "(or restart the local hub) with the channels stack"
             ) from None
 
+    def connector(self, variable: str) -> str | None:
+        """What a connector variable (``EXCHANGE_BUCKET``, ``FINANCE_QUEUE_URL``, ...) names here: the
+        deployment's own value, else the resource whose friendly name ends as the stack names it."""
+        if self.connector_env.get(variable):
+            return self.connector_env[variable]
+        _, kind, suffix = CONNECTOR_VARIABLES[variable]
+        found: dict[str, str] = getattr(self, kind)
+        return next((v for k, v in found.items() if k.endswith(suffix)), None)
+
+    @property
+    def exchange_bucket(self) -> str | None:
+        return self.connector("EXCHANGE_BUCKET")
+
+    @property
+    def finance_base_url_parameter(self) -> str | None:
+        return self.connector("FINANCE_BASE_URL_PARAMETER")
+
+    @property
+    def finance_credentials_secret(self) -> str | None:
+        return self.connector("FINANCE_CREDENTIALS_SECRET_ARN")
+
     def function_env(self) -> dict[str, str]:
-        """The environment the Lambda code reads, for running its logic from the CLI."""
+        """The environment the Lambda code reads, for running its logic from the CLI: the shared
+        variables every function gets, and the connectors' (those the deployment has)."""
         env = {
             "ORDERS_TABLE": self.orders_table,
             "INVENTORY_TABLE": self.tables["DataInventoryTable"],
@@ -57,6 +103,10 @@ class HubEnvironment:
         }
         if CHANNELS_TABLE in self.tables:
             env["CHANNELS_TABLE"] = self.tables[CHANNELS_TABLE]
+        for variable in CONNECTOR_VARIABLES:
+            value = self.connector(variable)
+            if value:
+                env[variable] = value
         if self.endpoint:
             env.update(
                 {
@@ -66,6 +116,27 @@ class HubEnvironment:
                 }
             )
         return env
+
+    @contextmanager
+    def running_functions(self, **extra: str) -> Iterator[None]:
+        """Run the functions' own code in this process against this deployment (what ``synchub
+        replay``, ``reconcile`` and ``exceptions`` do): :meth:`function_env` (and ``extra``) in the
+        environment, cached clients and settings dropped on the way in and out. The process's
+        environment is put back afterwards."""
+        from synchub_core.aws import reset_clients
+        from synchub_core.config import reset_settings
+
+        saved = dict(os.environ)
+        os.environ.update({**self.function_env(), **extra})
+        reset_clients()
+        reset_settings()
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            reset_clients()
+            reset_settings()
 
 
 def local(state_file: Path = LOCAL_STATE) -> HubEnvironment:
@@ -85,6 +156,11 @@ def local(state_file: Path = LOCAL_STATE) -> HubEnvironment:
         api_id=s.get("api_id"),
         stage=s.get("stage"),
         token_url=s.get("token_url") or (api_url.rstrip("/") + TOKEN_PATH if api_url else None),
+        buckets=s.get("buckets") or {},
+        parameters=s.get("parameters") or {},
+        secrets=s.get("secrets") or {},
+        standins=s.get("standins") or {},
+        connector_env=s.get("connector_env") or {},
     )
 
 
@@ -96,19 +172,32 @@ def from_stack(stack: str, region: str | None = None) -> HubEnvironment:
     cfn = boto3.client("cloudformation", region_name=region)
     queues: dict[str, str] = {}
     tables: dict[str, str] = {}
+    buckets: dict[str, str] = {}
+    parameters: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    kinds = {
+        "AWS::SQS::Queue": queues,
+        "AWS::DynamoDB::Table": tables,
+        "AWS::S3::Bucket": buckets,
+        "AWS::SSM::Parameter": parameters,
+        "AWS::SecretsManager::Secret": secrets,  # its physical id is the ARN
+    }
     bus = ""
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
         for r in page["StackResourceSummaries"]:
             name = friendly(r["LogicalResourceId"])
-            if r["ResourceType"] == "AWS::SQS::Queue":
-                queues[name] = r["PhysicalResourceId"]
-            elif r["ResourceType"] == "AWS::DynamoDB::Table":
-                tables[name] = r["PhysicalResourceId"]
+            if r["ResourceType"] in kinds:
+                kinds[r["ResourceType"]][name] = r["PhysicalResourceId"]
             elif r["ResourceType"] == "AWS::Events::EventBus":
                 bus = r["PhysicalResourceId"]
     outputs = stack_outputs(cfn, stack)
-    if outputs.get("ChannelsTableName"):
-        tables[CHANNELS_TABLE] = outputs["ChannelsTableName"]
+    for output, key in (
+        ("ChannelsTableName", CHANNELS_TABLE),
+        ("ConnectorsTableName", CONNECTORS_TABLE),
+        ("MasterDataTableName", MASTERDATA_TABLE),
+    ):
+        if outputs.get(output):
+            tables[key] = outputs[output]
     api_url = outputs.get("ApiUrl")
     return HubEnvironment(
         endpoint=os.environ.get("AWS_ENDPOINT_URL"),
@@ -120,10 +209,17 @@ def from_stack(stack: str, region: str | None = None) -> HubEnvironment:
         api_id=outputs.get("ApiId"),
         stage=outputs.get("ApiStage"),
         token_url=outputs.get("TokenUrl") or (api_url.rstrip("/") + TOKEN_PATH if api_url else None),
+        buckets=buckets,
+        parameters=parameters,
+        secrets=secrets,
+        connector_env={
+            variable: outputs[output] for variable, (output, _, _) in CONNECTOR_VARIABLES.items() if outputs.get(output)
+        },
     )
 
 
 def stack_outputs(cfn: Any, stack: str) -> dict[str, str]:
-    """A stack's CfnOutputs by OutputKey (ApiUrl, ApiId, ApiStage, TokenUrl, ChannelsTableName, ...)."""
+    """A stack's CfnOutputs by OutputKey (ApiUrl, ApiId, ApiStage, TokenUrl, ChannelsTableName,
+    ExchangeBucketName, FinanceBaseUrlParameter, FinanceCredentialsSecretArn, FinanceQueueUrl, ...)."""
     stacks = cfn.describe_stacks(StackName=stack).get("Stacks", [])
     return {o["OutputKey"]: o["OutputValue"] for s in stacks[:1] for o in s.get("Outputs", [])}

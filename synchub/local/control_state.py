@@ -1,10 +1,13 @@
 """The embedded emulator's control-plane state the local hub keeps across restarts.
 
-Secrets Manager secrets (their current value, name and ARN), the RestApis' ids, and the API keys, usage
-plans and usage plan keys ``synchub channels add`` creates while the hub runs. It is small, so it is
-captured whole and written (atomically) whenever it changed, and put back before the template is
-provisioned: provisioning then finds the secrets and RestApis there and keeps them (a token signed before
-a restart stays valid, usage plans keep naming the same API id, channels keep their keys).
+Secrets Manager secrets (their current value, name and ARN), SSM parameters (every version, tags), S3
+buckets (name, versioning, queue notification configuration; their objects are kept by the journal), the
+RestApis' ids, and the API keys, usage plans and usage plan keys ``synchub channels add`` creates while
+the hub runs. It is small, so it is captured whole and written (atomically) whenever it changed, and put
+back before the template is provisioned: provisioning then finds the secrets, parameters, buckets and
+RestApis there and keeps them (a token signed before a restart stays valid, a parameter value someone set
+stays, a bucket's notifications are not configured again (S3 sends its test event only when they are),
+usage plans keep naming the same API id, channels keep their keys).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,28 @@ def _apigateway(account: str, region: str) -> Any:
     from moto.apigateway.models import apigateway_backends
 
     return apigateway_backends[account][region]
+
+
+def _ssm(account: str, region: str) -> Any:
+    from moto.ssm.models import ssm_backends
+
+    return ssm_backends[account][region]
+
+
+def _s3(account: str) -> Any:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[account]["aws"]
+
+
+def _items(mapping: dict[Any, Any]) -> list[tuple[Any, Any]]:
+    """A copy of a dict's items that another thread of the emulator may be changing."""
+    for _ in range(10):
+        try:
+            return list(dict.items(mapping))
+        except RuntimeError:
+            continue
+    return list(dict.items(mapping))
 
 
 def _values(mapping: dict[Any, Any]) -> list[Any]:
@@ -70,6 +96,8 @@ def capture(account: str, region: str) -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "secrets": sorted(secrets, key=lambda s: s["name"]),
+        "parameters": _capture_parameters(account, region),
+        "buckets": _capture_buckets(account, region),
         "rest_apis": sorted(
             (
                 {"id": a.id, "name": a.name, "description": a.description, "api_key_source": a.api_key_source}
@@ -105,6 +133,120 @@ def capture(account: str, region: str) -> dict[str, Any]:
     }
 
 
+def _capture_parameters(account: str, region: str) -> list[dict[str, Any]]:
+    """Every SSM parameter (not AWS's public ``/aws/...`` ones) with all its versions and its tags."""
+    ssm = _ssm(account, region)
+    tags = dict(ssm._resource_tags.get("Parameter", {}))
+    out = []
+    for name, versions in _items(ssm._parameters):
+        if not versions or str(name).startswith("/aws/"):
+            continue
+        out.append(
+            {
+                "name": name,
+                "tags": dict(tags.get(name) or {}),
+                "versions": [
+                    {
+                        "value": p.value,  # as stored (a SecureString's is kept encrypted)
+                        "type": p.parameter_type,
+                        "description": p.description,
+                        "allowed_pattern": p.allowed_pattern,
+                        "keyid": p.keyid,
+                        "last_modified": _iso(p.last_modified_date),
+                        "version": p.version,
+                        "data_type": p.data_type,
+                        "labels": list(p.labels or []),
+                        "tier": p.tier,
+                        "policies": p.policies,
+                    }
+                    for p in list(versions)
+                ],
+            }
+        )
+    return sorted(out, key=lambda p: p["name"])
+
+
+def _capture_buckets(account: str, region: str) -> list[dict[str, Any]]:
+    """The region's S3 buckets: name, versioning and queue notifications (objects: the journal's)."""
+    out = []
+    for bucket in _values(_s3(account).buckets):
+        if bucket.region_name != region:
+            continue
+        config = bucket.notification_configuration
+        queues = [
+            {"Id": n.id, "Queue": n.arn, "Event": list(n.events), **({"Filter": n.filters} if n.filters else {})}
+            for n in (config.queue if config is not None else [])
+        ]
+        out.append({"name": bucket.name, "versioning": bucket.versioning_status, "queue_notifications": queues})
+    return sorted(out, key=lambda b: b["name"])
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _datetime(value: Any) -> datetime:
+    from moto.core.utils import utcnow
+
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value or utcnow()
+    except ValueError:
+        return utcnow()
+
+
+def _restore_parameters(state: dict[str, Any], account: str, region: str) -> int:
+    from moto.ssm.models import Parameter
+
+    parameter: Any = Parameter  # a CloudFormationModel: mypy takes it for abstract
+    ssm = _ssm(account, region)
+    count = 0
+    for saved in state.get("parameters", []):
+        name = saved["name"]
+        if dict.get(ssm._parameters, name):
+            continue
+        versions = []
+        for v in saved["versions"]:
+            p = parameter(
+                account_id=account,
+                name=name,
+                value="",
+                parameter_type=v["type"],
+                description=v.get("description"),
+                allowed_pattern=v.get("allowed_pattern"),
+                keyid=v.get("keyid"),
+                last_modified_date=_datetime(v.get("last_modified")),
+                version=int(v["version"]),
+                data_type=v.get("data_type") or "text",
+                labels=v.get("labels") or [],
+                tier=v.get("tier"),
+                policies=v.get("policies"),
+            )
+            p.value = v["value"]  # as it was stored: not encrypted a second time
+            versions.append(p)
+        ssm._parameters[name] = versions
+        if saved.get("tags"):
+            ssm._resource_tags["Parameter"][name] = dict(saved["tags"])
+        count += 1
+    return count
+
+
+def _restore_buckets(state: dict[str, Any], account: str, region: str) -> int:
+    """Buckets as they were, without sending S3's test event again (the notifications are not new)."""
+    from moto.s3.models import NotificationConfiguration
+
+    s3 = _s3(account)
+    count = 0
+    for saved in state.get("buckets", []):
+        if saved["name"] in s3.buckets:
+            continue
+        bucket = s3.create_bucket(saved["name"], region)
+        bucket.versioning_status = saved.get("versioning")
+        if saved.get("queue_notifications"):
+            bucket.notification_configuration = NotificationConfiguration(queue=saved["queue_notifications"])
+        count += 1
+    return count
+
+
 @contextmanager
 def _custom_id(identifier: Any, custom: str) -> Iterator[None]:
     """Make moto give the next resource ``identifier`` names the id ``custom``."""
@@ -123,7 +265,7 @@ def restore(state: dict[str, Any], account: str, region: str) -> dict[str, int]:
     from moto.apigateway.utils import ApigwRestApiIdentifier
     from moto.secretsmanager.utils import SecretsManagerSecretIdentifier
 
-    counts = {"secrets": 0, "rest_apis": 0, "api_keys": 0, "usage_plans": 0}
+    counts = {"secrets": 0, "parameters": 0, "buckets": 0, "rest_apis": 0, "api_keys": 0, "usage_plans": 0}
     sm = _secrets(account, region)
     for s in state.get("secrets", []):
         if s["name"] in sm.secrets:
@@ -142,6 +284,8 @@ def restore(state: dict[str, Any], account: str, region: str) -> dict[str, int]:
                 force_overwrite=False,
             )
         counts["secrets"] += 1
+    counts["parameters"] = _restore_parameters(state, account, region)
+    counts["buckets"] = _restore_buckets(state, account, region)
     gw = _apigateway(account, region)
     for a in state.get("rest_apis", []):
         if a["id"] in gw.apis:

@@ -23,6 +23,10 @@ class InvocationError(Exception):
     def __init__(self, function: str, payload: dict[str, Any]):
         super().__init__(f"{function}: {payload.get('errorType')}: {payload.get('errorMessage')}")
         self.payload = payload
+        # one line for the hub's console: Powertools' BatchProcessingError carries every record's
+        # traceback in its message, which the function's own log (.synchub/logs) has already
+        first = str(payload.get("errorMessage") or "").strip().splitlines()[:1]
+        self.summary = f"{function}: {payload.get('errorType')}: {first[0] if first else ''}"[:300]
 
 
 class _Instance:

@@ -12,7 +12,7 @@ shard iterator and every deleted SQS receipt handle. DynamoDB isolates transacti
 :func:`install` restores those semantics inside the emulator:
 
 * every DynamoDB and DynamoDB Streams backend call takes one lock, so a reader never sees half a
-  transaction;
+  transaction (S3 object writes take it too, with the notifications they send);
 * a write transaction snapshots only the items it touches (one copy per item, not per table),
   applies its operations, and on any failure restores those items and drops the stream records
   it appended, all under the lock: a cancelled transaction leaves no trace in the table or its
@@ -21,13 +21,15 @@ shard iterator and every deleted SQS receipt handle. DynamoDB isolates transacti
   item of the table sorted;
 * stream records are kept while an open shard iterator has not read them, and at most 24 hours;
   shard iterators expire after 15 minutes or as soon as their successor has been used;
-* item versions, stream records, shard iterators and SQS messages are not kept in moto's
-  class-level instance lists (only its dashboard reads them), so they are freed when dropped;
+* item versions, stream records, shard iterators, SQS messages and S3 object versions are not kept
+  in moto's class-level instance lists (only its dashboard reads them), so they are freed when dropped;
 * the set of deleted SQS receipt handles (moto's way to accept a repeated delete) is bounded, and
-  sending or receiving one message no longer costs a pass over the whole queue.
+  sending or receiving one message no longer costs a pass over the whole queue;
+* S3 event notifications carry what S3's do (the key URL-encoded as S3 encodes it, ``/`` kept;
+  ``versionId`` in a versioned bucket, ``sequencer``, the requester and request ids).
 
-:func:`set_change_listener` lets the local hub's persistence learn which items and messages
-changed, so it writes only those.
+:func:`set_change_listener` lets the local hub's persistence learn which items, messages and S3
+objects changed, so it writes only those.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from __future__ import annotations
 import collections
 import copy
 import functools
+import itertools
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,11 +69,13 @@ _STREAM_CALLS = ("describe_stream", "list_streams")
 
 
 class ChangeListener:
-    """Told, under the emulator's lock, which DynamoDB items and SQS messages changed."""
+    """Told which DynamoDB items (under the emulator's lock), SQS messages and S3 objects changed."""
 
     def item_changed(self, table: str, key: dict[str, Any]) -> None: ...
 
     def message_changed(self, message_id: str, queue: str | None) -> None: ...
+
+    def object_changed(self, bucket: str, key: str) -> None: ...
 
 
 _listener: ChangeListener | None = None
@@ -499,6 +505,122 @@ def _install_sqs() -> None:
     SQSBackend.purge_queue = purge_queue
 
 
+# -- S3 ------------------------------------------------------------------------------------------
+_SEQUENCE = itertools.count(1)
+
+
+def _object_changed(store: Any, key: Any) -> None:
+    listener, bucket = _listener, getattr(store, "_synchub_bucket", None)
+    if listener is not None and bucket is not None and isinstance(key, str):
+        listener.object_changed(bucket, key)
+
+
+def _install_s3() -> None:
+    """Tell the change listener which object keys changed (every write to a bucket's versioned key store
+    and to an object's metadata goes through the methods wrapped here), and shape notifications as S3's."""
+    from moto.s3 import models as s3_models
+    from moto.s3 import notifications
+    from moto.s3.utils import _VersionedKeyStore
+
+    bucket_init = s3_models.FakeBucket.__init__
+
+    @functools.wraps(bucket_init)
+    def init_bucket(self: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        bucket_init(self, name, *args, **kwargs)
+        self.keys._synchub_bucket = name
+
+    s3_models.FakeBucket.__init__ = init_bucket
+
+    def notify_after(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def wrapper(self: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, key, *args, **kwargs)
+            finally:
+                _object_changed(self, key)
+
+        return wrapper
+
+    for name in ("__setitem__", "setlist", "pop", "__delitem__"):
+        setattr(_VersionedKeyStore, name, notify_after(getattr(_VersionedKeyStore, name)))
+
+    def key_notify_after(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            listener = _listener
+            if listener is not None and self.bucket_name:
+                listener.object_changed(self.bucket_name, self.name)
+            return result
+
+        return wrapper
+
+    for name in ("set_metadata", "set_storage_class", "set_acl", "set_expiry"):
+        setattr(s3_models.FakeKey, name, key_notify_after(getattr(s3_models.FakeKey, name)))
+
+    notifications._get_s3_event = _s3_event
+
+    # a write and the notification it sends happen under the emulator's lock: the persistence's flush
+    # (which reads the queues and the changed objects under it) never keeps one without the other
+    backend = s3_models.S3Backend
+    for name in ("put_object", "copy_object", "delete_object", "complete_multipart_upload", "put_object_acl"):
+        setattr(backend, name, _locked(getattr(backend, name)))
+
+    def changes_key_in_place(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def wrapper(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+            with _LOCK:
+                result = original(self, bucket_name, key_name, *args, **kwargs)
+                listener = _listener
+                if listener is not None:
+                    listener.object_changed(bucket_name, key_name)
+                return result
+
+        return wrapper
+
+    for name in ("put_object_legal_hold", "put_object_retention"):
+        setattr(backend, name, changes_key_in_place(getattr(backend, name)))
+
+
+def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The record S3 sends for an object event (its notification-content-structure), one per message."""
+    from urllib.parse import quote_plus
+
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    obj: dict[str, Any] = {"key": quote_plus(key.name, safe="/")}
+    if event_name.startswith("s3:ObjectCreated:"):
+        obj.update(size=key.size, eTag=key.etag.replace('"', ""))
+    if getattr(bucket, "is_versioned", False) and key.version_id not in (None, "null"):
+        obj["versionId"] = key.version_id
+    obj["sequencer"] = f"{time.time_ns():016X}{next(_SEQUENCE) % 0x10000:04X}"
+    request_id = uuid.uuid4().hex[:16].upper()
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": bucket.region_name,
+                "eventTime": iso_8601_datetime_with_milliseconds(),
+                "eventName": event_name[3:],  # s3:ObjectCreated:Put -> ObjectCreated:Put
+                "userIdentity": {"principalId": f"AWS:{bucket.account_id}"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": request_id, "x-amz-id-2": f"synchub-local/{request_id}"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": notification_id,
+                    "bucket": {
+                        "name": bucket.name,
+                        "ownerIdentity": {"principalId": bucket.account_id},
+                        "arn": bucket.arn,
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
+
+
 # -- per-request overhead of the server -------------------------------------------------------------
 def _install_request_shortcuts() -> None:
     """Work moto's server redoes for every request although its answer never changes: listing its own
@@ -518,6 +640,8 @@ UNTRACKED_MODELS = (
     ("moto.dynamodb.models.table", "StreamRecord"),
     ("moto.dynamodbstreams.models", "ShardIterator"),
     ("moto.sqs.models", "Message"),
+    ("moto.s3.models", "FakeKey"),
+    ("moto.s3.models", "FakeDeleteMarker"),
 )
 
 
@@ -532,9 +656,9 @@ def _untrack(obj_cls: type[Any]) -> Any:
 
 def _install_untracked() -> None:
     """moto's BaseModel keeps every instance it ever made in a class-level list (for its dashboard):
-    every item version, stream record, shard iterator and SQS message (and the copy made of each
-    message it returns) stays in memory for the life of the process. The models a request creates
-    are not tracked here; tables, queues and buses still are."""
+    every item version, stream record, shard iterator, SQS message (and the copy made of each
+    message it returns) and S3 object version stays in memory for the life of the process. The
+    models a request creates are not tracked here; tables, queues, buckets and buses still are."""
     import importlib
 
     for module, name in UNTRACKED_MODELS:
@@ -561,6 +685,7 @@ def install() -> None:
     _install_query()
     _install_streams()
     _install_sqs()
+    _install_s3()
     _install_request_shortcuts()
     _install_untracked()
     _INSTALLED = True

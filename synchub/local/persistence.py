@@ -1,4 +1,5 @@
-"""The local hub keeps its data: DynamoDB items, SQS messages and unread stream records survive a restart.
+"""The local hub keeps its data: DynamoDB items, SQS messages, S3 objects and unread stream records survive
+a restart.
 
 Layout under ``<state dir>/data/``:
 
@@ -11,25 +12,35 @@ Layout under ``<state dir>/data/``:
 * ``streams.json``: the DynamoDB stream records no consumer had read yet, written at a clean stop
   and put back on the next start (after a crash they are gone; the outbox sweeper publishes what
   they would have carried).
-* ``control.json``: secrets, RestApi ids, API keys and usage plans (:mod:`.control_state`), written
-  whole when they changed, at the same pace as the journal; put back before provisioning.
+* ``objects/<sha256[:2]>/<sha256>``: the content of S3 objects, one file per distinct content, written
+  (and fsynced) before the journal block that names it; the snapshot and journal records of an object
+  key hold its versions' metadata (version id, ETag, last modified, user metadata, delete markers)
+  and the content's hash. Compaction deletes the files no version in the snapshot names.
+* ``control.json``: secrets, SSM parameters, buckets (versioning, notification configuration), RestApi
+  ids, API keys and usage plans (:mod:`.control_state`), written whole when they changed, at the same
+  pace as the journal; put back before provisioning.
 
 A clean stop (Ctrl-C, SIGTERM) loses nothing. ``kill -9`` loses at most the changes of the last
 ``interval`` seconds, and whole DynamoDB transactions only: a flush reads its items under the
-emulator's lock, so it never holds half a transaction. Compaction starts a new journal
-generation before it writes the snapshot, so a crash at any point leaves a snapshot plus the
-journals that follow it.
+emulator's lock, so it never holds half a transaction; an S3 object and the notification S3 sent
+for it are kept together (the write and its notification happen under the same lock). Compaction
+starts a new journal generation before it writes the snapshot, so a crash at any point leaves a
+snapshot plus the journals that follow it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +51,7 @@ log = logging.getLogger("synchub.local")
 FORMAT = "synchub-local-state"
 VERSION = 1
 COMPACT_MIN_BYTES = 64 * 1024 * 1024
+BLOB_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -47,15 +59,18 @@ class RestoreReport:
     items: int = 0
     messages: int = 0
     stream_records: int = 0
+    objects: int = 0  # S3 object keys (with all their versions)
     skipped: dict[str, int] = field(default_factory=dict)  # unknown table/queue -> records
     torn_blocks: int = 0
     control: dict[str, int] = field(default_factory=dict)  # secrets, rest_apis, api_keys, usage_plans
 
     def __bool__(self) -> bool:
-        return bool(self.items or self.messages or self.stream_records)
+        return bool(self.items or self.messages or self.stream_records or self.objects)
 
     def __str__(self) -> str:
         text = f"{self.items} item(s), {self.messages} queued message(s), {self.stream_records} stream record(s)"
+        if self.objects:
+            text += f", {self.objects} S3 object(s)"
         if self.skipped:
             text += "; not in the template any more: " + ", ".join(f"{k} ({v})" for k, v in self.skipped.items())
         if self.torn_blocks:
@@ -111,6 +126,7 @@ class Store(moto_isolation.ChangeListener):
         self._dirty_items: dict[tuple[str, str], dict[str, Any]] = {}
         self._dirty_messages: dict[str, str | None] = {}  # message id -> queue it was added to
         self._where: dict[str, str] = {}  # message id -> queue holding it
+        self._dirty_objects: set[tuple[str, str]] = set()  # (bucket, object key)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._journal: Any = None
@@ -132,6 +148,12 @@ class Store(moto_isolation.ChangeListener):
 
         return sqs_backends[self.account][self.region]
 
+    @property
+    def _s3(self) -> Any:
+        from moto.s3.models import s3_backends
+
+        return s3_backends[self.account]["aws"]
+
     # -- change listener (called by the emulator, often under its lock) ------------------------------
     def item_changed(self, table: str, key: dict[str, Any]) -> None:
         with self._lock:
@@ -143,6 +165,10 @@ class Store(moto_isolation.ChangeListener):
             if queue is not None:
                 self._where[message_id] = queue
 
+    def object_changed(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self._dirty_objects.add((bucket, key))
+
     # -- files --------------------------------------------------------------------------------
     @property
     def snapshot_path(self) -> Path:
@@ -151,6 +177,13 @@ class Store(moto_isolation.ChangeListener):
     @property
     def streams_path(self) -> Path:
         return self.dir / "streams.json"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.dir / "objects"
+
+    def _blob_path(self, digest: str) -> Path:
+        return self.objects_dir / digest[:2] / digest
 
     def _journal_path(self, generation: int) -> Path:
         return self.dir / f"journal-{generation:08d}.jsonl"
@@ -167,6 +200,7 @@ class Store(moto_isolation.ChangeListener):
     def wipe(self) -> None:
         for p in [self.snapshot_path, self.streams_path, *(p for _, p in self._journals())]:
             p.unlink(missing_ok=True)
+        shutil.rmtree(self.objects_dir, ignore_errors=True)
         self.control.wipe()
 
     def restore_control(self) -> dict[str, int]:
@@ -218,6 +252,7 @@ class Store(moto_isolation.ChangeListener):
         with self._lock:  # restoring is not a change
             self._dirty_items.clear()
             self._dirty_messages.clear()
+            self._dirty_objects.clear()
         report.control = dict(self._control_counts)
         return report
 
@@ -246,6 +281,8 @@ class Store(moto_isolation.ChangeListener):
             report.items += int(not exists) if record["i"] is not None else -int(exists)
         elif "id" in record:
             self._apply_message(record, report)
+        elif "b" in record:
+            self._apply_object(record, report)
 
     def _apply_message(self, record: dict[str, Any], report: RestoreReport) -> None:
         from moto.sqs.models import Message
@@ -274,6 +311,70 @@ class Store(moto_isolation.ChangeListener):
         queue._messages.append(m)
         self._where[message_id] = queue.name
         report.messages += 1
+
+    def _apply_object(self, record: dict[str, Any], report: RestoreReport) -> None:
+        """Put an object key's versions (``v``, oldest first; empty: the key is gone) into its bucket."""
+        from moto.s3.models import FakeDeleteMarker, FakeKey
+        from moto.utilities.utils import LowercaseDict
+
+        bucket = self._s3.buckets.get(record["b"])
+        if bucket is None:
+            report.skipped[record["b"]] = report.skipped.get(record["b"], 0) + 1
+            return
+        name = record["o"]
+        existed = bool(dict.get(bucket.keys, name))
+        versions: list[Any] = []
+        for saved in record["v"]:
+            if saved.get("dm"):
+                marker: Any = object.__new__(FakeDeleteMarker)
+                marker.key, marker.name = (versions[-1] if versions else None), name
+                marker.last_modified = _parse_time(saved.get("lm"))
+                marker._version_id = saved["vid"]
+                versions.append(marker)
+                continue
+            blob = self._blob_path(saved["blob"])
+            if not blob.exists():
+                log.warning("the content of s3://%s/%s (%s) is missing; version left out", record["b"], name, blob)
+                report.skipped[record["b"]] = report.skipped.get(record["b"], 0) + 1
+                continue
+            lock_mode, legal, until = saved.get("lock") or (None, None, None)
+            fk: Any = FakeKey(
+                name=name,
+                value=b"",
+                account_id=self.account,
+                region_name=bucket.region_name,
+                storage=saved.get("sc"),
+                etag=saved.get("etag"),
+                is_versioned=bool(saved.get("ver")),
+                version_id=saved.get("vid"),
+                bucket_name=bucket.name,
+                encryption=saved.get("enc"),
+                kms_key_id=saved.get("kms"),
+                bucket_key_enabled=saved.get("bke"),
+                lock_mode=lock_mode,
+                lock_legal_status=legal,
+                lock_until=until,
+                checksum_value=saved.get("cv"),
+            )
+            with blob.open("rb") as fh:  # streamed: a large object never sits in memory twice
+                shutil.copyfileobj(fh, fk._value_buffer, BLOB_CHUNK)
+            fk.contentsize = fk._value_buffer.tell()
+            fk.last_modified = _parse_time(saved.get("lm"))
+            metadata = LowercaseDict()
+            metadata.update(saved.get("meta") or {})
+            fk._metadata = metadata
+            fk.checksum_algorithm = saved.get("ca")
+            fk.website_redirect_location = saved.get("wrl")
+            fk._synchub_blob = saved["blob"]
+            versions.append(fk)
+        for old in dict.get(bucket.keys, name) or []:
+            if old not in versions and hasattr(old, "dispose"):
+                old.dispose()
+        if versions:
+            dict.__setitem__(bucket.keys, name, versions)
+        else:
+            dict.pop(bucket.keys, name, None)
+        report.objects += int(bool(versions)) - int(existed)
 
     def _restore_stream(self, table_name: str, records: list[dict[str, Any]], report: RestoreReport) -> int:
         table = self._ddb.tables.get(table_name)
@@ -354,10 +455,77 @@ class Store(moto_isolation.ChangeListener):
             )
         return [line.encode() + b"\n" for line in lines]
 
+    def _cut_objects(self) -> list[tuple[str, str, list[Any]]]:
+        """The changed object keys and their versions as they are now (call with the emulator locked: S3
+        writes and the notifications they send happen under the same lock)."""
+        with self._lock:
+            changed, self._dirty_objects = self._dirty_objects, set()
+        buckets = self._s3.buckets
+        out = []
+        for bucket_name, name in sorted(changed):
+            bucket = buckets.get(bucket_name)
+            versions = list(dict.get(bucket.keys, name) or []) if bucket is not None else []
+            out.append((bucket_name, name, [(_version_json(v), v) for v in versions]))
+        return out
+
+    def _object_lines(self, cut: list[tuple[str, str, list[Any]]]) -> list[bytes]:
+        """Journal lines for a cut of object keys; their content is written to the object files first.
+        A version whose content is gone (replaced and released since the cut) is written by the next
+        flush, which the change that replaced it has already scheduled."""
+        lines: list[bytes] = []
+        dirs: set[Path] = set()
+        for bucket_name, name, versions in cut:
+            saved = []
+            for meta, version in versions:
+                if not meta.get("dm"):
+                    digest = self._write_blob(version, dirs)
+                    if digest is None:
+                        break
+                    meta["blob"] = digest
+                saved.append(meta)
+            else:
+                lines.append(json.dumps({"b": bucket_name, "o": name, "v": saved}, default=str).encode() + b"\n")
+        for d in dirs:
+            _fsync_path(d)
+        return lines
+
+    def _write_blob(self, version: Any, dirs: set[Path]) -> str | None:
+        """The content file of an object version (written once per version: its hash is remembered on it)."""
+        digest = getattr(version, "_synchub_blob", None)
+        if digest is not None:
+            return str(digest)
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.objects_dir / f".tmp-{uuid.uuid4().hex}"
+        h = hashlib.sha256()
+        try:
+            with version.lock, tmp.open("wb") as out:
+                buffer = version._value_buffer
+                buffer.seek(0)
+                while chunk := buffer.read(BLOB_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except ValueError:  # its buffer was closed: the version was replaced meanwhile
+            tmp.unlink(missing_ok=True)
+            return None
+        digest = h.hexdigest()
+        path = self._blob_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
+            dirs.add(path.parent)
+        version._synchub_blob = digest
+        return digest
+
     def flush(self) -> int:
         """Append what changed since the last flush as one committed block; returns the records written."""
         with moto_isolation.lock():
             lines = self._collect()
+            cut = self._cut_objects()
+        lines += self._object_lines(cut)
         if not lines:
             return 0
         self.flushes += 1
@@ -368,9 +536,10 @@ class Store(moto_isolation.ChangeListener):
         return len(lines) - 1
 
     def compact(self) -> None:
-        """Write a full snapshot and drop the journals it includes."""
+        """Write a full snapshot and drop the journals it includes (and the object files it does not name)."""
         with moto_isolation.lock():
             lines = self._collect()
+            cut = self._cut_objects()
             old_journal, old_generation = self._journal, self.generation
             self.generation += 1
             snapshot = [
@@ -391,15 +560,23 @@ class Store(moto_isolation.ChangeListener):
                     snapshot.append(
                         json.dumps({"id": m.id, "q": queue.name, "m": _message_json(m)}, default=str).encode() + b"\n"
                     )
+            all_objects = [
+                (bucket.name, name, [(_version_json(v), v) for v in versions])
+                for bucket in list(self._s3.buckets.values())
+                for name, versions in _entries(bucket.keys)
+            ]
+        lines += self._object_lines(cut)
         if lines:  # the changes of the closing generation are in the snapshot; keep them in its journal too
             old_journal.write(b"".join(lines) + json.dumps({"commit": -1}).encode() + b"\n")
         old_journal.flush()
         os.fsync(old_journal.fileno())
         old_journal.close()
         self._journal = self._journal_path(self.generation).open("ab")
+        object_lines = self._object_lines(all_objects)  # a version replaced since: the next journal has it
         tmp = self.snapshot_path.with_suffix(".tmp")
         with tmp.open("wb") as fh:
             fh.write(b"".join(snapshot))
+            fh.writelines(object_lines)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.snapshot_path)
@@ -407,13 +584,25 @@ class Store(moto_isolation.ChangeListener):
         for generation, path in self._journals():
             if generation <= old_generation:
                 path.unlink(missing_ok=True)
+        self._collect_garbage(object_lines)
+
+    def _collect_garbage(self, snapshot_object_lines: list[bytes]) -> None:
+        """Delete the object files neither the snapshot nor the current journal names."""
+        if not self.objects_dir.exists():
+            return
+        keep: set[str] = set()
+        for line in snapshot_object_lines:
+            keep.update(v["blob"] for v in json.loads(line)["v"] if "blob" in v)
+        for record in self._read_lines(self._journal_path(self.generation)):
+            keep.update(v["blob"] for v in record.get("v", []) if "blob" in v)
+        for path in self.objects_dir.glob("*/*"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+        for path in self.objects_dir.glob(".tmp-*"):
+            path.unlink(missing_ok=True)
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_path(self.dir)
 
     def save_streams(self) -> int:
         """Write the stream records no consumer has read (call once the consumers have stopped)."""
@@ -448,6 +637,61 @@ class Store(moto_isolation.ChangeListener):
             self._journal = None
         if save_streams:
             self.save_streams()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _entries(store: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """A copy of a bucket's key -> versions map that request threads may be changing."""
+    for _ in range(10):
+        try:
+            return [(k, list(v)) for k, v in dict.items(store)]
+        except RuntimeError:  # changed size during iteration
+            continue
+    return [(k, list(v)) for k, v in dict.items(store)]
+
+
+def _version_json(v: Any) -> dict[str, Any]:
+    """An S3 object version's metadata (its content goes to an object file)."""
+    if not hasattr(v, "_value_buffer"):  # a delete marker
+        return {"dm": True, "vid": v.version_id, "lm": _time_text(v.last_modified)}
+    return {
+        "vid": v._version_id,
+        "ver": v._is_versioned,
+        "etag": v._etag,
+        "lm": _time_text(v.last_modified),
+        "size": v.contentsize,
+        "meta": dict(v._metadata),
+        "sc": v._storage_class,
+        "enc": v.encryption,
+        "kms": v.kms_key_id,
+        "bke": v.bucket_key_enabled,
+        "lock": [v.lock_mode, v.lock_legal_status, v.lock_until],
+        "ca": v.checksum_algorithm,
+        "cv": v.checksum_value,
+        "wrl": v.website_redirect_location,
+    }
+
+
+def _time_text(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value is not None else None)
+
+
+def _parse_time(text: str | None) -> datetime:
+    from moto.core.utils import utcnow
+
+    if not text:
+        return utcnow()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return utcnow()
 
 
 def _epoch(value: Any) -> Any:

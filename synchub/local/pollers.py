@@ -113,7 +113,9 @@ class SqsPoller(Poller):
                 else set()
             )
         except InvocationError as exc:
-            log.warning("%s: invocation failed, whole batch retried: %s", self.name, exc)
+            log.warning(
+                "%s: invocation failed, whole batch retried: %s (its log has the details)", self.name, exc.summary
+            )
             failed_ids = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(done), 10):
@@ -213,7 +215,7 @@ class StreamPoller(Poller):
                 else []
             )
         except InvocationError as exc:
-            log.warning("%s: invocation failed: %s", self.name, exc)
+            log.warning("%s: invocation failed: %s (its log has the details)", self.name, exc.summary)
             failures, function_error = [batch[0]["dynamodb"]["SequenceNumber"]], True
         if not failures:
             del pending[: len(batch)]

@@ -5,13 +5,20 @@ locally. Resources without a local meaning (IAM, WAF, resource policies, log gro
 deployments) are listed as skipped rather than silently dropped.
 
 Secrets Manager secrets are created in the emulator (``GenerateSecretString`` honoured) and keep
-their value once they exist; every RestApi is created in the emulator's API Gateway so it has a
-real id, which the API keys and usage plans created at run time (``synchub channels add``) name.
+their value once they exist, and so do SSM parameters (a value set since, such as a real system's
+URL, stays); every RestApi is created in the emulator's API Gateway so it has a real id, which the
+API keys and usage plans created at run time (``synchub channels add``) name.
+
+S3 buckets are created with their versioning and default encryption; the bucket notifications CDK
+configures through a custom resource (``Custom::S3BucketNotifications``) are applied to the bucket
+directly (S3 then sends ObjectCreated events to the queues), and the inline Lambda function CDK adds
+to serve that custom resource is CloudFormation plumbing, listed as skipped with its reason.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import string
@@ -21,6 +28,7 @@ from typing import Any
 
 from .template import Template, friendly
 
+log = logging.getLogger("synchub.local")
 STACK_PREFIX = "Synchub"
 SKIPPED_TYPES = {
     "AWS::IAM::Role",
@@ -40,7 +48,12 @@ SKIPPED_TYPES = {
     "AWS::WAFv2::WebACL",
     "AWS::WAFv2::WebACLAssociation",
     "AWS::Events::EventBusPolicy",
+    "AWS::S3::BucketPolicy",
+    "Custom::S3AutoDeleteObjects",  # empties a bucket when the stack is deleted: nothing to do locally
 }
+# custom resources CDK serves with a Lambda function of its own (CloudFormation plumbing, not hub code):
+# the resource is applied here (or skipped), and that function is not run
+PLUMBING_CUSTOM_TYPES = {"Custom::S3BucketNotifications", "Custom::S3AutoDeleteObjects"}
 HANDLED_TYPES = {
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
@@ -56,7 +69,13 @@ HANDLED_TYPES = {
     "AWS::ApiGateway::Authorizer",
     "AWS::ApiGateway::RequestValidator",
     "AWS::ApiGateway::GatewayResponse",
+    "AWS::S3::Bucket",
+    "Custom::S3BucketNotifications",
+    "AWS::SSM::Parameter",
 }
+# bucket properties applied locally; the others (lifecycle, access logging, ownership, ...) have no
+# effect in the emulator and are reported in Deployment.not_emulated
+BUCKET_PROPERTIES = {"BucketName", "VersioningConfiguration", "BucketEncryption", "NotificationConfiguration"}
 # Lambda's defaults for asynchronous invocations (the way EventBridge invokes a function)
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE = 21600
@@ -89,6 +108,19 @@ class EventSourceSpec:
     bisect: bool = False
     on_failure_arn: str | None = None
     filters: list[dict[str, Any]] = field(default_factory=list)
+    # ScalingConfig.MaximumConcurrency: at most this many concurrent invocations (the local hub runs one)
+    max_concurrency: int | None = None
+
+
+@dataclass
+class NotificationSpec:
+    """One queue configuration of a bucket's notifications: S3 sends matching object events to the queue."""
+
+    bucket: str  # bucket name
+    queue_arn: str
+    events: list[str]
+    prefix: str = ""
+    suffix: str = ""
 
 
 @dataclass
@@ -182,6 +214,11 @@ class Deployment:
     secrets: dict[str, str] = field(default_factory=dict)  # friendly name -> ARN
     api_ids: dict[str, str] = field(default_factory=dict)  # RestApi logical id -> id in the emulator
     invoke_configs: dict[str, InvokeConfigSpec] = field(default_factory=dict)  # by function logical id
+    buckets: dict[str, str] = field(default_factory=dict)  # friendly name -> bucket name
+    parameters: dict[str, str] = field(default_factory=dict)  # friendly name -> SSM parameter name
+    notifications: list[NotificationSpec] = field(default_factory=list)
+    skipped_reasons: dict[str, str] = field(default_factory=dict)  # logical id -> why (when not its type)
+    not_emulated: list[str] = field(default_factory=list)  # properties provisioned but without local effect
 
     @property
     def api_id(self) -> str:
@@ -201,6 +238,8 @@ class Deployment:
             "queues": {k: v["url"] for k, v in self.queues.items()},
             "functions": {f.name: f.handler for f in self.functions.values()},
             "secrets": self.secrets,
+            "buckets": self.buckets,
+            "parameters": self.parameters,
             "api_id": self.api_id,
             "stage": self.stage,
         }
@@ -278,13 +317,20 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
         dep.bus_name = name
 
     _provision_secrets(t, clients, dep)
+    _provision_parameters(t, clients, dep)
+    _provision_buckets(t, clients, dep)
+    _provision_bucket_notifications(t, clients, dep)
     _provision_rest_apis(t, clients, dep)
 
+    plumbing = _plumbing_functions(t)
+    dep.skipped_reasons.update(plumbing)
     for lid in t.of_type("AWS::Lambda::Function"):
         name = _physical(STACK_PREFIX, lid)
         t.physical[lid] = {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"}
 
     for lid, res in t.of_type("AWS::Lambda::Function").items():
+        if lid in plumbing:
+            continue
         props = res["Properties"]
         env = t.resolve(props.get("Environment", {}).get("Variables", {}))
         dep.functions[lid] = FunctionSpec(
@@ -378,6 +424,7 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
                 bisect=bool(props.get("BisectBatchOnFunctionError", False)),
                 on_failure_arn=dest,
                 filters=[json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])],
+                max_concurrency=int((props.get("ScalingConfig") or {}).get("MaximumConcurrency") or 0) or None,
             )
         )
 
@@ -385,11 +432,209 @@ def provision(template: Template, clients: Any, endpoint: str) -> Deployment:
     dep.gateway_responses = _gateway_responses(t)
     for route in dep.routes:
         route.gateway_responses = dep.gateway_responses.get(route.api, {})
-    dep.skipped = sorted(f"{lid} ({r['Type']})" for lid, r in t.resources.items() if r["Type"] not in HANDLED_TYPES)
-    unknown = [s for s in dep.skipped if s.split("(")[1].rstrip(")") not in SKIPPED_TYPES]
+    dep.skipped = sorted(
+        f"{lid} ({r['Type']})" for lid, r in t.resources.items() if r["Type"] not in HANDLED_TYPES or lid in plumbing
+    )
+    unknown = [
+        s for s in dep.skipped if s.split(" (")[1].rstrip(")") not in SKIPPED_TYPES and s.split(" (")[0] not in plumbing
+    ]
     if unknown:
         raise NotImplementedError(f"the local runtime cannot emulate: {', '.join(unknown)}")
     return dep
+
+
+# -- CloudFormation plumbing -------------------------------------------------------------------------
+def _plumbing_functions(t: Template) -> dict[str, str]:
+    """Functions that serve a custom resource CDK adds (the ``ServiceToken`` of a
+    ``Custom::S3BucketNotifications``, ...): logical id -> why it is not run locally."""
+    out = {}
+    for lid, res in t.resources.items():
+        if res["Type"] not in PLUMBING_CUSTOM_TYPES:
+            continue
+        token = (res.get("Properties") or {}).get("ServiceToken")
+        target = token.get("Fn::GetAtt") if isinstance(token, dict) else None
+        if isinstance(target, str):
+            target = target.split(".", 1)
+        if isinstance(target, list) and t.resources.get(target[0], {}).get("Type") == "AWS::Lambda::Function":
+            out[target[0]] = (
+                f"CloudFormation's handler of {res['Type']} ({lid}): the local hub applies that resource itself"
+            )
+    return out
+
+
+# -- SSM parameters ----------------------------------------------------------------------------------
+def _provision_parameters(t: Template, clients: Any, dep: Deployment) -> None:
+    """Create the template's parameters with their value. A parameter that exists already (restored from
+    the hub's state) keeps its value: someone may have pointed it elsewhere (a real system's URL)."""
+    found = t.of_type("AWS::SSM::Parameter")
+    if not found:
+        return
+    ssm = clients("ssm")
+    for lid, res in found.items():
+        props = t.resolve(res.get("Properties") or {})
+        name = props.get("Name") or _physical(STACK_PREFIX, lid)
+        try:
+            current = ssm.get_parameter(Name=name)["Parameter"]
+        except ssm.exceptions.ParameterNotFound:
+            kwargs: dict[str, Any] = {"Name": name, "Value": str(props["Value"]), "Type": props.get("Type", "String")}
+            for key in ("Description", "AllowedPattern", "Tier", "DataType"):
+                if props.get(key):
+                    kwargs[key] = props[key]
+            if props.get("Tags"):
+                kwargs["Tags"] = [{"Key": k, "Value": str(v)} for k, v in props["Tags"].items()]
+            ssm.put_parameter(**kwargs)
+            current = ssm.get_parameter(Name=name)["Parameter"]
+        t.physical[lid] = {"Ref": name, "Type": current["Type"], "Value": current["Value"]}
+        dep.parameters[friendly(lid)] = name
+
+
+# -- S3 ----------------------------------------------------------------------------------------------
+def bucket_name(logical_id: str) -> str:
+    """A bucket's local name when the template names none: stable across restarts (its objects are kept),
+    DNS-compatible like the ``<stack>-<logical id>-<suffix>`` names CloudFormation generates."""
+    name = re.sub(r"[^a-z0-9-]", "", f"{STACK_PREFIX}-{friendly(logical_id)}".lower())
+    return name[:63].rstrip("-")
+
+
+def _provision_buckets(t: Template, clients: Any, dep: Deployment) -> None:
+    found = t.of_type("AWS::S3::Bucket")
+    if not found:
+        return
+    s3 = clients("s3")
+    for lid, res in found.items():
+        props = t.resolve(res.get("Properties") or {})
+        name = props.get("BucketName") or bucket_name(lid)
+        try:
+            s3.head_bucket(Bucket=name)
+        except s3.exceptions.ClientError:
+            kwargs: dict[str, Any] = {"Bucket": name}
+            if t.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": t.region}
+            s3.create_bucket(**kwargs)
+        status = (props.get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+        encryption = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
+        if encryption:
+            rules = [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": _bool(rule["BucketKeyEnabled"])} if "BucketKeyEnabled" in rule else {}),
+                }
+                for rule in encryption
+                if rule.get("ServerSideEncryptionByDefault")
+            ]
+            if rules:
+                s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if props.get("NotificationConfiguration"):  # a bucket's own (not CDK's custom resource)
+            _apply_notifications(lid, name, _native_notifications(lid, props["NotificationConfiguration"]), s3, dep)
+        ignored = sorted(set(props) - BUCKET_PROPERTIES)
+        if ignored:
+            dep.not_emulated.append(f"{lid}: {', '.join(ignored)}")
+            log.info("bucket %s: %s not emulated locally", name, ", ".join(ignored))
+        t.physical[lid] = {
+            "Ref": name,
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "DualStackDomainName": f"{name}.s3.dualstack.{t.region}.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{t.region}.amazonaws.com",
+            "WebsiteURL": f"http://{name}.s3-website-{t.region}.amazonaws.com",
+        }
+        dep.buckets[friendly(lid)] = name
+
+
+def _native_notifications(lid: str, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """AWS::S3::Bucket NotificationConfiguration (CloudFormation's shape) -> the S3 API's queue configurations."""
+    others = [k for k, v in config.items() if v and k != "QueueConfigurations"]
+    if others:
+        raise NotImplementedError(
+            f"bucket {lid}: only queue notifications (S3 -> SQS) run locally, not {', '.join(sorted(others))}"
+        )
+    out = []
+    for q in config.get("QueueConfigurations") or []:
+        rules = ((q.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+        entry: dict[str, Any] = {"QueueArn": q["Queue"], "Events": [q["Event"]]}
+        if rules:
+            entry["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+        out.append(entry)
+    return out
+
+
+def _provision_bucket_notifications(t: Template, clients: Any, dep: Deployment) -> None:
+    """What CDK's ``Custom::S3BucketNotifications`` handler does at deploy time: put the bucket's
+    notification configuration (queue configurations; the handler function itself is not run)."""
+    found = t.of_type("Custom::S3BucketNotifications")
+    if not found:
+        return
+    s3 = clients("s3")
+    for lid, res in found.items():
+        props = t.resolve({k: v for k, v in (res.get("Properties") or {}).items() if k != "ServiceToken"})
+        bucket = props["BucketName"]
+        config = props.get("NotificationConfiguration") or {}
+        others = [k for k, v in config.items() if v and k != "QueueConfigurations"]
+        if others:
+            raise NotImplementedError(
+                f"{lid}: only queue notifications (S3 -> SQS) run locally, not {', '.join(sorted(others))}"
+            )
+        wanted = list(config.get("QueueConfigurations") or [])
+        if not _bool(props.get("Managed", True)):  # an imported bucket: keep the notifications others set
+            current = s3.get_bucket_notification_configuration(Bucket=bucket).get("QueueConfigurations", [])
+            mine = {_notification_key(q) for q in wanted}
+            wanted = [q for q in current if _notification_key(q) not in mine] + wanted
+        _apply_notifications(lid, bucket, wanted, s3, dep)
+        t.physical[lid] = {"Ref": f"{bucket}-notifications"}
+
+
+def _notification_key(q: dict[str, Any]) -> tuple[Any, ...]:
+    rules = ((q.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+    return (
+        q["QueueArn"],
+        tuple(sorted(q.get("Events") or [])),
+        tuple(sorted((str(r["Name"]).lower(), r["Value"]) for r in rules)),
+    )
+
+
+def _queue_configuration(q: dict[str, Any]) -> dict[str, Any]:
+    """A queue configuration as put: without its Id (S3 gives one), filter rule names in lower case (S3
+    accepts ``Prefix`` as well as ``prefix``; the emulator only the latter)."""
+    out = {k: v for k, v in q.items() if k not in ("Id", "Filter")}
+    rules = ((q.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+    if rules:
+        out["Filter"] = {"Key": {"FilterRules": [{"Name": str(r["Name"]).lower(), "Value": r["Value"]} for r in rules]}}
+    return out
+
+
+def _apply_notifications(lid: str, bucket: str, wanted: list[dict[str, Any]], s3: Any, dep: Deployment) -> None:
+    """Put the queue configurations on the bucket, unless it has exactly these already (a restarted hub:
+    S3 sends its ``s3:TestEvent`` to the queues only when a configuration is put, as at a deployment)."""
+    for q in wanted:
+        try:
+            dep.queue_by_arn(q["QueueArn"])
+        except StopIteration:
+            raise ValueError(f"{lid}: notification queue {q['QueueArn']} is not a queue of the template") from None
+    current = s3.get_bucket_notification_configuration(Bucket=bucket)
+    has_others = any(current.get(k) for k in ("TopicConfigurations", "LambdaFunctionConfigurations"))
+    if has_others or sorted(map(_notification_key, current.get("QueueConfigurations", []))) != sorted(
+        map(_notification_key, wanted)
+    ):
+        queues = [_queue_configuration(q) for q in wanted]
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues} if queues else {}
+        )
+    for q in wanted:
+        rules = {
+            str(r["Name"]).lower(): r["Value"]
+            for r in ((q.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+        }
+        dep.notifications.append(
+            NotificationSpec(
+                bucket=bucket,
+                queue_arn=q["QueueArn"],
+                events=list(q.get("Events") or []),
+                prefix=rules.get("prefix", ""),
+                suffix=rules.get("suffix", ""),
+            )
+        )
 
 
 # -- Secrets Manager ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The local hub: emulated AWS + the synthesized stack's functions, event sources and API."""
+"""The local hub: emulated AWS + the synthesized stack's functions, event sources and API, and the local
+stand-ins of the systems of record (cloud finance, the legacy ERP) the connectors talk to."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,21 @@ log = logging.getLogger("synchub.local")
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_STATE_DIR = ROOT / ".synchub"
+# the environment variables (fixed by the functions' contract) that name what the stand-ins need
+FINANCE_SECRET_ENV = "FINANCE_CREDENTIALS_SECRET_ARN"
+FINANCE_URL_PARAMETER_ENV = "FINANCE_BASE_URL_PARAMETER"
+EXCHANGE_BUCKET_ENV = "EXCHANGE_BUCKET"
+# every variable of the connector functions a CLI command needs to run their logic in-process (local.json)
+CONNECTOR_ENV = (
+    "CONNECTORS_TABLE",
+    "MASTERDATA_TABLE",
+    "EXCHANGE_BUCKET",
+    FINANCE_URL_PARAMETER_ENV,
+    FINANCE_SECRET_ENV,
+    "FINANCE_QUEUE_URL",
+    "ERP_QUEUE_URL",
+)
+STANDIN_WAIT_S = 10.0  # for the stand-ins of a hub that was killed to notice and exit
 
 
 def aws_clients(endpoint: str | None, region: str) -> Any:
@@ -62,6 +80,15 @@ class LocalHub:
 
     ``endpoint=None`` starts an embedded moto server (no Docker); any other endpoint (for example
     LocalStack's ``http://localhost:4566``) is used as it is.
+
+    ``standins=True`` also starts the local finance and ERP stand-ins (``synchub.standins``) once the
+    stack is provisioned: finance accepts exactly the client credentials of the provisioned finance
+    secret and the finance base URL parameter is pointed at it; the ERP exchanges files through the
+    provisioned exchange bucket. Their data lives in ``<state dir>/standins/``. With ``standins=False``
+    the connectors talk to whatever the parameter and the secret name (real systems).
+
+    ``schedule_interval`` runs every schedule that often instead of its rate (tests);
+    ``schedule_intervals`` overrides it per function handler (``None``: that schedule does not run).
     """
 
     def __init__(
@@ -80,6 +107,8 @@ class LocalHub:
         persist: bool = True,
         fresh: bool = False,
         flush_interval: float = 1.0,
+        standins: bool = True,
+        schedule_intervals: dict[str, float | None] | None = None,
     ) -> None:
         self.cdk_out, self.stack, self.endpoint, self.region = cdk_out, stack, endpoint, region
         self.api_port, self.retry_delay, self.state_dir = api_port, retry_delay, state_dir
@@ -95,6 +124,11 @@ class LocalHub:
         self.pollers: list[Poller] = []
         self.api: Any = None
         self.deployment: Deployment | None = None
+        self.standins_enabled = standins
+        self.schedule_intervals = dict(schedule_intervals or {})
+        self.standins: dict[str, Any] = {}  # name -> synchub.standins.control.StandIn
+        self.standin_notes: list[str] = []  # why a stand-in was not started
+        self._standins_job: _Background | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LocalHub:
@@ -164,6 +198,8 @@ class LocalHub:
             self.store.start()
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
+        if self.standins_enabled:
+            self._standins_job = _Background(self._start_standins)
         runtime_env = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": self.region,
@@ -175,16 +211,18 @@ class LocalHub:
         }
         api_functions = {r.function for r in dep.routes} | {r.authorizer.function for r in dep.routes if r.authorizer}
         for lid, spec in dep.functions.items():
+            concurrency = self.api_concurrency if lid in api_functions else 1
+            for src in dep.event_sources:  # an event source mapping's MaximumConcurrency is an upper bound
+                if src.function == lid and src.max_concurrency:
+                    concurrency = min(concurrency, src.max_concurrency)
             self.pools[lid] = FunctionPool(
-                spec,
-                runtime_env,
-                log_dir,
-                template.physical[lid]["Arn"],
-                concurrency=self.api_concurrency if lid in api_functions else 1,
+                spec, runtime_env, log_dir, template.physical[lid]["Arn"], concurrency=concurrency
             )
             self.pools[lid].launch()  # cold starts in parallel
         for pool in self.pools.values():
             pool.await_ready()
+        if self._standins_job is not None:
+            self._standins_job.result()  # before any poller runs: the functions find the stand-ins' URL in SSM
         for src in dep.event_sources:
             pool = self.pools[src.function]
             if src.kind == "sqs":
@@ -203,7 +241,14 @@ class LocalHub:
                 )
             self.pollers.append(poller)
         for sched in dep.schedules:
-            interval = self.schedule_interval or schedule_seconds(sched.expression)
+            handler = dep.functions[sched.function].handler
+            if handler in self.schedule_intervals:
+                interval = self.schedule_intervals[handler]
+                if interval is None:
+                    log.info("schedule %s (%s) is switched off", sched.logical_id, handler)
+                    continue
+            else:
+                interval = self.schedule_interval or schedule_seconds(sched.expression)
             if interval is None:
                 log.warning("schedule %s (%s) is not emulated", sched.logical_id, sched.expression)
                 continue
@@ -256,6 +301,7 @@ class LocalHub:
         for pool in self.pools.values():
             pool.stop(deadline)
         self.pools = {}
+        self._stop_standins(max(1.0, deadline - time.monotonic()))
         if self.store is not None:
             self.store.stop()
             self.store = None
@@ -274,7 +320,107 @@ class LocalHub:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    # -- stand-ins ---------------------------------------------------------------------------
+    def _start_standins(self) -> None:
+        """Start the finance and ERP stand-ins the template's connectors need (in parallel)."""
+        from synchub.standins import control
+
+        dep = self.deployment
+        assert dep is not None
+        env = _function_env(dep, (FINANCE_SECRET_ENV, FINANCE_URL_PARAMETER_ENV, EXCHANGE_BUCKET_ENV))
+        root = self.state_dir / "standins"
+        if self.fresh:
+            shutil.rmtree(root, ignore_errors=True)
+        jobs: dict[str, _Background] = {}
+        secret_arn, parameter = env.get(FINANCE_SECRET_ENV), env.get(FINANCE_URL_PARAMETER_ENV)
+        bucket = env.get(EXCHANGE_BUCKET_ENV)
+        if secret_arn and parameter:
+            client_id, client_secret = self._finance_credentials(secret_arn)
+            _await_free(root / "finance", "finance", self.recovered_from)
+            jobs["finance"] = _Background(
+                lambda: control.start_finance(
+                    root / "finance",
+                    client_id=client_id,
+                    client_secret=client_secret,
+                    log_file=self.state_dir / "logs" / "standin-finance.log",
+                )
+            )
+        else:
+            self.standin_notes.append("finance: the template has no finance connector (no secret and URL parameter)")
+        if bucket:
+            assert self.endpoint
+            endpoint = self.endpoint
+            _await_free(root / "erp", "erp", self.recovered_from)
+            jobs["erp"] = _Background(
+                lambda: control.start_erp(
+                    root / "erp",
+                    s3_endpoint=endpoint,
+                    bucket=bucket,
+                    region=self.region,
+                    log_file=self.state_dir / "logs" / "standin-erp.log",
+                )
+            )
+        else:
+            self.standin_notes.append("erp: the template has no ERP exchange bucket")
+        failures = []
+        for name, job in jobs.items():
+            try:
+                self.standins[name] = job.result()
+            except control.StandInStartError as exc:
+                failures.append(str(exc))
+        if failures:
+            raise HubStartError("; ".join(failures))
+        if "finance" in self.standins and parameter:
+            self._point_parameter(parameter, self.standins["finance"].url)
+
+    def _finance_credentials(self, secret_arn: str) -> tuple[str, str]:
+        value = self.clients("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+        try:
+            creds = json.loads(value)
+            return str(creds["client_id"]), str(creds["client_secret"])
+        except (ValueError, KeyError, TypeError):
+            raise HubStartError(
+                f"the finance credentials secret {secret_arn} is not JSON with client_id and client_secret: "
+                "fix it (aws secretsmanager put-secret-value), or start with --no-standins"
+            ) from None
+
+    def _point_parameter(self, name: str, url: str) -> None:
+        """Set the finance base URL parameter to the stand-in (a new version only when it changes)."""
+        ssm = self.clients("ssm")
+        try:
+            current = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            current = None
+        if current != url:
+            ssm.put_parameter(Name=name, Value=url, Type="String", Overwrite=True)
+
+    def _stop_standins(self, timeout: float) -> None:
+        if self._standins_job is not None:  # a start that failed meanwhile: stop what it started
+            try:
+                self._standins_job.result()
+            except BaseException:  # reported by start()
+                pass
+            self._standins_job = None
+        for standin in self.standins.values():  # every stand-in stops at the same time
+            if standin.alive():
+                standin.process.terminate()
+        for standin in self.standins.values():
+            standin.stop(timeout)
+        self.standins = {}
+
     # -- helpers -----------------------------------------------------------------------------
+    def connector_env(self) -> dict[str, str]:
+        """The connector variables (CONNECTOR_ENV) as the provisioned functions get them."""
+        assert self.deployment
+        return _function_env(self.deployment, CONNECTOR_ENV)
+
+    def parameter_value(self, name: str) -> str | None:
+        ssm = self.clients("ssm")
+        try:
+            return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        except ssm.exceptions.ParameterNotFound:
+            return None
+
     def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Any:
         return self.pools[function_logical_id].invoke(event)
 
@@ -323,6 +469,8 @@ class LocalHub:
         assert self.deployment
         return {
             **self.deployment.summary(),
+            "standins": {name: standin.state() for name, standin in self.standins.items()},
+            "connector_env": self.connector_env(),
             "api_url": self.api_url,
             "pid": os.getpid(),
             "logs": str(self.state_dir / "logs"),
@@ -333,6 +481,58 @@ class LocalHub:
         tmp = self.state_dir / "local.json.tmp"
         tmp.write_text(json.dumps(self.state(), indent=2))
         os.replace(tmp, self.state_dir / "local.json")  # readers never see half a file
+
+
+class _Background:
+    """Run ``fn`` in a thread now; :meth:`result` waits for it and returns (or raises) what it did."""
+
+    def __init__(self, fn: Any) -> None:
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any) -> None:
+        try:
+            self._result = fn()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def _function_env(dep: Deployment, wanted: tuple[str, ...]) -> dict[str, str]:
+    """Variables as the template's functions get them (the first function that has each)."""
+    out: dict[str, str] = {}
+    for fn in dep.functions.values():
+        for key in wanted:
+            if fn.environment.get(key) and key not in out:
+                out[key] = fn.environment[key]
+    return out
+
+
+def _await_free(data_dir: Path, name: str, previous: dict[str, Any] | None) -> None:
+    """Wait until no stand-in holds ``data_dir`` (those of a killed hub stop when they notice it died)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + STANDIN_WAIT_S
+    with open(data_dir / f"{name}.lock", "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    pid = ((previous or {}).get("standins") or {}).get(name, {}).get("pid", "?")
+                    raise HubStartError(
+                        f"the {name} stand-in's data dir {data_dir} is in use by another process (pid {pid}?): "
+                        "stop it first"
+                    ) from None
+                time.sleep(0.1)
 
 
 def _check_port_free(port: int, what: str, option: str) -> None:

@@ -27,6 +27,8 @@ def local_hub(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         api_port=0,
         retry_delay=0.3,
         schedule_interval=1.0,
+        # reconciliation on demand only (synchub reconcile, tests/e2e/test_connectors.py), not every second
+        schedule_intervals={"reconciliation.handler.lambda_handler": None},
         state_dir=tmp_path_factory.mktemp("synchub-state"),
     )
     hub.start()

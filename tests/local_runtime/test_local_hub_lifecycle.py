@@ -1,7 +1,7 @@
 """The local hub as a user runs it from a script: data survives restarts and kill -9 (orders, queued
-messages, and the channel's API key, usage plan and token signing secret: its credentials and even its
-token keep working), stop is fast and leaves nothing behind, and start-up problems get one line, not a
-traceback."""
+messages, files in the exchange bucket, SSM parameters, and the channel's API key, usage plan and token
+signing secret: its credentials and even its token keep working), stop is fast and leaves nothing behind
+(the stand-ins included, even after kill -9), and start-up problems get one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -94,6 +94,24 @@ def _group_alive(pgid: int, grace: float = 3.0) -> bool:
     return False
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _standins_gone(env: environment.HubEnvironment, grace: float = 10.0) -> bool:
+    """Whether the stand-ins of ``env`` have exited within ``grace`` seconds (their own process groups)."""
+    deadline = time.monotonic() + grace
+    while any(_pid_alive(s["pid"]) for s in env.standins.values()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _dlq_bodies(env: environment.HubEnvironment, name: str) -> list[str]:
     sqs = env.clients()("sqs")
     got = sqs.receive_message(QueueUrl=env.queues[name], MaxNumberOfMessages=10, VisibilityTimeout=0)
@@ -115,6 +133,11 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     token = client.token()
     dlq = "WorkersInvoicingWorkerDeadLetterQueue"
     env.clients()("sqs").send_message(QueueUrl=env.queues[dlq], MessageBody="poison: not json")
+    bucket = env.exchange_bucket  # the ERP exchange (when the stack has the connectors)
+    if bucket:
+        assert set(env.standins) == {"finance", "erp"}
+        env.clients()("s3").put_object(Bucket=bucket, Key="to-erp/reports/kept.report.csv", Body=b"row,key,reason\n")
+    env.clients()("ssm").put_parameter(Name="/synchub/test/kept", Value="v1", Type="String")
 
     # a second hub on the same state dir, and a hub on a port in use: one line each, no traceback
     second = _run("local", "up", "--no-synth", "--port", "0", "--emulator-port", "0", "--state-dir", str(state))
@@ -144,6 +167,7 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     os.kill(hub.pid, signal.SIGKILL)
     hub.communicate(timeout=30)
     assert not _group_alive(hub.pid, grace=10), "workers outlived a killed hub"  # their pipe closed
+    assert _standins_gone(env), "stand-ins outlived a killed hub"  # they watch their parent
 
     hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)
@@ -158,13 +182,19 @@ def test_data_survives_kill_9_and_a_clean_restart_and_stop_is_fast(cdk_out: Path
     assert client.get_order(accepted["order_id"]).status == 200
     assert http("GET", order_url).status == 401  # and the API still asks for one
     assert _dlq_bodies(env, dlq) == ["poison: not json"]
+    if bucket:
+        kept = env.clients()("s3").get_object(Bucket=bucket, Key="to-erp/reports/kept.report.csv")
+        assert kept["Body"].read() == b"row,key,reason\n"
+        finance_url = env.clients()("ssm").get_parameter(Name=env.finance_base_url_parameter)["Parameter"]["Value"]
+        assert finance_url == env.standins["finance"]["url"]  # the new stand-in's
+    assert env.clients()("ssm").get_parameter(Name="/synchub/test/kept")["Parameter"]["Value"] == "v1"
     started = time.monotonic()
     os.kill(hub.pid, signal.SIGINT)  # ignored by inheritance, as for a background job: the hub takes it back
     out, _ = hub.communicate(timeout=30)
     assert time.monotonic() - started < 5, out
     assert hub.returncode == 0, out
     assert "recovered      the previous hub" in out and "Traceback" not in out
-    assert not _group_alive(hub.pid)
+    assert not _group_alive(hub.pid) and _standins_gone(env, grace=0)
 
     hub = _start(state, "--port", "0", "--emulator-port", "0")
     env = _wait_up(hub, state)

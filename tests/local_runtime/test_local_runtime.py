@@ -300,16 +300,25 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
 
     dep = provision(Template.load(cdk_out, "Synchub", "eu-west-1"), moto_server, "x")
     sqs = moto_server("sqs")
+    timeout_of = {s.queue_url: dep.functions[s.function].timeout for s in dep.event_sources if s.kind == "sqs"}
     for name, q in dep.queues.items():
         attrs = sqs.get_queue_attributes(QueueUrl=q["url"], AttributeNames=["All"])["Attributes"]
         if "DeadLetter" not in name:
             policy = json.loads(attrs["RedrivePolicy"])
             assert int(policy["maxReceiveCount"]) == 5
-            assert attrs["VisibilityTimeout"] == "180"
-    table = moto_server("dynamodb").describe_table(TableName=dep.tables["DataOrdersTable"])["Table"]
+            assert attrs["VisibilityTimeout"] == str(6 * timeout_of[q["url"]])  # six times its consumer's timeout
+    ddb = moto_server("dynamodb")
+    table = ddb.describe_table(TableName=dep.tables["DataOrdersTable"])["Table"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
-    assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == ["backorders", "outbox-pending"]
-    assert {(r.method, r.resource) for r in dep.routes} == {
+    assert {"backorders", "outbox-pending"} <= {g["IndexName"] for g in table["GlobalSecondaryIndexes"]}
+    if "DataConnectorsTable" in dep.tables:  # the connectors' state: GSIs and the rate windows' TTL
+        name = dep.tables["DataConnectorsTable"]
+        indexes = {g["IndexName"] for g in ddb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
+        assert indexes == {"exceptions-by-status", "erp-files-open"}
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+        assert {"by-day"} <= {g["IndexName"] for g in table["GlobalSecondaryIndexes"]}
+    assert {(r.method, r.resource) for r in dep.routes if not r.resource.startswith("/exceptions")} == {
         ("POST", "/orders"),
         ("GET", "/orders/{order_id}"),
         ("ANY", "/orders"),
@@ -334,11 +343,11 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
     # the RestApi has a real id in the emulator, and the secret a generated value (ExcludePunctuation, 64)
     api = moto_server("apigateway").get_rest_api(restApiId=dep.api_id)
     assert api["name"] == "synchub-orders" and api["apiKeySource"] == "AUTHORIZER" and dep.stage == "v1"
-    (secret_arn,) = dep.secrets.values()
+    token_fn = next(f for f in dep.functions.values() if f.handler == "channels.handler.token_handler")
+    secret_arn = token_fn.environment["TOKEN_SIGNING_SECRET_ARN"]
+    assert secret_arn == dep.secrets["ChannelsTokenSigningSecret"]
     value = moto_server("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     assert len(value) == 64 and value.isalnum()
-    token_fn = next(f for f in dep.functions.values() if f.handler == "channels.handler.token_handler")
-    assert token_fn.environment["TOKEN_SIGNING_SECRET_ARN"] == secret_arn
     assert token_fn.environment["CHANNELS_TABLE"] == dep.tables["DataChannelsTable"]
     skipped = {s.split(" (")[1].rstrip(")") for s in dep.skipped}
     assert {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::Events::EventBusPolicy"} <= skipped
@@ -349,15 +358,11 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
         assert fn.environment["ORDERS_TABLE"] == dep.tables["DataOrdersTable"]
         assert (fn.code_dir / fn.handler.split(".")[0]).is_dir()
     rules = moto_server("events").list_rules(EventBusName=dep.bus_name)["Rules"]
-    assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == [
-        "OrderAccepted",
-        "ShipmentConfirmed",
-    ]
-    assert [s.expression for s in dep.schedules] == ["rate(5 minutes)", "rate(5 minutes)"]
-    assert sorted(dep.functions[s.function].handler for s in dep.schedules) == [
-        "outbox.handler.sweep_handler",
-        "reservation.handler.backorder_handler",
-    ]
+    assert {"OrderAccepted", "ShipmentConfirmed"} <= {json.loads(r["EventPattern"])["detail-type"][0] for r in rules}
+    schedules = {dep.functions[s.function].handler: s.expression for s in dep.schedules}
+    assert schedules["outbox.handler.sweep_handler"] == "rate(5 minutes)"
+    assert schedules["reservation.handler.backorder_handler"] == "rate(5 minutes)"
+    assert all(schedule_seconds(e) for e in schedules.values())  # rate(1 minute), rate(1 hour): all emulated
     for sched in dep.schedules:  # the EventInvokeConfig: retries, then its on-failure destination
         assert sched.async_retry_attempts == 2 and sched.on_failure_arn
         assert dep.queue_by_arn(sched.on_failure_arn)["name"].endswith("DeadLetterQueue")
