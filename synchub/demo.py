@@ -1,4 +1,6 @@
-"""Drive one order through the running hub: stock -> order -> reservation -> shipment -> invoice.
+"""Drive one order through the running hub: stock -> order -> reservation -> shipment -> invoice,
+then through the systems of record (``synchub.demo_connectors``): ERP master data, the order in the
+ERP, the invoice in finance, a finance outage with its buffered backlog, and reconciliation.
 
 Uses the real sample events from ``events/samples`` (with fresh ids), the HTTP API for the
 channel's side, the inventory queue for the WMS feed and the event bus for the shipment.
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from synchub import channels
+from synchub import channels, demo_connectors
 from synchub.client import ChannelClient
 from synchub.environment import HubEnvironment
 
@@ -22,22 +24,14 @@ SAMPLES = Path(__file__).resolve().parents[1] / "events" / "samples"
 DEMO_CHANNEL = "demo-webshop"  # the demo's own channel: it never rotates the secret of one of yours
 
 
-class DemoFailed(Exception):
-    pass
+DemoFailed = demo_connectors.DemoFailed
 
 
 def sample(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / name).read_text())
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+wait_for = demo_connectors.wait_for  # (what, probe, timeout=60.0): probe's first truthy value, else DemoFailed
 
 
 def now() -> str:
@@ -62,8 +56,13 @@ def demo_channel(env: HubEnvironment, out: Callable[[str], None] = print) -> Cha
     return client
 
 
-def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, Any]:
+def run(env: HubEnvironment, out: Callable[[str], None] = print, *, systems_of_record: bool = True) -> dict[str, Any]:
+    """The demo; ``systems_of_record=False`` leaves out the ERP and finance (steps A and 6-10): the
+    order still goes to its invoice, and the hub's master data stays as it is (loading it turns the
+    order API's checks on)."""
     channel = demo_channel(env, out)
+    if systems_of_record:
+        demo_connectors.load_master_data(env, out)
     clients = env.clients()
     run_id = uuid.uuid4().hex[:8]
     order_body = sample("api-post-order.json")
@@ -84,7 +83,7 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
             sequence=sequence,
             entity_id=f"{line['sku']}@{report['data']['location_id']}",
         )
-        msg["data"].update(sku=line["sku"], on_hand=line["quantity"] * 10, as_of=now())
+        msg["data"].update(sku=line["sku"], on_hand=line["quantity"] * 1000, as_of=now())
         clients("sqs").send_message(QueueUrl=env.queues["WorkersInventoryWorkerQueue"], MessageBody=json.dumps(msg))
         out(
             f"1. WMS -> SQS   InventoryPositionReported {line['sku']} @ {report['data']['location_id']}: "
@@ -127,29 +126,10 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
         f"{[(a['sku'], a['location_id'], a['quantity']) for a in order['allocations']]}"
     )
     # 4. WMS confirms the shipment on the bus (and, at-least-once, sends it twice)
-    shipment = sample("eventbridge-shipment-confirmed.json")
-    detail = shipment["detail"]
-    detail.update(event_id=str(uuid.uuid4()), occurred_at=now(), entity_id=f"SHP-{run_id}")
-    detail["data"].update(
-        shipment_id=f"SHP-{run_id}",
-        order_id=order_id,
-        shipped_at=now(),
-        lines=[{"sku": line["sku"], "quantity": line["quantity"]} for line in order_body["lines"]],
-    )
+    lines = [{"sku": line["sku"], "quantity": line["quantity"]} for line in order_body["lines"]]
     for attempt in (1, 2):
-        resp = clients("events").put_events(
-            Entries=[
-                {
-                    "Source": shipment["source"],
-                    "DetailType": shipment["detail-type"],
-                    "Detail": json.dumps(detail),
-                    "EventBusName": env.event_bus,
-                }
-            ]
-        )
-        if resp.get("FailedEntryCount"):
-            raise DemoFailed(f"EventBridge refused the shipment: {resp['Entries']}")
-        out(f"4. WMS -> EventBridge ShipmentConfirmed {detail['data']['shipment_id']} (delivery #{attempt})")
+        ship(env, order_id, f"SHP-{run_id}", lines)
+        out(f"4. WMS -> EventBridge ShipmentConfirmed SHP-{run_id} (delivery #{attempt})")
     # 5. exactly one invoice
     order = wait_for(
         "invoice",
@@ -167,4 +147,29 @@ def run(env: HubEnvironment, out: Callable[[str], None] = print) -> dict[str, An
         f"invoices on the order: {len(order['invoices'])}"
     )
     out("   history: " + " -> ".join(h["state"] for h in order["history"]))
+    if systems_of_record:  # 6-10. the ERP, finance, an outage of finance, reconciliation
+        demo_connectors.follow_order(env, order_id, invoice, out)
+        demo_connectors.outage(
+            env, demo_connectors.channel_flow(env, channel, order_body, lambda o, s, ls: ship(env, o, s, ls)), out
+        )
     return {"order_id": order_id, "order": order, "invoice": invoice}
+
+
+def ship(env: HubEnvironment, order_id: str, shipment_id: str, lines: list[dict[str, Any]]) -> None:
+    """The WMS confirms a shipment on the bus (the sample event, with fresh ids)."""
+    shipment = sample("eventbridge-shipment-confirmed.json")
+    detail = shipment["detail"]
+    detail.update(event_id=str(uuid.uuid4()), occurred_at=now(), entity_id=shipment_id)
+    detail["data"].update(shipment_id=shipment_id, order_id=order_id, shipped_at=now(), lines=lines)
+    resp = env.clients()("events").put_events(
+        Entries=[
+            {
+                "Source": shipment["source"],
+                "DetailType": shipment["detail-type"],
+                "Detail": json.dumps(detail),
+                "EventBusName": env.event_bus,
+            }
+        ]
+    )
+    if resp.get("FailedEntryCount"):
+        raise DemoFailed(f"EventBridge refused the shipment: {resp['Entries']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,12 +41,17 @@ def test_local_up_with_demo_drives_an_order_to_one_invoice(cdk_out: Path, tmp_pa
         "--state-dir",
         str(tmp_path),
     )
-    out, _ = proc.communicate(timeout=180)
+    out, _ = proc.communicate(timeout=360)
     assert proc.returncode == 0, out
     assert "synchub local hub is up (moto, embedded)" in out
     assert "history: SUBMITTED -> ACCEPTED -> RESERVED -> SHIPPED -> INVOICED" in out
     assert "invoices on the order: 1" in out
-    assert "demo: order -> reservation -> shipment -> exactly one invoice: OK" in out
+    assert "hub applied products: " in out and "rejected -> to-erp/reports/PRODUCTS-" in out
+    assert re.search(r"ack ACCEPTED SO-\d{7}", out) and re.search(r"POSTED as FIN-\d{8}", out), out
+    assert "breaker OPEN after 5 failures" in out and ", 0 on its DLQ, 0 posted" in out
+    assert "12 invoices POSTED, 12 of 12 exactly once in finance; breaker CLOSED" in out
+    assert "0 missing, 0 mismatched, 0 extra: invoice match rate 100.00%" in out
+    assert "through a finance outage -> reconciled: OK" in out
     assert not (tmp_path / "local.json").exists()  # cleaned up on exit
 
 
@@ -65,7 +71,7 @@ def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path:
             cwd=ROOT,
             text=True,
             capture_output=True,
-            timeout=120,
+            timeout=300,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "invoices on the order: 1" in demo.stdout
@@ -85,6 +91,12 @@ def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path:
             "WorkersReservationWorkerDeadLetterQueue",
             "WorkersInvoicingWorkerDeadLetterQueue",
             "WorkersBackorderDeadLetterQueue",
+            "ConnectorsFinancePostingWorkerDeadLetterQueue",
+            "ConnectorsErpOrdersWorkerDeadLetterQueue",
+            "ConnectorsErpAcksDeadLetterQueue",
+            "ConnectorsMasterDataDeadLetterQueue",
+            "ConnectorsErpWatchdogDeadLetterQueue",
+            "ConnectorsReconcilerDeadLetterQueue",
         }
         assert all(v.strip() == "0 message(s)" for v in lines.values())
         replayed = subprocess.run(

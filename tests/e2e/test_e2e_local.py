@@ -25,7 +25,9 @@ def eventually(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> An
 
 def test_order_to_invoice_exactly_once_over_http(env: environment.HubEnvironment) -> None:
     lines: list[str] = []
-    result = demo.run(env, out=lines.append)
+    # the systems of record's part of the demo runs in tests/e2e/test_cli.py (its own hub): its master
+    # data would turn on the order API's checks for the rest of this layer's orders
+    result = demo.run(env, out=lines.append, systems_of_record=False)
     order = result["order"]
     assert order["state"] == "INVOICED"
     assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "RESERVED", "SHIPPED", "INVOICED"]

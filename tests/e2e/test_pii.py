@@ -1,5 +1,6 @@
 """No personal data where it does not belong: an order with a unique customer goes its whole way
-(token, intake, reservation, shipment, invoice, a bad request, a refused forged shipment), then
+(token, intake, reservation, shipment, invoice, a bad request, a refused forged shipment, the ERP
+order file and its acknowledgement (a rejection: its SKU is not the ERP's), the finance posting), then
 every function's log output of the hub (log lines and the embedded metrics in them) is searched
 for the customer's name, e-mail, street and postal code."""
 
@@ -67,12 +68,39 @@ def test_no_customer_data_in_any_function_log(
     )
     # the customer data did travel: the order answers with it
     assert invoiced["customer"]["email"] == pii["email"] and invoiced["ship_to"]["line1"] == pii["street"]
+    # the systems of record: the invoice posted to finance, the order in an ERP file and answered
+    connectors = env.tables["DataConnectorsTable"]
+
+    def ledger(pk: str, sk: str) -> dict:
+        return env.clients()("dynamodb").get_item(TableName=connectors, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+
+    invoice_id = invoiced["invoices"][0]
+    demo.wait_for("finance posting", lambda: ledger(f"POSTING#{invoice_id}", "POSTING").get("Item"), timeout=60)
+    demo.wait_for(
+        "the ERP's answer",
+        lambda: (
+            ledger(f"ERPORDER#{order_id}", "ERPORDER").get("Item", {}).get("status", {}).get("S")
+            in ("ACKED", "REJECTED")
+        ),
+        timeout=60,
+    )
     time.sleep(1.0)  # let the outbox publish InvoiceIssued (it carries the customer) and log
 
     logs = sorted(Path(local_hub.state_dir, "logs").glob("*.log"))
     text = {p.name: p.read_text(errors="replace") for p in logs}
     # every function on the order's path wrote log output, and this order's id is in it
-    on_the_path = ("OrdersFunction", "Authorizer", "Token", "InventoryWorker", "Reservation", "Invoicing", "Publisher")
+    on_the_path = (
+        "OrdersFunction",
+        "Authorizer",
+        "Token",
+        "InventoryWorker",
+        "Reservation",
+        "Invoicing",
+        "Publisher",
+        "FinancePosting",
+        "ErpOrders",
+        "ErpAcks",
+    )
     for function in on_the_path:
         wrote = [name for name, content in text.items() if function.lower() in name.lower() and content]
         assert wrote, (function, list(text))
