@@ -7,7 +7,8 @@ machines even though absolute emulator times are not AWS times.
 
 A second section times one order's intake transaction with 100, 10,000 and 100,000 items already
 in the table (flat: the emulator's transactions cost what their items cost), and the last runs the
-soak benchmark (``benchmarks/soak.py``; ``BENCH_SOAK=0`` skips it).
+soak benchmark (``benchmarks/soak.py``; ``BENCH_SOAK=0`` skips it), after the finance connector's
+outage-and-drain benchmark (``benchmarks/connectors.py``; ``BENCH_CONNECTORS=0`` skips it).
 
 Cost is counted from the calls actually made (botocore event hooks), in DynamoDB request units
 (write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
@@ -95,6 +96,7 @@ def main() -> None:
             ORDERS_TABLE=dep.tables["DataOrdersTable"],
             INVENTORY_TABLE=dep.tables["DataInventoryTable"],
             EVENT_BUS_NAME=dep.bus_name,
+            MASTERDATA_TABLE=dep.tables["DataMasterDataTable"],
         )
         from inventory.logic import apply_report
         from inventory.models import PositionReport
@@ -241,6 +243,11 @@ def main() -> None:
         print("\none order's intake transaction (logic.accept) as the orders table grows (ratio vs 100 items)")
         for items, median_ms in flat:
             print(f"  {items:>7,d} existing items: {median_ms / flat[0][1]:5.2f}x  ({median_ms:.2f} ms)")
+    if os.environ.get("BENCH_CONNECTORS", "1") != "0":
+        from benchmarks import connectors
+
+        print()
+        connectors.main()
     if os.environ.get("BENCH_SOAK", "1") != "0":
         from benchmarks import soak
 
