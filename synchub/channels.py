@@ -414,13 +414,9 @@ def _run(env: HubEnvironment, args: argparse.Namespace, role: Role, sub_command:
 
 
 def _environment(args: argparse.Namespace) -> HubEnvironment:
-    """``--stack NAME``: a deployed stack; else the running local hub (``--state-dir``)."""
-    from synchub import environment
+    from synchub.environment import from_args
 
-    if args.stack:
-        return environment.from_stack(args.stack, args.region)
-    state = Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE
-    return environment.local(state)
+    return from_args(args)
 
 
 def cmd_operators(args: argparse.Namespace) -> int:
@@ -429,10 +425,9 @@ def cmd_operators(args: argparse.Namespace) -> int:
 
 def add_operators_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``synchub operators add|rotate|list|revoke`` (wired in synchub/cli.py)."""
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
-    where.add_argument("--region", default=None)
-    where.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
+    from synchub.environment import where_options
+
+    where = where_options()
     op = sub.add_parser(
         "operators",
         help="operators: OAuth 2.0 clients of the business exceptions API (/exceptions)",

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "functions") not in sys.path:  # replay, exceptions and reconcile run the functions' own code
     sys.path.insert(0, str(ROOT / "functions"))
 
-from synchub import channels, exceptions, reconcile  # noqa: E402  (after the functions' path)
+from synchub import channels, environment, exceptions, reconcile  # noqa: E402  (after the functions' path)
 from synchub.local.runtime import LocalHub  # noqa: E402
 from synchub.standins import control  # noqa: E402
 
@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from synchub import demo, environment
 
     try:
-        demo.run(environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE))
+        demo.run(environment.from_args(args))
     except demo.DemoFailed as exc:
         print(f"demo FAILED: {exc}", file=sys.stderr)
         return 1
@@ -148,10 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from synchub import environment, replay
 
-    if args.stack:
-        env = environment.from_stack(args.stack, args.region)
-    else:
-        env = environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE)
+    env = environment.from_args(args)
     if args.list:
         for name, url in env.queues.items():
             if "DeadLetter" in name:
@@ -176,18 +173,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_channels(args: argparse.Namespace) -> int:
     from synchub import channels, environment
 
-    if args.stack:
-        env = environment.from_stack(args.stack, args.region)
-    else:
-        env = environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE)
+    env = environment.from_args(args)
     return channels.command(env, args)
 
 
 def _channels_parser(sub: argparse._SubParsersAction) -> None:
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
-    where.add_argument("--region", default=None)
-    where.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
+    where = environment.where_options()
     ch = sub.add_parser(
         "channels",
         help="sales channels: OAuth 2.0 client credentials, API keys and usage plans",
@@ -263,6 +254,7 @@ def parser() -> argparse.ArgumentParser:
     dm.set_defaults(fn=cmd_demo)
     rp = sub.add_parser(
         "replay",
+        parents=[environment.where_options()],
         help="redrive a dead-letter queue (safe to repeat)",
         description="Redrive a dead-letter queue as it is when the run starts (messages that fail "
         "again meanwhile wait for the next run). Progress goes to stderr; the exit "
@@ -271,9 +263,6 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("queue", nargs="?", help="DLQ name (as `--list` shows), physical name or URL")
     rp.add_argument("--list", action="store_true", help="list dead-letter queues and their depth")
     rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")
-    rp.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
-    rp.add_argument("--region", default=None)
-    rp.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
     rp.set_defaults(fn=cmd_replay)
     _channels_parser(sub)
     channels.add_operators_parser(sub)

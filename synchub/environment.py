@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Iterator
@@ -137,6 +138,25 @@ class HubEnvironment:
             os.environ.update(saved)
             reset_clients()
             reset_settings()
+
+
+def where_options() -> argparse.ArgumentParser:
+    """The options that say which hub a CLI command works on (``parents=[where_options()]``):
+    ``--stack NAME`` (and ``--region``) for a deployed stack, else the running local hub
+    (``--state-dir``); :func:`from_args` reads them."""
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
+    where.add_argument("--region", default=None)
+    where.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
+    return where
+
+
+def from_args(args: argparse.Namespace) -> HubEnvironment:
+    """The hub a command's ``--stack`` / ``--region`` / ``--state-dir`` name (see :func:`where_options`)."""
+    if getattr(args, "stack", None):
+        return from_stack(args.stack, getattr(args, "region", None))
+    state_dir = getattr(args, "state_dir", None)
+    return local(Path(state_dir) / "local.json" if state_dir else LOCAL_STATE)
 
 
 def local(state_file: Path = LOCAL_STATE) -> HubEnvironment:

@@ -257,12 +257,9 @@ def command(env: HubEnvironment, args: argparse.Namespace) -> int:
 
 
 def _environment(args: argparse.Namespace) -> HubEnvironment:
-    from synchub import environment
+    from synchub.environment import from_args
 
-    if args.stack:
-        return environment.from_stack(args.stack, args.region)
-    state = Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE
-    return environment.local(state)
+    return from_args(args)
 
 
 def cmd_exceptions(args: argparse.Namespace) -> int:
@@ -271,10 +268,9 @@ def cmd_exceptions(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``synchub exceptions list|show|resubmit|discard`` (wired in synchub/cli.py)."""
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--stack", default=None, help="a deployed stack name (default: the running local hub)")
-    where.add_argument("--region", default=None)
-    where.add_argument("--state-dir", default=None, help="the running local hub's state dir (.synchub)")
+    from synchub.environment import where_options
+
+    where = where_options()
     ex = sub.add_parser(
         "exceptions",
         help="business exceptions: permanent rejections by finance or the ERP, to resubmit or discard",

@@ -89,10 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    if args.stack:
-        env = environment.from_stack(args.stack, args.region)
-    else:
-        env = environment.local(Path(args.state_dir) / "local.json" if args.state_dir else environment.LOCAL_STATE)
+    env = environment.from_args(args)
     try:
         result = reconcile(env, args.window_from, args.window_to, repair=not args.no_repair)
     except Exception as exc:  # the run failed: nothing was stored
