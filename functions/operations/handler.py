@@ -28,7 +28,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from synchub_core.lambda_support import Powertools
-from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, problem, proxy_response
+from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, failure_place, problem, refusal_response
+from synchub_core.proxy_event import Refusal
 
 from . import logic, repository
 from .models import (
@@ -43,7 +44,6 @@ from .models import (
     ExceptionMissing,
     ExceptionPage,
     ExceptionRecord,
-    Refusal,
     Status,
     Target,
 )
@@ -357,11 +357,7 @@ def _no_route(exc: NotFoundError) -> Response:  # the pre-flight answers unknown
 
 def _log_failure(exc: Exception) -> None:
     """Log an unexpected exception by type and place only: its message may quote stored data."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else None
-    logger.error("request failed", extra={"error": type(exc).__name__, "where": where})
+    logger.error("request failed", extra={"error": type(exc).__name__, "where": failure_place(exc)})
     metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=1)
 
 
@@ -375,20 +371,6 @@ INTERNAL_ERROR = (
 def _failed(exc: Exception) -> Response:
     _log_failure(exc)
     return problem(500, "internal-error", "Internal error", INTERNAL_ERROR)
-
-
-def _refused(refusal: Refusal, instance: str | None) -> dict[str, Any]:
-    """A pre-flight refusal as a Lambda proxy response (the resolver never saw the request)."""
-    response = problem(
-        refusal.status,
-        refusal.slug,
-        refusal.title,
-        refusal.detail,
-        instance=instance,
-        headers=refusal.headers,
-        **(refusal.extensions or {}),
-    )
-    return proxy_response(response)
 
 
 def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
@@ -408,7 +390,7 @@ def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
         resolved = logic.resolve_route(event) if isinstance(event, dict) else None
         if resolved is not None:
             instance = logic.public_path(event, resolved[1])
-        return _refused(checked, instance)
+        return refusal_response(checked, instance)
     return app.resolve(checked.event, context)
 
 
@@ -422,4 +404,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return _handle(event, context)
     except Exception as exc:  # a bug before the resolver: still a problem, never a stack trace to the client
         _log_failure(exc)
-        return _refused(Refusal(500, "internal-error", "Internal error", INTERNAL_ERROR), None)
+        return refusal_response(Refusal(500, "internal-error", "Internal error", INTERNAL_ERROR))

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from synchub_core.proxy_event import malformed_proxy_event
+from synchub_core.proxy_event import Refusal, malformed_proxy_event
 
 from .models import (
     EXCEPTION_ID,
@@ -37,7 +37,6 @@ from .models import (
     ExceptionRecord,
     ExceptionSummary,
     Principal,
-    Refusal,
 )
 
 LIST = "/exceptions"

@@ -106,18 +106,6 @@ class Principal:
         return self.role == OPERATOR_ROLE
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """A request refused before the resolver: the problem to answer with."""
-
-    status: int
-    slug: str
-    title: str
-    detail: str
-    headers: dict[str, str] | None = None
-    extensions: dict[str, Any] | None = None
-
-
 class CursorInvalid(ValueError):
     """A ``cursor`` this API did not return, or returned for another query."""
 

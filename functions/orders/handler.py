@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from synchub_core.lambda_support import Powertools
-from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, problem, proxy_response
+from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, failure_place, problem, refusal_response
 
 from . import logic, preflight
 from .models import (
@@ -374,11 +374,7 @@ def _not_found(exc: NotFoundError) -> Response:  # no route: the pre-flight answ
 
 def _log_failure(exc: Exception) -> None:
     """Log an unexpected exception by type and place only: its message may quote request data."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else None
-    logger.error("request failed", extra={"error": type(exc).__name__, "where": where})
+    logger.error("request failed", extra={"error": type(exc).__name__, "where": failure_place(exc)})
     metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=1)
 
 
@@ -391,26 +387,12 @@ def _failed(exc: Exception) -> Response:
     return problem(500, "internal-error", "Internal error", INTERNAL_ERROR)
 
 
-def _refused(refusal: preflight.Refusal) -> dict[str, Any]:
-    """A pre-flight refusal as a Lambda proxy response (the resolver never saw the request)."""
-    response = problem(
-        refusal.status,
-        refusal.slug,
-        refusal.title,
-        refusal.detail,
-        instance=refusal.instance,
-        headers=refusal.headers,
-        **refusal.extensions,
-    )
-    return proxy_response(response)
-
-
 def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(preflight.request_id(event))
     checked = preflight.check(event)
     if isinstance(checked, preflight.Refusal):
         logger.info("request refused", extra={"status": checked.status, "problem": checked.slug})
-        return _refused(checked)
+        return refusal_response(checked)
     if checked.correlation_id:
         logger.set_correlation_id(checked.correlation_id)
     return app.resolve(checked.event, context)
@@ -426,4 +408,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return _handle(event, context)
     except Exception as exc:  # a bug before the resolver: still a problem, never a stack trace to the client
         _log_failure(exc)
-        return _refused(preflight.Refusal(500, "internal-error", "Internal error", INTERNAL_ERROR))
+        return refusal_response(preflight.Refusal(500, "internal-error", "Internal error", INTERNAL_ERROR))

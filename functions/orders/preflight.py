@@ -32,10 +32,10 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from synchub_core.proxy_event import malformed_proxy_event
+from synchub_core.proxy_event import Refusal, malformed_proxy_event
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 16
@@ -76,19 +76,6 @@ ORDERS = Route("/orders", ("POST",), authenticated=True)
 ORDER = Route("/orders/{order_id}", ("GET",), authenticated=True)
 OPENAPI = Route("/openapi.json", ("GET",), authenticated=False)
 ROUTES = (ORDERS, ORDER, OPENAPI)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A request refused before the resolver: the problem to answer with."""
-
-    status: int
-    slug: str
-    title: str
-    detail: str
-    instance: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from .proxy_event import Refusal
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://synchub.dev/problems/"
 
@@ -47,6 +49,31 @@ def proxy_response(response: Response) -> dict[str, Any]:
         "body": response.body,
         "isBase64Encoded": False,
     }
+
+
+def refusal_response(refusal: Refusal, instance: str | None = None) -> dict[str, Any]:
+    """A pre-flight :class:`Refusal` as a Lambda proxy answer (the resolver never saw the request);
+    ``instance`` when the refusal does not name its own."""
+    return proxy_response(
+        problem(
+            refusal.status,
+            refusal.slug,
+            refusal.title,
+            refusal.detail,
+            instance=refusal.instance or instance,
+            headers=refusal.headers or None,
+            **refusal.extensions,
+        )
+    )
+
+
+def failure_place(exc: BaseException) -> str | None:
+    """Where ``exc`` was raised (``file.py:line`` of the innermost frame): what an API handler logs of
+    an unexpected exception, whose message may quote request or stored data."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else None
 
 
 # The documented shape of a problem (the published OpenAPI document's `Problem` component). The

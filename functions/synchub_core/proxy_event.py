@@ -3,7 +3,22 @@ Powertools, no boto3)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request refused before the resolver: the problem to answer with
+    (``synchub_core.problem.refusal_response`` turns it into the proxy answer)."""
+
+    status: int
+    slug: str
+    title: str
+    detail: str
+    instance: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 def _string_map(value: Any, *, multi: bool) -> bool:

@@ -12,7 +12,8 @@ import pytest
 
 from helpers import api_event
 from operations import logic
-from operations.models import CursorInvalid, Refusal
+from operations.models import CursorInvalid
+from synchub_core.proxy_event import Refusal
 
 EXC = "exc_0123456789abcdef0123"
 
