@@ -24,7 +24,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from synchub_core.proxy_event import Refusal, malformed_proxy_event
+from synchub_core.proxy_event import (
+    JSON_MEDIA_TYPE,
+    Refusal,
+    base_path,
+    malformed_proxy_event,
+    media_type_is_json,
+    safe_instance,
+)
 
 from .models import (
     EXCEPTION_ID,
@@ -45,11 +52,8 @@ RESUBMIT = "/exceptions/{exception_id}/resubmit"
 DISCARD = "/exceptions/{exception_id}/discard"
 ROUTES: dict[str, tuple[str, ...]] = {LIST: ("GET",), ONE: ("GET",), RESUBMIT: ("POST",), DISCARD: ("POST",)}
 WWW_AUTHENTICATE = 'Bearer realm="synchub"'
-JSON_MEDIA_TYPE = "application/json"
 CURSOR_VERSION = 1
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
-_BASE_PATH = re.compile(r"(?:/[A-Za-z0-9._~\-]+)*")
-_SAFE_INSTANCE = re.compile(r"[!-~]{1,2048}")
 
 
 @dataclass(frozen=True)
@@ -110,14 +114,7 @@ def resolve_route(event: Mapping[str, Any]) -> tuple[str, str] | None:
 def public_path(event: Mapping[str, Any], within: str) -> str | None:
     """``within`` as the client called it (with the stage or base path before it), fit to echo as
     a problem's ``instance``; None when it is not."""
-    context = event.get("requestContext")
-    called = context.get("path") if isinstance(context, dict) else None
-    base = ""
-    if isinstance(called, str) and within != "/" and called.rstrip("/").endswith(within):
-        candidate = called.rstrip("/")[: len(called.rstrip("/")) - len(within)]
-        base = candidate if _BASE_PATH.fullmatch(candidate) else ""
-    path = base + within
-    return path if _SAFE_INSTANCE.fullmatch(path) else None
+    return safe_instance(base_path(event, within) + within)
 
 
 # -- the pre-flight --------------------------------------------------------------------------------
@@ -194,17 +191,6 @@ def check(event: Any) -> Request | Refusal:
     return Request(cleaned, who, route, public_path(event, within))
 
 
-def _media_type_is_json(value: str) -> bool:
-    media, _, params = value.partition(";")
-    if media.strip().lower() != JSON_MEDIA_TYPE:
-        return False
-    for param in params.split(";"):
-        name, _, val = param.partition("=")
-        if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            return False
-    return True
-
-
 def reason_problems(reason: Any) -> str | None:
     """Why ``reason`` is no discard reason, or None: a string of 1-500 characters (counted after
     trimming spaces) without control characters other than line breaks and tabs."""
@@ -233,7 +219,7 @@ def _reason_invalid(detail: str) -> Refusal:
 def discard_body(event: Mapping[str, Any]) -> str | Refusal:
     """A discard's body, as sound JSON text ``{"reason": "..."}``, or why it is refused."""
     content_types = _header(event, "Content-Type")
-    if len(content_types) > 1 or (content_types and not _media_type_is_json(content_types[0])):
+    if len(content_types) > 1 or (content_types and not media_type_is_json(content_types[0])):
         return Refusal(
             415,
             "unsupported-media-type",

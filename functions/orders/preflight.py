@@ -35,7 +35,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from synchub_core.proxy_event import Refusal, malformed_proxy_event
+from synchub_core.proxy_event import (
+    JSON_MEDIA_TYPE,
+    Refusal,
+    base_path,
+    malformed_proxy_event,
+    media_type_is_json,
+    safe_instance,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 16
@@ -44,13 +51,10 @@ IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9\-_.:]{8,128}")
 CORRELATION_ID = re.compile(r"[A-Za-z0-9\-_.:/]{1,128}")
 CHANNEL = re.compile(r"[a-z0-9][a-z0-9\-]{1,31}")
 # a stage name or a custom domain's base path mapping: what may stand before the API's own paths
-_BASE_PATH = re.compile(r"(?:/[A-Za-z0-9._~\-]+)*")
 # a JSON string (possibly unterminated) or a bracket: strings are skipped whole, brackets counted
 _JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
-_SAFE_INSTANCE = re.compile(r"[!-~]{1,2048}")  # printable ASCII, no spaces: fit to echo as `instance`
 
 WWW_AUTHENTICATE = 'Bearer realm="synchub"'
-JSON_MEDIA_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -137,31 +141,9 @@ def request_id(event: Any) -> str | None:
     return value if isinstance(value, str) and CORRELATION_ID.fullmatch(value) else None
 
 
-def base_path(event: dict[str, Any]) -> str:
-    """What stands before the API's own paths in the URL the client called: the stage
-    (``/v1`` on the execute-api host) or a custom domain's base path mapping (``""`` for a root
-    mapping). ``requestContext.path`` is the path as called, ``path`` (after the pre-flight) the
-    path within the API; the base is the difference."""
-    context = event.get("requestContext")
-    called = context.get("path") if isinstance(context, dict) else None
-    within = event.get("path")
-    if not isinstance(called, str) or not isinstance(within, str):
-        return ""
-    called = called.rstrip("/") or "/"
-    within = within.rstrip("/") or "/"
-    if within == "/" or not called.endswith(within):
-        return ""
-    base = called[: len(called) - len(within)]
-    return base if _BASE_PATH.fullmatch(base) else ""
-
-
 def public_path(event: dict[str, Any], path: str) -> str:
     """``path`` (within the API) as the client reaches it: with the stage or base path before it."""
     return base_path(event) + path
-
-
-def _instance(path: str) -> str | None:
-    return path if _SAFE_INSTANCE.fullmatch(path) else None
 
 
 def _resolve_route(event: dict[str, Any], path: str) -> tuple[Route, str] | None:
@@ -197,18 +179,6 @@ def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _media_type_is_json(value: str) -> bool:
-    """``application/json``, optionally with ``charset=utf-8`` (the only encoding taken)."""
-    media, _, params = value.partition(";")
-    if media.strip().lower() != JSON_MEDIA_TYPE:
-        return False
-    for param in params.split(";"):
-        name, _, val = param.partition("=")
-        if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            return False
-    return True
 
 
 def _single_header(event: dict[str, Any], name: str) -> tuple[bool, str | None]:
@@ -280,7 +250,7 @@ def _check_order_post(event: dict[str, Any]) -> tuple[str, str] | Refusal:
             f"Idempotency-Key must be one header of 8-128 characters of {IDEMPOTENCY_KEY_CHARS}",
         )
     _, content_type = _single_header(event, "Content-Type")
-    if content_type is None or not _media_type_is_json(content_type):
+    if content_type is None or not media_type_is_json(content_type):
         return Refusal(
             415,
             "unsupported-media-type",
@@ -334,10 +304,10 @@ def check(event: Any) -> Request | Refusal:
     resolved = _resolve_route(event, path)
     if resolved is None:
         return Refusal(
-            404, "not-found", "Not found", "This API has no such resource, or no such method on it", _instance(path)
+            404, "not-found", "Not found", "This API has no such resource, or no such method on it", safe_instance(path)
         )
     route, within = resolved
-    instance = _instance(public_path({**event, "path": within}, within))
+    instance = safe_instance(public_path({**event, "path": within}, within))
     if route.authenticated and is_operator(event):
         return Refusal(
             403,

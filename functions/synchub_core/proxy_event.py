@@ -3,8 +3,14 @@ Powertools, no boto3)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+JSON_MEDIA_TYPE = "application/json"
+_BASE_PATH = re.compile(r"(?:/[A-Za-z0-9._~\-]+)*")
+_SAFE_INSTANCE = re.compile(r"[!-~]{1,2048}")  # printable ASCII, no spaces: fit to echo as `instance`
 
 
 @dataclass(frozen=True)
@@ -52,3 +58,38 @@ def malformed_proxy_event(event: Any) -> str | None:
     ):
         return "The request's headers or parameters are malformed"
     return None
+
+
+def media_type_is_json(value: str) -> bool:
+    """``application/json``, optionally with ``charset=utf-8`` (the only encoding taken)."""
+    media, _, params = value.partition(";")
+    if media.strip().lower() != JSON_MEDIA_TYPE:
+        return False
+    for param in params.split(";"):
+        name, _, val = param.partition("=")
+        if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def base_path(event: Mapping[str, Any], within: str | None = None) -> str:
+    """What stands before the API's own paths in the URL the client called: the stage
+    (``/v1`` on the execute-api host) or a custom domain's base path mapping (``""`` for a root
+    mapping). ``requestContext.path`` is the path as called, ``within`` the path within the API
+    (default: the event's ``path``, once a pre-flight made it that); the base is the difference."""
+    context = event.get("requestContext")
+    called = context.get("path") if isinstance(context, dict) else None
+    within = event.get("path") if within is None else within
+    if not isinstance(called, str) or not isinstance(within, str):
+        return ""
+    called = called.rstrip("/") or "/"
+    within = within.rstrip("/") or "/"
+    if within == "/" or not called.endswith(within):
+        return ""
+    base = called[: len(called) - len(within)]
+    return base if _BASE_PATH.fullmatch(base) else ""
+
+
+def safe_instance(path: str) -> str | None:
+    """``path`` if it is fit to echo as a problem's ``instance`` (printable ASCII, no spaces), else None."""
+    return path if _SAFE_INSTANCE.fullmatch(path) else None

@@ -226,9 +226,9 @@ def test_nesting_is_measured_without_parsing(text: str, too_deep: bool) -> None:
     ],
 )
 def test_only_utf8_json_is_taken(content_type: str, json_: bool) -> None:
-    from orders.preflight import _media_type_is_json
+    from synchub_core.proxy_event import media_type_is_json
 
-    assert _media_type_is_json(content_type) is json_
+    assert media_type_is_json(content_type) is json_
 
 
 @pytest.mark.parametrize(
@@ -243,7 +243,7 @@ def test_only_utf8_json_is_taken(content_type: str, json_: bool) -> None:
     ],
 )
 def test_the_base_path_is_what_stands_before_the_api_path(called: str, within: str, base: str) -> None:
-    from orders.preflight import base_path
+    from synchub_core.proxy_event import base_path
 
     assert base_path({"path": within, "requestContext": {"path": called}}) == base
 
