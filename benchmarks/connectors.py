@@ -38,6 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+
+from synchub.local.pollers import sqs_event_record  # noqa: E402  (after the functions' path)
+
 INVOICES = int(os.environ.get("BENCH_INVOICES", "1000"))
 CLIENT_ID, CLIENT_SECRET = "synchub", uuid.uuid4().hex
 
@@ -73,30 +76,6 @@ class Counting:
         return Counter(self.calls), self.wru, self.rru
 
 
-def _record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """An SQS event record as Lambda's event source mapping delivers it."""
-    attrs = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attrs.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attrs.get("SentTimestamp", "0"),
-            "SenderId": attrs.get("SenderId", "AIDA"),
-            "ApproximateFirstReceiveTimestamp": attrs.get("ApproximateFirstReceiveTimestamp", "0"),
-        },
-        "messageAttributes": {
-            k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
-            for k, v in (message.get("MessageAttributes") or {}).items()
-        },
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "eu-west-1",
-    }
-
-
 class Consumer:
     """What Lambda's SQS event source does: receive up to 10, invoke, delete the successes."""
 
@@ -121,7 +100,7 @@ class Consumer:
         if tracing:
             held = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
-        out = self.handler({"Records": [_record(m, self.arn) for m in messages]}, self.context)
+        out = self.handler({"Records": [sqs_event_record(m, self.arn, "eu-west-1") for m in messages]}, self.context)
         if tracing:
             self.peak = max(self.peak, tracemalloc.get_traced_memory()[1] - held)
         failed = {f["itemIdentifier"] for f in (out or {}).get("batchItemFailures", [])}

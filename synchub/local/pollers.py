@@ -51,6 +51,36 @@ class Poller(threading.Thread):
         raise NotImplementedError
 
 
+def sqs_event_record(m: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:
+    """A received SQS message (``ReceiveMessage`` with all attributes) as a record of the event
+    Lambda's SQS event source mapping hands the function."""
+    attrs = m.get("Attributes", {})
+    return {
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": {
+            k: attrs[k]
+            for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
+            if k in attrs
+        },
+        "messageAttributes": {
+            k: {
+                "stringValue": v.get("StringValue"),
+                "binaryValue": None,
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": v.get("DataType", "String"),
+            }
+            for k, v in m.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": m.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": source_arn,
+        "awsRegion": region,
+    }
+
+
 class SqsPoller(Poller):
     def __init__(self, spec: EventSourceSpec, pool: FunctionPool, sqs: Any, region: str, retry_delay: float) -> None:
         super().__init__(f"sqs:{spec.logical_id}")
@@ -75,31 +105,7 @@ class SqsPoller(Poller):
         return messages
 
     def _record(self, m: dict[str, Any]) -> dict[str, Any]:
-        attrs = m.get("Attributes", {})
-        return {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {
-                k: attrs[k]
-                for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
-                if k in attrs
-            },
-            "messageAttributes": {
-                k: {
-                    "stringValue": v.get("StringValue"),
-                    "binaryValue": None,
-                    "stringListValues": [],
-                    "binaryListValues": [],
-                    "dataType": v.get("DataType", "String"),
-                }
-                for k, v in m.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": m.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.spec.source_arn,
-            "awsRegion": self.region,
-        }
+        return sqs_event_record(m, self.spec.source_arn, self.region)
 
     def poll_once(self) -> bool:
         messages = self._receive()
