@@ -37,7 +37,6 @@ if str(ROOT / "functions") not in sys.path:  # the operations domain's own code
 from operations import api as operations  # noqa: E402  (after the path set-up)
 
 ALL = "all"
-CONNECTORS_TABLE = "DataConnectorsTable"  # friendly logical id of the connectors table
 T = TypeVar("T")
 
 
