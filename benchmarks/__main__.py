@@ -8,7 +8,8 @@ machines even though absolute emulator times are not AWS times.
 A second section times one order's intake transaction with 100, 10,000 and 100,000 items already
 in the table (flat: the emulator's transactions cost what their items cost), and the last runs the
 soak benchmark (``benchmarks/soak.py``; ``BENCH_SOAK=0`` skips it), after the finance connector's
-outage-and-drain benchmark (``benchmarks/connectors.py``; ``BENCH_CONNECTORS=0`` skips it).
+outage-and-drain benchmark (``benchmarks/connectors.py``; ``BENCH_CONNECTORS=0`` skips it) and the
+availability-to-promise benchmark (``benchmarks/availability.py``; ``BENCH_AVAILABILITY=0`` skips it).
 
 Cost is counted from the calls actually made (botocore event hooks), in DynamoDB request units
 (write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
@@ -248,6 +249,11 @@ def main() -> None:
 
         print()
         connectors.main()
+    if os.environ.get("BENCH_AVAILABILITY", "1") != "0":
+        from benchmarks import availability
+
+        print()
+        availability.main()
     if os.environ.get("BENCH_SOAK", "1") != "0":
         from benchmarks import soak
 

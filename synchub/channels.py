@@ -36,6 +36,7 @@ if str(ROOT / "functions") not in sys.path:  # the channel store is the channels
 
 from channels.api import (  # noqa: E402  (after the path set-up)
     CHANNEL_ID,
+    MAX_SHELF_LIFE_DAYS,
     Channel,
     ChannelExists,
     ChannelNotFound,
@@ -96,6 +97,7 @@ class ChannelInfo:
     revoked_at: str | None
     limits: Limits | None  # None: the usage plan is gone (deleted by hand)
     role: str = Role.CHANNEL.value
+    min_shelf_life_days: int = 0
 
 
 def store(env: HubEnvironment) -> ChannelStore:
@@ -130,6 +132,14 @@ def _check_limits(rate: float, burst: int, quota: int, quota_period: str) -> Non
         raise ChannelError(f"--quota-period must be one of {', '.join(QUOTA_PERIODS)}, not {quota_period!r}")
 
 
+def _check_shelf_life(days: int) -> None:
+    if not 0 <= days <= MAX_SHELF_LIFE_DAYS:
+        raise ChannelError(
+            f"the minimum shelf life must be 0 to {MAX_SHELF_LIFE_DAYS} days, not {days} "
+            "(0: no minimum; N: a lot is sold to the channel only with at least N days to its best-before date)"
+        )
+
+
 def add_channel(
     env: HubEnvironment,
     name: str,
@@ -138,10 +148,33 @@ def add_channel(
     burst: int = DEFAULT_BURST,
     quota: int = DEFAULT_QUOTA,
     quota_period: str = DEFAULT_QUOTA_PERIOD,
+    min_shelf_life_days: int = 0,
 ) -> Credentials:
     """Register ``name``: API key, usage plan ``synchub-<name>`` with its key, then the channel item
-    (conditional: an id is registered once). Anything created before a failure is removed again."""
-    return _add_principal(env, name, Role.CHANNEL, rate=rate, burst=burst, quota=quota, quota_period=quota_period)
+    (conditional: an id is registered once). Anything created before a failure is removed again.
+    ``min_shelf_life_days``: lots with fewer days left to their best-before date are not sold to it."""
+    return _add_principal(
+        env,
+        name,
+        Role.CHANNEL,
+        rate=rate,
+        burst=burst,
+        quota=quota,
+        quota_period=quota_period,
+        min_shelf_life_days=min_shelf_life_days,
+    )
+
+
+def set_shelf_life(env: HubEnvironment, name: str, days: int) -> Channel:
+    """Change the channel's minimum remaining shelf life (days). Its tokens keep working; the
+    authorizer passes the new value from the channel's next request (new orders and inquiries;
+    orders already accepted keep the value they were accepted with)."""
+    _check_shelf_life(days)
+    _own(env, name, Role.CHANNEL)
+    try:
+        return store(env).set_shelf_life(name, days, now_iso())
+    except ChannelNotFound:
+        raise ChannelError(f"no channel {name}; `synchub channels list` shows them") from None
 
 
 def add_operator(
@@ -159,11 +192,20 @@ def add_operator(
 
 
 def _add_principal(
-    env: HubEnvironment, name: str, role: Role, *, rate: float, burst: int, quota: int, quota_period: str
+    env: HubEnvironment,
+    name: str,
+    role: Role,
+    *,
+    rate: float,
+    burst: int,
+    quota: int,
+    quota_period: str,
+    min_shelf_life_days: int = 0,
 ) -> Credentials:
     noun, command = _NOUN[role], _COMMAND[role]
     _check_name(name, role)
     _check_limits(rate, burst, quota, quota_period)
+    _check_shelf_life(min_shelf_life_days)
     if not env.api_id or not env.stage:
         raise ChannelError(
             "this deployment does not name its API (api_id/stage missing): restart the local hub with a "
@@ -211,6 +253,7 @@ def _add_principal(
                 api_key_value=key["value"],
                 usage_plan_id=plan["id"],
                 role=role,
+                min_shelf_life_days=min_shelf_life_days,
             )
         )
     except BaseException as exc:
@@ -302,7 +345,15 @@ def list_channels(env: HubEnvironment, *, role: Role = Role.CHANNEL) -> list[Cha
                 )
         out.append(
             ChannelInfo(
-                c.channel, c.status.value, c.ver, c.created_at, c.updated_at, c.revoked_at, limits, role=c.role.value
+                c.channel,
+                c.status.value,
+                c.ver,
+                c.created_at,
+                c.updated_at,
+                c.revoked_at,
+                limits,
+                role=c.role.value,
+                min_shelf_life_days=c.min_shelf_life_days,
             )
         )
     return out
@@ -347,7 +398,7 @@ def _limits_text(limits: Limits | None) -> tuple[str, str, str]:
 
 
 def command(env: HubEnvironment, args: argparse.Namespace) -> int:
-    """Run ``synchub channels <add|rotate|list|revoke>``; 2 for a request refused (message on stderr)."""
+    """Run ``synchub channels <add|rotate|list|revoke|set-shelf-life>``; 2 for a request refused (message on stderr)."""
     return _run(env, args, Role.CHANNEL, args.channels_command, getattr(args, "channel", None))
 
 
@@ -366,14 +417,23 @@ def _run(env: HubEnvironment, args: argparse.Namespace, role: Role, sub_command:
     try:
         if sub_command == "add":
             assert name is not None
+            shelf_life = int(getattr(args, "min_shelf_life_days", 0) or 0)
             creds = _add_principal(
-                env, name, role, rate=args.rate, burst=args.burst, quota=args.quota, quota_period=args.quota_period
+                env,
+                name,
+                role,
+                rate=args.rate,
+                burst=args.burst,
+                quota=args.quota,
+                quota_period=args.quota_period,
+                min_shelf_life_days=shelf_life,
             )
+            shelf = f", minimum shelf life {shelf_life} days" if shelf_life else ""
             _print_credentials(
                 creds,
                 args.json,
                 f"{noun} {creds.client_id} added: {args.rate:g} req/s, burst {args.burst}, "
-                f"quota {args.quota} per {args.quota_period} (usage plan synchub-{creds.client_id})",
+                f"quota {args.quota} per {args.quota_period} (usage plan synchub-{creds.client_id}){shelf}",
             )
             if role is Role.OPERATOR and not args.json:
                 print("\nthen list the open business exceptions (operators only; channels get 403):")
@@ -386,6 +446,13 @@ def _run(env: HubEnvironment, args: argparse.Namespace, role: Role, sub_command:
                 args.json,
                 f"{noun} {creds.client_id}: new secret (credential version {creds.ver}); "
                 "tokens issued with the old one are refused from now on",
+            )
+        elif sub_command == "set-shelf-life":
+            assert name is not None
+            channel = set_shelf_life(env, name, args.days)
+            print(
+                f"channel {channel.channel}: minimum shelf life {channel.min_shelf_life_days} days, from its next "
+                "request (orders accepted before keep theirs)"
             )
         elif sub_command == "revoke":
             assert name is not None
@@ -401,11 +468,16 @@ def _run(env: HubEnvironment, args: argparse.Namespace, role: Role, sub_command:
             elif not infos:
                 print(f"no {plural} yet: `synchub {plural} add <{noun}>` registers one")
             else:
-                print(f"{noun.upper():<20} {'STATUS':<8} {'VER':>3}  {'CREATED':<24}  {'RATE':>6} {'BURST':>6}  QUOTA")
+                with_shelf = role is Role.CHANNEL  # shelf life is a channel's (operators order nothing)
+                print(
+                    f"{noun.upper():<20} {'STATUS':<8} {'VER':>3}  {'CREATED':<24}  {'RATE':>6} {'BURST':>6}  "
+                    f"{'QUOTA':<14}" + ("  SHELF LIFE" if with_shelf else "")
+                )
                 for i in infos:
                     rate, burst, quota = _limits_text(i.limits)
                     print(
-                        f"{i.channel:<20} {i.status:<8} {i.ver:>3}  {i.created_at:<24}  {rate:>6} {burst:>6}  {quota}"
+                        f"{i.channel:<20} {i.status:<8} {i.ver:>3}  {i.created_at:<24}  {rate:>6} {burst:>6}  "
+                        f"{quota:<14}" + (f"  {i.min_shelf_life_days}d" if with_shelf else "")
                     )
     except ChannelError as exc:
         print(f"synchub {plural}: {exc}", file=sys.stderr)
@@ -421,6 +493,64 @@ def _environment(args: argparse.Namespace) -> HubEnvironment:
 
 def cmd_operators(args: argparse.Namespace) -> int:
     return operators_command(_environment(args), args)
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    return command(_environment(args), args)
+
+
+def add_channels_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``synchub channels add|rotate|list|revoke|set-shelf-life`` (wired in synchub/cli.py)."""
+    from synchub.environment import where_options
+
+    where = where_options()
+    ch = sub.add_parser(
+        "channels",
+        help="sales channels: OAuth 2.0 client credentials, API keys and usage plans",
+        description="Register sales channels as OAuth 2.0 clients (client_id = channel id) and manage "
+        "their credentials and minimum shelf life. Changes take effect at the channel's next request; "
+        "nothing is redeployed.",
+    )
+    ch.set_defaults(fn=cmd_channels)
+    cmds = ch.add_subparsers(dest="channels_command", required=True)
+    add = cmds.add_parser(
+        "add", parents=[where], help="register a channel: API key, usage plan, client secret (shown once)"
+    )
+    add.add_argument("channel", help="channel id = client_id: 2-32 of a-z 0-9 -, e.g. webshop-nl")
+    add.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE, help=f"throttle: requests per second (default {DEFAULT_RATE:g})"
+    )
+    add.add_argument("--burst", type=int, default=DEFAULT_BURST, help=f"throttle: burst (default {DEFAULT_BURST})")
+    add.add_argument(
+        "--quota", type=int, default=DEFAULT_QUOTA, help=f"requests per quota period (default {DEFAULT_QUOTA})"
+    )
+    add.add_argument("--quota-period", default=DEFAULT_QUOTA_PERIOD, choices=list(QUOTA_PERIODS), help="default DAY")
+    add.add_argument(
+        "--min-shelf-life-days",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sell the channel only lots with at least N days to their best-before date (default 0: no minimum)",
+    )
+    add.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
+    rot = cmds.add_parser(
+        "rotate", parents=[where], help="new client secret; tokens issued with the old one stop working"
+    )
+    rot.add_argument("channel")
+    rot.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
+    ls = cmds.add_parser("list", parents=[where], help="channels, status, limits and shelf life (no secrets)")
+    ls.add_argument("--json", action="store_true", help="print the list as JSON")
+    rv = cmds.add_parser(
+        "revoke", parents=[where], help="refuse the channel from its next request and disable its API key"
+    )
+    rv.add_argument("channel")
+    sl = cmds.add_parser(
+        "set-shelf-life",
+        parents=[where],
+        help="change the channel's minimum remaining shelf life in days (0: no minimum)",
+    )
+    sl.add_argument("channel")
+    sl.add_argument("days", type=int, help=f"0 to {MAX_SHELF_LIFE_DAYS}")
 
 
 def add_operators_parser(sub: argparse._SubParsersAction) -> None:
@@ -470,6 +600,7 @@ __all__ = [
     "Credentials",
     "Limits",
     "add_channel",
+    "add_channels_parser",
     "add_operator",
     "add_operators_parser",
     "command",
@@ -481,4 +612,5 @@ __all__ = [
     "revoke_operator",
     "rotate",
     "rotate_operator",
+    "set_shelf_life",
 ]

@@ -170,47 +170,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def cmd_channels(args: argparse.Namespace) -> int:
-    from synchub import channels, environment
-
-    env = environment.from_args(args)
-    return channels.command(env, args)
-
-
-def _channels_parser(sub: argparse._SubParsersAction) -> None:
-    where = environment.where_options()
-    ch = sub.add_parser(
-        "channels",
-        help="sales channels: OAuth 2.0 client credentials, API keys and usage plans",
-        description="Register sales channels as OAuth 2.0 clients (client_id = channel id) and manage "
-        "their credentials. Changes take effect at the channel's next request; nothing is redeployed.",
-    )
-    ch.set_defaults(fn=cmd_channels)
-    cmds = ch.add_subparsers(dest="channels_command", required=True)
-    add = cmds.add_parser(
-        "add",
-        parents=[where],
-        help="register a channel: API key, usage plan, client secret (shown once)",
-    )
-    add.add_argument("channel", help="channel id = client_id: 2-32 of a-z 0-9 -, e.g. webshop-nl")
-    add.add_argument("--rate", type=float, default=50.0, help="throttle: requests per second (default 50)")
-    add.add_argument("--burst", type=int, default=100, help="throttle: burst (default 100)")
-    add.add_argument("--quota", type=int, default=100_000, help="requests per quota period (default 100000)")
-    add.add_argument("--quota-period", default="DAY", choices=["DAY", "WEEK", "MONTH"], help="default DAY")
-    add.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
-    rot = cmds.add_parser(
-        "rotate", parents=[where], help="new client secret; tokens issued with the old one stop working"
-    )
-    rot.add_argument("channel")
-    rot.add_argument("--json", action="store_true", help="print {client_id, client_secret, token_url} as JSON")
-    ls = cmds.add_parser("list", parents=[where], help="channels, status and limits (no secrets)")
-    ls.add_argument("--json", action="store_true", help="print the list as JSON")
-    rv = cmds.add_parser(
-        "revoke", parents=[where], help="refuse the channel from its next request and disable its API key"
-    )
-    rv.add_argument("channel")
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synchub", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -264,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--list", action="store_true", help="list dead-letter queues and their depth")
     rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")
     rp.set_defaults(fn=cmd_replay)
-    _channels_parser(sub)
+    channels.add_channels_parser(sub)
     channels.add_operators_parser(sub)
     exceptions.add_parser(sub)
     reconcile.add_parser(sub)

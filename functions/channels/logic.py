@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from .models import (
     AUTHORIZER_ROLE_KEY,
+    AUTHORIZER_SHELF_LIFE_KEY,
     CHANNEL_ID,
     CLOCK_LEEWAY_SECONDS,
     GRANT_CLIENT_CREDENTIALS,
@@ -314,14 +315,25 @@ def decide(claims: Mapping[str, Any], channel: Channel | None) -> Decision:
         return Decision(False, sub, "role mismatch", role=channel.role)
     if not channel.api_key_value:
         return Decision(False, sub, "no API key", role=channel.role)
-    return Decision(True, sub, "allowed", usage_key=channel.api_key_value, role=channel.role)
+    return Decision(
+        True,
+        sub,
+        "allowed",
+        usage_key=channel.api_key_value,
+        role=channel.role,
+        min_shelf_life_days=channel.min_shelf_life_days,
+    )
 
 
 def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
     """The TOKEN authorizer's response: an IAM policy on the method ARN, the principal (a channel or
     an operator) as principal and context (``channel``, and its ``role``: the orders routes serve
     channels only, the exceptions routes operators only), and (on Allow) the API key whose usage
-    plan throttles it."""
+    plan throttles it. A channel with a minimum shelf life gets it as ``min_shelf_life_days`` (a
+    string: API Gateway passes context values as strings); without one the member is absent (0)."""
+    context = {"channel": decision.channel, AUTHORIZER_ROLE_KEY: decision.role.value}
+    if decision.allow and decision.min_shelf_life_days > 0:
+        context[AUTHORIZER_SHELF_LIFE_KEY] = str(decision.min_shelf_life_days)
     response: dict[str, Any] = {
         "principalId": decision.channel,
         "policyDocument": {
@@ -334,7 +346,7 @@ def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
                 }
             ],
         },
-        "context": {"channel": decision.channel, AUTHORIZER_ROLE_KEY: decision.role.value},
+        "context": context,
     }
     if decision.allow and decision.usage_key:
         response["usageIdentifierKey"] = decision.usage_key

@@ -20,6 +20,10 @@ MAX_SECRET_BYTES = 256  # a client_secret longer than this is not one the hub is
 MIN_SIGNING_KEY_BYTES = 32  # HS256 wants a key of at least the hash's size (RFC 7518 3.2)
 DEFAULT_TOKEN_TTL_SECONDS = 3600
 AUTHORIZER_ROLE_KEY = "role"  # the authorizer context's member naming the principal's Role (next to "channel")
+# the authorizer context's member carrying a channel's minimum remaining shelf life in days (a string, as every
+# API Gateway context value); absent means 0 (no minimum; operators, channels without one)
+AUTHORIZER_SHELF_LIFE_KEY = "min_shelf_life_days"
+MAX_SHELF_LIFE_DAYS = 3650
 
 
 class ChannelStatus(str, Enum):
@@ -54,6 +58,9 @@ class Channel:
     usage_plan_id: str | None = None
     revoked_at: str | None = None
     role: Role = Role.CHANNEL  # tokens carry it as claim ``role``; the authorizer puts it into the context
+    # a lot is sold to this channel only with at least this many days left to its best-before date
+    # (availability counts shorter ones 0, reservation never allocates them); 0: no minimum
+    min_shelf_life_days: int = 0
 
     @property
     def active(self) -> bool:
@@ -93,6 +100,7 @@ class Decision:
     reason: str  # for the log: "allowed", "revoked", "stale credential version", ...
     usage_key: str | None = None
     role: Role = Role.CHANNEL
+    min_shelf_life_days: int = 0
 
 
 OAUTH_ERROR_STATUS = {"invalid_request": 400, "unsupported_grant_type": 400, "invalid_client": 401}

@@ -1,12 +1,13 @@
 """The channel store (DynamoDB, ``CHANNELS_TABLE``) and the token signing key (Secrets Manager,
 ``TOKEN_SIGNING_SECRET_ARN``).
 
-| pk                  | sk      | what                                                                |
-|---------------------|---------|---------------------------------------------------------------------|
-| CHANNEL#<channel>   | CHANNEL | secret_hash, status, ver, role, api_key_id/_value, usage_plan_id, times |
+| pk                | sk      | what                                                                            |
+|-------------------|---------|---------------------------------------------------------------------------------|
+| CHANNEL#<channel> | CHANNEL | secret_hash, status, ver, role, api_key_id/_value, usage_plan_id, times, shelf life |
 
 ``role`` is ``channel`` or ``operator`` (channels and operators share one id space); an item
-without it is a channel (every item written before operators existed).
+without it is a channel (every item written before operators existed). ``min_shelf_life_days``
+(absent: 0) is the channel's minimum remaining shelf life of a lot it is sold.
 
 ``ver`` (the credential version) goes up by one on every rotation and on revocation; tokens carry
 the ``ver`` they were issued at. Reads are strongly consistent, so a revocation takes effect at
@@ -125,6 +126,7 @@ def to_item(channel: Channel) -> dict[str, Any]:
         "created_at": channel.created_at,
         "updated_at": channel.updated_at,
         "revoked_at": channel.revoked_at,
+        "min_shelf_life_days": channel.min_shelf_life_days,
     }
 
 
@@ -141,6 +143,7 @@ def from_item(item: dict[str, Any]) -> Channel:
         usage_plan_id=item.get("usage_plan_id"),
         revoked_at=item.get("revoked_at"),
         role=Role(item.get("role") or Role.CHANNEL.value),
+        min_shelf_life_days=int(item.get("min_shelf_life_days", 0)),
     )
 
 
@@ -209,6 +212,22 @@ class ChannelStore:
         if current is None:
             raise ChannelNotFound(channel)
         return current
+
+    def set_shelf_life(self, channel: str, days: int, now: str) -> Channel:
+        """The channel's minimum remaining shelf life, in days. Not a credential change: ``ver``
+        stays, tokens keep working, and the authorizer passes the new value from the next request."""
+        try:
+            resp = self.ddb.update_item(
+                TableName=self.table,
+                Key=to_ddb(channel_key(channel)),
+                UpdateExpression="SET min_shelf_life_days = :days, updated_at = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values(days=days, now=now),
+                ReturnValues="ALL_NEW",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            raise ChannelNotFound(channel) from None
+        return from_item(from_ddb(resp["Attributes"]))
 
     def list(self) -> list[Channel]:
         """Every channel, sorted by id (a small table: one item per sales channel)."""

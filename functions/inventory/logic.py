@@ -1,45 +1,118 @@
-"""Warehouse position reports: version-aware, and aware of shipments the WMS has not counted yet."""
+"""Warehouse position reports: version-aware per position (sku, location, lot), aware of the shipments and
+returns the WMS has not counted yet, and announcing stock that became available (``StockAvailable``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from synchub_core.config import WarehouseSite
-from synchub_core.envelope import EventEnvelope, Refused, iso
+from synchub_core.envelope import EventEnvelope, Refused, deterministic_event_id, iso, new_event, utcnow
 
 from . import repository
-from .models import MAX_REPORT_ATTEMPTS, PendingShipment, PositionContention, PositionReport
+from .models import (
+    INVENTORY_SOURCE,
+    MAX_REPORT_ATTEMPTS,
+    STOCK_AVAILABLE,
+    PendingShipment,
+    PositionContention,
+    PositionReport,
+    ReportState,
+    StockAvailableData,
+)
 
 
 def still_pending(pending: list[PendingShipment], as_of: str) -> list[PendingShipment]:
-    """Shipments after the report's ``as_of`` are not in its on_hand yet; those at or before are."""
+    """Shipments (and returns) after the report's ``as_of`` are not in its numbers yet; those at or
+    before are."""
     return [p for p in pending if p.shipped_at > as_of]
 
 
 def reported_on_hand(report: PositionReport, pending: list[PendingShipment]) -> int:
-    """The report's on_hand less what the hub shipped since the report's ``as_of``."""
+    """The report's on_hand less what the hub shipped since the report's ``as_of`` (plus what came
+    back since: a return is pending with a negative quantity)."""
     return report.on_hand - sum(p.quantity for p in pending)
 
 
-def apply_report(report: PositionReport, sequence: int, event_id: str) -> bool:
-    """Apply a WMS report if it is newer than what the position has seen.
+def reported_quality_hold(report: PositionReport, pending: list[PendingShipment]) -> int:
+    """The report's quality_hold plus the damaged returns received since its ``as_of``."""
+    return report.quality_hold - sum(p.hold for p in pending)
+
+
+def stock_rises(seen: ReportState | None, free: int) -> bool:
+    """Whether a report leaving ``free`` (on_hand - quality_hold) makes stock available: the
+    position's available ends above 0 and above what it was (a new position: above 0). ``reserved``
+    is the hub's: the report moves available only through on_hand and quality_hold."""
+    if seen is None:
+        return free > 0
+    new_available = free - seen.reserved
+    return new_available > 0 and new_available > seen.available
+
+
+def stock_event_id(report: PositionReport, sequence: int) -> str:
+    return deterministic_event_id("stock", report.sku, report.location_id, report.lot or "", str(sequence))
+
+
+def stock_available_event(
+    skus: Iterable[str],
+    cause: str,
+    correlation_id: str,
+    causation_id: str | None,
+    event_id: str,
+    *,
+    at: datetime | None = None,
+    sequence: int = 0,
+) -> EventEnvelope:
+    """``StockAvailable`` for ``skus`` (deduplicated and sorted; the first names the event's entity):
+    backorders waiting on them are worth retrying. ``event_id`` derives from the cause, so a
+    retried handler writes the same event (the outbox takes it once)."""
+    when = at or utcnow()
+    data = StockAvailableData.model_validate({"skus": sorted(set(skus)), "cause": cause, "at": when})
+    return new_event(
+        STOCK_AVAILABLE,
+        entity_id=data.skus[0],
+        sequence=sequence,
+        data=data.model_dump(mode="json"),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        source_system=INVENTORY_SOURCE,
+        event_id=event_id,
+        occurred_at=when,
+    )
+
+
+def apply_report(report: PositionReport, sequence: int, event_id: str, correlation_id: str | None = None) -> bool:
+    """Apply a WMS report if it is newer than what the position (sku, location, lot) has seen.
 
     Returns False for a duplicate or stale report (nothing is changed). ``reserved`` belongs to
     the hub and survives reports; ``available`` is on_hand - reserved - quality_hold. Shipments
     the hub confirmed after the report's ``as_of`` are subtracted from its on_hand and stay
-    pending; shipments at or before ``as_of`` are in it and are dropped from the list.
+    pending (returns received after it are added back); those at or before ``as_of`` are in it and
+    are dropped from the list. A report that makes stock available writes ``StockAvailable``
+    (cause ``report``) in the same transaction as the position.
     """
     as_of = iso(report.as_of)
     for _ in range(MAX_REPORT_ATTEMPTS):
-        seen = repository.report_state(report.sku, report.location_id)
+        seen = repository.report_state(report.sku, report.location_id, report.lot)
         if seen is not None and seen.wms_sequence >= sequence:
             return False
         pending = still_pending(seen.pending_shipments if seen else [], as_of)
         on_hand = reported_on_hand(report, pending)
-        if repository.write_report(report, sequence, event_id, on_hand, pending, seen):
+        hold = reported_quality_hold(report, pending)
+        event = None
+        if stock_rises(seen, on_hand - hold):
+            event = stock_available_event(
+                [report.sku],
+                "report",
+                correlation_id or event_id,
+                event_id,
+                stock_event_id(report, sequence),
+                sequence=sequence,
+            )
+        if repository.write_report(report, sequence, event_id, on_hand, pending, seen, hold, event):
             return True
-    raise PositionContention(f"{report.sku}@{report.location_id}")
+    raise PositionContention(f"{report.sku}@{report.location_id}" + (f"#{report.lot}" if report.lot else ""))
 
 
 @dataclass(frozen=True)
@@ -123,4 +196,4 @@ def admit(envelope: EventEnvelope, sites: Mapping[str, WarehouseSite], sender: S
 def apply(envelope: EventEnvelope) -> tuple[PositionReport, bool]:
     """An ``InventoryPositionReported`` envelope applied; the report and whether it changed anything."""
     report = PositionReport.model_validate(envelope.data)
-    return report, apply_report(report, envelope.sequence, envelope.event_id)
+    return report, apply_report(report, envelope.sequence, envelope.event_id, envelope.correlation_id)

@@ -523,3 +523,70 @@ def test_a_deployed_stack_is_found_through_its_outputs(hub: Hub) -> None:
     assert (env.api_id, env.stage, env.channels_table) == ("abc123", "v1", "synchub-prod-channels")
     assert env.token_url == "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/oauth2/token"
     assert env.api_url == "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/"
+
+
+# -- minimum shelf life ----------------------------------------------------------------------------
+def channels_cli(state_dir: Path, *argv: str) -> int:
+    """``synchub channels ...`` through the parser synchub/channels.py defines (the one synchub/cli.py wires)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="synchub")
+    cli_channels.add_channels_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["channels", *argv, "--state-dir", str(state_dir)])
+    return int(args.fn(args))
+
+
+def test_a_channel_without_a_minimum_shelf_life_has_none_in_its_context(
+    env: HubEnvironment, creds: Any, lambda_context: Any
+) -> None:
+    assert stored(env, "webshop-nl").min_shelf_life_days == 0
+    policy = authorize(lambda_context, f"Bearer {get_token(lambda_context, creds)}")
+    assert "min_shelf_life_days" not in policy["context"]  # absent: 0, no minimum
+
+
+def test_the_authorizer_passes_the_minimum_shelf_life_from_the_next_request(
+    env: HubEnvironment, lambda_context: Any
+) -> None:
+    creds = cli_channels.add_channel(env, "freshmarket", min_shelf_life_days=10)
+    token = get_token(lambda_context, creds)
+    policy = authorize(lambda_context, f"Bearer {token}")
+    assert effect(policy) == "Allow"
+    assert policy["context"] == {"channel": "freshmarket", "role": "channel", "min_shelf_life_days": "10"}
+
+    changed = cli_channels.set_shelf_life(env, "freshmarket", 21)
+    assert (changed.min_shelf_life_days, changed.ver) == (21, 1)  # not a credential change: the token still works
+    assert authorize(lambda_context, f"Bearer {token}")["context"]["min_shelf_life_days"] == "21"
+    cli_channels.set_shelf_life(env, "freshmarket", 0)
+    assert "min_shelf_life_days" not in authorize(lambda_context, f"Bearer {token}")["context"]
+
+
+def test_shelf_life_is_refused_out_of_range_for_unknown_channels_and_for_operators(env: HubEnvironment) -> None:
+    with pytest.raises(cli_channels.ChannelError, match="0 to 3650 days, not -1"):
+        cli_channels.add_channel(env, "freshmarket", min_shelf_life_days=-1)
+    assert stored(env, "freshmarket") is None  # refused before anything was created
+    with pytest.raises(cli_channels.ChannelError, match="no channel nobody-here"):
+        cli_channels.set_shelf_life(env, "nobody-here", 5)
+    cli_channels.add_operator(env, "ops-alice")
+    with pytest.raises(cli_channels.ChannelError, match="ops-alice is an operator, not a channel"):
+        cli_channels.set_shelf_life(env, "ops-alice", 5)
+    cli_channels.add_channel(env, "freshmarket")
+    with pytest.raises(cli_channels.ChannelError, match="not 4000"):
+        cli_channels.set_shelf_life(env, "freshmarket", 4000)
+    assert stored(env, "freshmarket").min_shelf_life_days == 0
+
+
+def test_cli_add_with_shelf_life_set_it_and_list_it(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert channels_cli(state_dir, "add", "freshmarket", "--min-shelf-life-days", "14") == 0
+    assert "minimum shelf life 14 days" in capsys.readouterr().out
+    assert channels_cli(state_dir, "list", "--json") == 0
+    (info,) = json.loads(capsys.readouterr().out)
+    assert info["min_shelf_life_days"] == 14
+
+    assert channels_cli(state_dir, "set-shelf-life", "freshmarket", "30") == 0
+    assert "freshmarket: minimum shelf life 30 days" in capsys.readouterr().out
+    assert channels_cli(state_dir, "list") == 0
+    listing = capsys.readouterr().out
+    assert "SHELF LIFE" in listing and "30d" in listing
+
+    assert channels_cli(state_dir, "set-shelf-life", "freshmarket", "-3") == 2
+    assert "0 to 3650 days, not -3" in capsys.readouterr().err

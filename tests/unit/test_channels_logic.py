@@ -417,3 +417,26 @@ def test_deny_carries_no_api_key() -> None:
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert response["principalId"] == "webshop-nl"
     assert "usageIdentifierKey" not in response
+
+
+def test_allow_passes_a_channels_minimum_shelf_life_as_a_string() -> None:
+    """API Gateway context values are strings; 0 (no minimum) is left out: a consumer reads absent as 0."""
+    decision = logic.decide(claims(), channel(min_shelf_life_days=14))
+    assert decision.min_shelf_life_days == 14
+    assert logic.policy(decision, METHOD_ARN)["context"] == {
+        "channel": "webshop-nl",
+        "role": "channel",
+        "min_shelf_life_days": "14",
+    }
+    assert "min_shelf_life_days" not in logic.policy(logic.decide(claims(), channel()), METHOD_ARN)["context"]
+    denied = logic.decide(claims(), channel(min_shelf_life_days=14, status=ChannelStatus.REVOKED))
+    assert "min_shelf_life_days" not in logic.policy(denied, METHOD_ARN)["context"]
+
+
+def test_a_stored_channel_without_a_shelf_life_reads_as_zero() -> None:
+    from channels.repository import from_item, to_item
+
+    item = to_item(channel(min_shelf_life_days=7))
+    assert item["min_shelf_life_days"] == 7 and from_item(item).min_shelf_life_days == 7
+    del item["min_shelf_life_days"]  # every record written before the field existed
+    assert from_item(item).min_shelf_life_days == 0
