@@ -1,5 +1,6 @@
-"""The cloud finance API as the hub calls it: OAuth 2.0 client credentials, invoices posted with an
-idempotency key, looked up by external reference and listed by issue date.
+"""The cloud finance API as the hub calls it: OAuth 2.0 client credentials, documents (invoices and
+credit notes, told apart by ``document_type``) posted with an idempotency key, looked up by external
+reference and listed by issue date and type.
 
 The base URL comes from the SSM parameter named by ``FINANCE_BASE_URL_PARAMETER`` and the client
 credentials from the Secrets Manager secret ``FINANCE_CREDENTIALS_SECRET_ARN`` (JSON
@@ -26,6 +27,7 @@ from .models import (
     BASE_URL_PARAMETER_ENV,
     CONNECT_TIMEOUT_ENV,
     CREDENTIALS_SECRET_ENV,
+    INVOICE,
     PAGE_SIZE,
     PARAMETER_MAX_AGE,
     READ_TIMEOUT_ENV,
@@ -205,14 +207,20 @@ class FinanceClient:
         items = result.json().get("items") or []
         return items[0] if items and isinstance(items[0], dict) else None
 
-    def list_invoices(self, issued_from: date, issued_to: date, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
-        """Every document issued from ``issued_from`` to ``issued_to`` (inclusive), page by page
-        (one page in memory at a time), ordered by external reference."""
+    def list_invoices(
+        self, issued_from: date, issued_to: date, page_size: int = PAGE_SIZE, document_type: str | None = INVOICE
+    ) -> Iterator[dict[str, Any]]:
+        """Every document of ``document_type`` issued from ``issued_from`` to ``issued_to``
+        (inclusive), page by page (one page in memory at a time), ordered by external reference.
+        Invoices by default (what reconciliation compares the hub's invoices with: credit notes are
+        no missing or extra invoices); ``CREDIT_NOTE`` for credit notes, None for every type. A
+        document without a type is an invoice."""
         token: str | None = None
         while True:
             query: dict[str, Any] = {
                 "issued_from": issued_from.isoformat(),
                 "issued_to": issued_to.isoformat(),
+                "document_type": document_type,
                 "limit": page_size,
                 "page_token": token,
             }
@@ -221,7 +229,12 @@ class FinanceClient:
             if result.status != 200:
                 raise FinanceRequestFailed(f"finance answered {result.status} listing documents")
             body = result.json()
-            yield from (doc for doc in body.get("items") or [] if isinstance(doc, dict))
+            yield from (
+                doc
+                for doc in body.get("items") or []
+                # filtered here too: a finance that ignores the parameter still lists only what was asked
+                if isinstance(doc, dict) and document_type in (None, doc.get("document_type") or INVOICE)
+            )
             token = body.get("next_page_token")
             if not token:
                 return

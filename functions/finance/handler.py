@@ -1,6 +1,6 @@
-"""Finance poster: EventBridge ``InvoiceIssued`` (source synchub.invoicing) -> the FinancePosting
-queue -> this Lambda -> the cloud finance API (see ``logic`` for the idempotency chain, the
-breaker and the buffer)."""
+"""Finance poster: EventBridge ``InvoiceIssued`` and ``CreditMemoIssued`` (source synchub.invoicing)
+-> the FinancePosting queue -> this Lambda -> the cloud finance API, as an invoice or a credit note
+(see ``logic`` for the idempotency chain, the breaker and the buffer)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from synchub_core.lambda_support import METRICS_NAMESPACE, Delivery, Feed, Power
 
 from . import logic
 from .client import FinanceClient
-from .models import BUFFER_QUEUE_ENV, FINANCE_TARGET, RATE_ENV, PostingFailed, PostingOutcome
+from .models import (
+    BUFFER_QUEUE_ENV,
+    ENTITY_CREDIT_MEMO,
+    FINANCE_TARGET,
+    RATE_ENV,
+    PostingFailed,
+    PostingOutcome,
+)
 
 pt = Powertools.for_service("finance")
 DEFAULT_RATE_PER_SECOND = 20
@@ -56,7 +63,9 @@ def _emit(outcome: PostingOutcome) -> None:
                 "reason": change.reason,
             },
         )
-    if outcome.status == "posted":
+    if outcome.status == "posted" and outcome.entity_type == ENTITY_CREDIT_MEMO:
+        pt.metrics.add_metric(name="CreditMemoPostedToFinance", unit=MetricUnit.Count, value=1)
+    elif outcome.status == "posted":
         pt.metrics.add_metric(name="InvoicePostedToFinance", unit=MetricUnit.Count, value=1)
 
 
@@ -68,14 +77,15 @@ def _handle(delivery: Delivery) -> None:
         _emit(exc.outcome)
         pt.metrics.add_metric(name="FinancePostingFailed", unit=MetricUnit.Count, value=1)
         pt.logger.warning(
-            "finance posting failed", extra={"invoice_id": exc.outcome.invoice_id, "reason": exc.reason[:300]}
+            "finance posting failed",
+            extra={exc.outcome.id_field: exc.outcome.entity_id, "reason": exc.reason[:300]},
         )
         raise
     _emit(outcome)
     pt.logger.info(
         "finance posting",
         extra={
-            "invoice_id": outcome.invoice_id,
+            outcome.id_field: outcome.entity_id,
             "outcome": outcome.status,
             "finance_document_id": outcome.finance_document_id,
             "exception_id": outcome.exception_id,
@@ -88,7 +98,7 @@ def _handle(delivery: Delivery) -> None:
 
 
 _batch = pt.envelope_batch_handler(
-    invoicing.INVOICE_ISSUED,
+    (invoicing.INVOICE_ISSUED, invoicing.CREDIT_MEMO_ISSUED),
     "finance-posting",
     _handle,
     feed=Feed.BUS,

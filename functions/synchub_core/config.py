@@ -65,6 +65,22 @@ def reset_settings() -> None:
 WAREHOUSES_ENV = "WAREHOUSES"
 REPLAY_ROLE_ID_ENV = "REPLAY_ROLE_ID"  # the ReplayRole's RoleId: its copies are judged by the sender they record
 WAREHOUSE_SOURCE = re.compile(r"^wms\.[a-z0-9][a-z0-9\-]{0,62}$")
+LEGAL_ENTITY_ENV = "LEGAL_ENTITY"
+DEFAULT_LEGAL_ENTITY = "SH01"
+LEGAL_ENTITY = re.compile(r"^[A-Z0-9]{2,8}$")
+
+
+def legal_entity() -> str:
+    """The legal entity the hub invoices as (env ``LEGAL_ENTITY``, from the ``synchub:legalEntity``
+    context; ``SH01`` where unset): part of every gap-free document number, so a malformed one fails
+    loudly instead of numbering documents under a name finance does not know."""
+    value = os.environ.get(LEGAL_ENTITY_ENV, "").strip() or DEFAULT_LEGAL_ENTITY
+    if not LEGAL_ENTITY.match(value):
+        raise RuntimeError(
+            f"synchub function misconfigured: {LEGAL_ENTITY_ENV} {value!r} is not 2 to 8 capital letters or "
+            "digits (cdk.json context synchub:legalEntity)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,13 @@ class WarehouseSite:
     # the RoleId (AROA...) of its producer role: its SQS reports must carry a SenderId of
     # ``<producer_role_id>:<session>``. Empty where IAM is not emulated (the local hub): no sender check
     producer_role_id: str = ""
+    # the legal entity that invoices what this site ships (its own invoice numbers); None: the hub's
+    # (:func:`legal_entity`)
+    legal_entity: str | None = None
+
+    def invoicing_entity(self) -> str:
+        """The legal entity whose invoices number this site's shipments: its own, else the hub's."""
+        return self.legal_entity or legal_entity()
 
 
 class WarehousesUnavailable(Refused):
@@ -117,7 +140,10 @@ def _parse_warehouses(raw: str | None) -> Mapping[str, WarehouseSite]:
         role_id = fields.get("producer_role_id", "")
         if not isinstance(role_id, str) or ":" in role_id:
             raise unavailable(f"site {source} has a producer_role_id that is no role id")
-        sites[source] = WarehouseSite(source, str(values[0]), str(values[1]), role_id)
+        entity = fields.get("legal_entity")
+        if entity is not None and not (isinstance(entity, str) and LEGAL_ENTITY.match(entity)):
+            raise unavailable(f"site {source} has a legal_entity that is not 2 to 8 capital letters or digits")
+        sites[source] = WarehouseSite(source, str(values[0]), str(values[1]), role_id, entity)
     for a in sites.values():
         for b in sites.values():
             if a is b:

@@ -1,7 +1,9 @@
 """A local cloud finance service: a stand-in for the finance SaaS the hub posts invoices to.
 
 REST/JSON on 127.0.0.1, OAuth 2.0 client credentials (opaque tokens, 1 hour), documents
-idempotent on ``external_reference``, a rate limit answering 429 + ``Retry-After``, fault modes
+idempotent on ``external_reference`` (``document_type`` ``invoice``, or ``credit_note``: amounts
+positive, every line naming the invoice it credits in ``original_reference``; ``GET
+/api/v1/invoices?document_type=`` lists one type), a rate limit answering 429 + ``Retry-After``, fault modes
 (``down``, ``slow``, ``flaky``, ``duplicate-accept``, ``recover``) and admin endpoints under
 ``/_admin`` (no auth) to inspect it and to inject drift. Storage: ``finance.sqlite3`` in the data
 dir (WAL), kept across restarts, fault mode included.
@@ -56,6 +58,8 @@ DEFAULT_PAGE = 100
 _AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _LINE_AMOUNTS = ("quantity", "unit_price", "tax_rate", "net_amount", "tax_amount")
+INVOICE, CREDIT_NOTE = "invoice", "credit_note"
+DOCUMENT_TYPES = (INVOICE, CREDIT_NOTE)
 _TOTALS = ("net_total", "tax_total", "gross_total")
 
 SCHEMA = """
@@ -98,8 +102,16 @@ def _canon(value: Any) -> str:
     return format(d.normalize(), "f") if d is not None else str(value)
 
 
+def _line_key(line: dict[str, Any]) -> list[str]:
+    key = [str(line.get("line_id")), str(line.get("sku"))] + [_canon(line.get(k)) for k in _LINE_AMOUNTS]
+    # a credit note line's invoice (only when present: the fingerprints of documents booked before
+    # credit notes existed stay what they were)
+    return [*key, str(line["original_reference"])] if line.get("original_reference") is not None else key
+
+
 def fingerprint(doc: dict[str, Any]) -> str:
-    """What "the same content" means: type, account, currency, totals and lines (by line_id)."""
+    """What "the same content" means: type, account, currency, totals and lines (by line_id, with the
+    invoice a credit note line credits)."""
     raw = doc.get("lines")
     lines: list[Any] = raw if isinstance(raw, list) else []
     content = {
@@ -107,13 +119,7 @@ def fingerprint(doc: dict[str, Any]) -> str:
         "customer_account": doc.get("customer_account"),
         "currency": doc.get("currency"),
         **{k: _canon(doc.get(k)) for k in _TOTALS},
-        "lines": sorted(
-            (
-                [str(line.get("line_id")), str(line.get("sku"))] + [_canon(line.get(k)) for k in _LINE_AMOUNTS]
-                for line in lines
-                if isinstance(line, dict)
-            ),
-        ),
+        "lines": sorted(_line_key(line) for line in lines if isinstance(line, dict)),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -138,8 +144,9 @@ def validate(body: dict[str, Any]) -> list[str]:
             errors.append(f"{name} must be a non-empty string (at most {max_len} characters)")
 
     text("external_reference", body.get("external_reference"))
-    if body.get("document_type") not in ("invoice", "credit_note"):
+    if body.get("document_type") not in DOCUMENT_TYPES:
         errors.append("document_type must be 'invoice' or 'credit_note'")
+    credit = body.get("document_type") == CREDIT_NOTE
     text("document_number", body.get("document_number"), 64)
     text("customer_account", body.get("customer_account"), 64)
     issue_date = body.get("issue_date")
@@ -155,6 +162,8 @@ def validate(body: dict[str, Any]) -> list[str]:
     for k, v in totals.items():
         if v is None:
             errors.append(f"{k} must be a decimal amount")
+        elif credit and v < 0:
+            errors.append(f"{k} of a credit note must not be negative (the type makes it a credit)")
     lines = body.get("lines")
     net_sum: Decimal | None = Decimal(0)
     if not isinstance(lines, list) or not lines or len(lines) > 1000:
@@ -176,8 +185,15 @@ def validate(body: dict[str, Any]) -> list[str]:
         if not isinstance(line.get("sku"), str) or not line["sku"]:
             errors.append(f"line {n}: sku is missing")
         for k in _LINE_AMOUNTS:
-            if amount(line.get(k)) is None:
+            value = amount(line.get(k))
+            if value is None:
                 errors.append(f"line {n}: {k} must be a decimal amount")
+            elif credit and value < 0:
+                errors.append(f"line {n}: {k} of a credit note must not be negative (the type makes it a credit)")
+        if credit:
+            original = line.get("original_reference")
+            if not isinstance(original, str) or not original.strip() or len(original) > 128:
+                errors.append(f"line {n}: original_reference (the invoice it credits) is missing")
         net = amount(line.get("net_amount"))
         if net is None or net_sum is None:
             net_sum = None
@@ -253,11 +269,16 @@ class FinanceStore(Storage):
         )
         return doc
 
-    def page(self, issued_from: str, issued_to: str, after: str, limit: int) -> list[dict[str, Any]]:
+    def page(
+        self, issued_from: str, issued_to: str, after: str, limit: int, document_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Documents by external reference; of ``document_type`` only if given (untyped ones, as an
+        injected "extra" may be, count as invoices)."""
+        typed = " AND COALESCE(json_extract(doc, '$.document_type'), 'invoice') = ?" if document_type else ""
         rows = self.read(
-            "SELECT doc FROM documents WHERE issue_date >= ? AND issue_date <= ? AND external_reference > ? "
-            "ORDER BY external_reference LIMIT ?",
-            (issued_from, issued_to, after, limit),
+            "SELECT doc FROM documents WHERE issue_date >= ? AND issue_date <= ? AND external_reference > ?"
+            f"{typed} ORDER BY external_reference LIMIT ?",
+            (issued_from, issued_to, after, *([document_type] if document_type else []), limit),
         )
         return [json.loads(r["doc"]) for r in rows]
 
@@ -493,8 +514,11 @@ class FinanceApp(App):
             ) from None
         if not 1 <= limit <= MAX_PAGE:
             raise HttpError(422, "validation_error", f"limit must be 1 to {MAX_PAGE}")
+        document_type = q.get("document_type") or None
+        if document_type is not None and document_type not in DOCUMENT_TYPES:
+            raise HttpError(422, "validation_error", "document_type must be 'invoice' or 'credit_note'")
         after = _after(q["page_token"]) if q.get("page_token") else ""
-        items = self.store.page(issued_from, issued_to, after, limit + 1)
+        items = self.store.page(issued_from, issued_to, after, limit + 1, document_type)
         more = len(items) > limit
         items = items[:limit]
         token = _page_token(items[-1]["external_reference"]) if more else None
