@@ -329,7 +329,8 @@ def _invoices(n: int) -> list[dict[str, Any]]:
     the issuing, which ``python -m benchmarks`` measures)."""
     from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from invoicing.logic import invoice_id_for, invoice_number, issue
+    from invoicing.logic import invoice_id_for, issue
+    from invoicing.numbering import format_number
     from invoicing.repository import invoice_key, load_invoice
     from orders.logic import accept
     from orders.models import OrderIn
@@ -354,18 +355,29 @@ def _invoices(n: int) -> list[dict[str, Any]]:
     first = uuid.uuid4().hex
     issue(
         EventEnvelope.model_validate(
-            {**shipment, "data": {**shipment["data"], "order_id": order_id, "shipment_id": first}}
+            {
+                **shipment,
+                "data": {
+                    **shipment["data"],
+                    "order_id": order_id,
+                    "shipment_id": first,
+                    # everything was reserved at UTR-A01: one allocation per SKU, so no location needed
+                    "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in body["lines"]],
+                },
+            }
         )
     )
     template = ddb.get(settings().orders_table, invoice_key(first))
     assert template is not None
     table, client = settings().orders_table, aws.client("dynamodb")
     out = [load_invoice(first)]
-    for _ in range(n - 1):
+    for n_copy in range(n - 1):
         shipment_id = uuid.uuid4().hex
         invoice_id = invoice_id_for(shipment_id)
         doc = json.loads(template["doc"])
-        doc["invoice_id"], doc["invoice_number"] = invoice_id, invoice_number(datetime.now(UTC), invoice_id)
+        # copies, not issued: numbered in a sequence of their own (a legal entity no real invoice uses)
+        number = format_number("INV", "BENCH", datetime.now(UTC).year, n_copy + 1)
+        doc["invoice_id"], doc["invoice_number"] = invoice_id, number
         doc["references"]["shipment_id"] = shipment_id
         item = {
             **template,

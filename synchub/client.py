@@ -118,3 +118,13 @@ class ChannelClient:
 
     def get_order(self, order_id: str) -> Response:
         return self.request("GET", f"/orders/{order_id}")
+
+    def cancel_order(self, order_id: str, idempotency_key: str, reason: str | None = None) -> Response:
+        body = {"reason": reason} if reason else None
+        return self.request("POST", f"/orders/{order_id}/cancel", body, {"Idempotency-Key": idempotency_key})
+
+    def authorize_return(self, order_id: str, rma: dict[str, Any], idempotency_key: str) -> Response:
+        return self.request("POST", f"/orders/{order_id}/returns", rma, {"Idempotency-Key": idempotency_key})
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)

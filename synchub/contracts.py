@@ -19,10 +19,25 @@ BASE_ID = "https://synchub.dev/schemas/"
 
 
 def _models() -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    from fulfilment.models import OrderCancellationAnsweredData, OrderReleasedData, ReleaseAcknowledgedData
+
     from connectors.models import CircuitStateChangedData
-    from inventory.models import PositionReport
-    from invoicing.models import Invoice, InvoicePostedData, ShipmentConfirmed
-    from orders.models import OrderAcceptedData, OrderIn
+    from inventory.models import PositionReport, StockAvailableData
+    from invoicing.models import (
+        CreditMemo,
+        CreditMemoPostedData,
+        Invoice,
+        InvoicePostedData,
+        ReturnReceived,
+        ShipmentConfirmed,
+    )
+    from orders.models import (
+        OrderAcceptedData,
+        OrderCancellationRequestedData,
+        OrderCancelledData,
+        OrderIn,
+        ReturnAuthorizedData,
+    )
     from reconciliation.models import ReconciliationCompletedData
     from reservation.models import OrderBackorderedData, OrderReservedData
     from synchub_core.envelope import EventEnvelope
@@ -37,6 +52,16 @@ def _models() -> tuple[Any, dict[str, Any], dict[str, Any]]:
         "InvoicePosted": InvoicePostedData,
         "CircuitStateChanged": CircuitStateChangedData,
         "ReconciliationCompleted": ReconciliationCompletedData,
+        "OrderCancelled": OrderCancelledData,
+        "OrderCancellationRequested": OrderCancellationRequestedData,
+        "OrderCancellationAnswered": OrderCancellationAnsweredData,
+        "OrderReleased": OrderReleasedData,
+        "ReleaseAcknowledged": ReleaseAcknowledgedData,
+        "ReturnAuthorized": ReturnAuthorizedData,
+        "ReturnReceived": ReturnReceived,
+        "CreditMemoIssued": CreditMemo,
+        "CreditMemoPosted": CreditMemoPostedData,
+        "StockAvailable": StockAvailableData,
     }
     documents = {"order-request": OrderIn}
     return EventEnvelope, events, documents

@@ -18,10 +18,12 @@ from synchub_core.envelope import EventEnvelope, iso
 from synchub_core.outbox import outbox_put
 from synchub_core.vocabulary import OrderState
 
-from .models import INVOICE_SOURCE, POSTED, REJECTED, ShipmentRejected
+from . import numbering
+from .models import INVOICE_SOURCE, POSTED, REJECTED, ReturnReceived, ShipmentRejected
 
 BY_DAY_INDEX = "by-day"  # sparse: invoice items carry day_key INVOICE#<issue day>, day_at <issued_at>#<invoice_id>
 BATCH_GET_MAX = 100
+DOC_PREFIX = "DOC#"
 POSTING_FIELDS = ("posting_status", "finance_document_id", "posted_at", "posting_rejection")
 
 load_order = orders.load
@@ -87,7 +89,9 @@ def issued_between(start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         day += timedelta(days=1)
 
 
-def _batch_get(table: str, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _batch_get(
+    table: str, keys: list[dict[str, Any]], types: tuple[str, ...] = ("INVOICE",)
+) -> Iterator[dict[str, Any]]:
     """The invoice docs of ``keys`` (serialized keys), in key order, retrying unprocessed keys."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     pending: list[dict[str, Any]] = keys
@@ -104,7 +108,7 @@ def _batch_get(table: str, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any
         raise RuntimeError(f"{len(pending)} invoice reads stayed unprocessed (throttled): retry the run")
     for key in keys:
         item = found.get((key["pk"]["S"], key["sk"]["S"]))
-        if item is not None and item.get("item_type") == "INVOICE":
+        if item is not None and item.get("item_type") in types:
             yield _doc(item)
 
 
@@ -168,41 +172,260 @@ def _json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str)
 
 
+def _pointer_put(document_id: str, key: dict[str, str], order_id: str, channel: str) -> dict[str, Any]:
+    """``DOC#<id>``: where the invoice or credit memo ``document_id`` is kept, and whose it is (so
+    ``GET /invoices/{id}`` finds it with one read, confined to its channel)."""
+    return ddb.put(
+        settings().orders_table,
+        {
+            "pk": f"{DOC_PREFIX}{document_id}",
+            "sk": "DOC",
+            "item_type": "DOCUMENT_POINTER",
+            "doc_pk": key["pk"],
+            "doc_sk": key["sk"],
+            "order_id": order_id,
+            "channel": channel,
+        },
+        condition="attribute_not_exists(pk)",
+    )
+
+
+def _stock_ops(changes: list[dict[str, Any]], shipped_at: str, shipment_id: str) -> list[dict[str, Any]]:
+    """One position update per touched allocation: units shipped from it and units released."""
+    ops = []
+    for change in changes:
+        sku, location, lot = change["sku"], change["location_id"], change.get("lot")
+        if change["consume"]:
+            position = inventory.get_position(sku, location, lot=lot)
+            if position is None:  # pragma: no cover - allocations only come from existing positions
+                raise ShipmentRejected(f"position {sku}@{location} vanished")
+            ops.append(
+                inventory.ship_op(position, change["consume"], shipped_at, shipment_id, release=change["release"])
+            )
+        else:
+            ops.append(inventory.release_op(sku, location, change["release"], lot=lot))
+    return ops
+
+
+def next_invoice_number(entity: str, year: int) -> numbering.Numbered:
+    return numbering.next_number("INV", entity, year)
+
+
+def next_credit_memo_number(entity: str, year: int) -> numbering.Numbered:
+    return numbering.next_number("CM", entity, year)
+
+
 def save(
     invoice: dict[str, Any],
     shipment_id: str,
     shipped_at: str,
-    consumed: list[dict[str, Any]],
+    changes: list[dict[str, Any]],
     order: orders.StoredOrder,
     expected_version: int,
     transitions: list[tuple[OrderState, str]],
     event: EventEnvelope,
+    counter_op: dict[str, Any],
+    released: list[str],
 ) -> bool:
-    """Store the invoice (once per shipment), consume the shipped stock at the positions it was
-    reserved at, and move the order on with its event: one transaction. False when a duplicate
-    won the race or the order moved on (the caller re-reads)."""
+    """Store the invoice (once per shipment) with its pointer and its number, consume the shipped
+    stock at the positions it was picked from (and release what a short close gives back), and move
+    the order on with its event (and StockAvailable for released SKUs): one transaction. False when
+    a duplicate won the race, the order moved on or the number was taken (the caller re-reads)."""
+    key = invoice_key(shipment_id)
     ops = [
         ddb.put(
             settings().orders_table,
             {
-                **invoice_key(shipment_id),
+                **key,
                 "item_type": "INVOICE",
                 "order_id": order.order_id,
                 "invoice_id": invoice["invoice_id"],
+                "channel": order.channel,
                 **day_keys(invoice["issued_at"], invoice["invoice_id"]),
                 "doc": _json(invoice),
             },
             condition="attribute_not_exists(pk)",
-        )
+        ),
+        _pointer_put(invoice["invoice_id"], key, order.order_id, order.channel),
+        counter_op,
     ]
-    for c in consumed:
-        position = inventory.get_position(c["sku"], c["location_id"])
-        if position is None:  # pragma: no cover - allocations only come from existing positions
-            raise ShipmentRejected(f"position {c['sku']}@{c['location_id']} vanished")
-        ops.append(inventory.ship_op(position, c["quantity"], shipped_at, shipment_id))
+    ops += _stock_ops(changes, shipped_at, shipment_id)
     ops += orders.transition_ops(order, expected_version, transitions, event, source=INVOICE_SOURCE)
+    if released:
+        ops.append(orders.stock_available_put(event, released, "short-close"))
+    return _commit(ops)
+
+
+def _commit(ops: list[dict[str, Any]]) -> bool:
     try:
         ddb.transact(ops)
     except ddb.TransactionCancelled:
         return False
     return True
+
+
+# -- credit memos -------------------------------------------------------------------------------
+
+
+def credit_memo_key(order_id: str, rma_id: str) -> dict[str, str]:
+    return {"pk": f"CREDITMEMO#{order_id}#{rma_id}", "sk": "CREDITMEMO"}
+
+
+def credit_memo_exists(order_id: str, rma_id: str) -> bool:
+    return ddb.get(settings().orders_table, credit_memo_key(order_id, rma_id)) is not None
+
+
+def invoices_of(order: orders.StoredOrder) -> list[dict[str, Any]]:
+    """The order's invoices, oldest first (by its shipments)."""
+    keys = [ddb.to_ddb(invoice_key(s["shipment_id"])) for s in order.shipments]
+    found = list(_batch_get_docs(settings().orders_table, keys))
+    return sorted(found, key=lambda doc: (doc["issued_at"], doc["invoice_id"]))
+
+
+def save_credit_memo(
+    memo: dict[str, Any],
+    receipt: ReturnReceived,
+    order: orders.StoredOrder,
+    expected_version: int,
+    transitions: list[tuple[OrderState, str]],
+    event: EventEnvelope,
+    counter_op: dict[str, Any],
+    restocked: list[str],
+) -> bool:
+    """Store the credit memo (once per return) with its pointer and number, put the returned units
+    back into stock, and record the return on the order with CreditMemoIssued (and StockAvailable for
+    the resaleable SKUs): one transaction. False when it lost a race (the caller re-reads)."""
+    references = memo["references"]
+    key = credit_memo_key(references["order_id"], references["rma_id"])
+    ops = [
+        ddb.put(
+            settings().orders_table,
+            {
+                **key,
+                "item_type": "CREDIT_MEMO",
+                "order_id": order.order_id,
+                "credit_memo_id": memo["credit_memo_id"],
+                "channel": order.channel,
+                "day_key": f"CREDITMEMO#{memo['issued_at'][:10]}",
+                "day_at": f"{memo['issued_at']}#{memo['credit_memo_id']}",
+                "doc": _json(memo),
+            },
+            condition="attribute_not_exists(pk)",
+        ),
+        _pointer_put(memo["credit_memo_id"], key, order.order_id, order.channel),
+        counter_op,
+    ]
+    received_at = iso(receipt.received_at)
+    for line in receipt.lines:
+        ops.append(
+            inventory.return_op(
+                line.sku,
+                line.location_id,
+                line.quantity,
+                lot=line.lot,
+                best_before=line.best_before.isoformat() if line.best_before else None,
+                damaged=line.condition == "DAMAGED",
+                received_at=received_at,
+                ref=f"return:{references['rma_id']}",
+            )
+        )
+    ops += orders.transition_ops(order, expected_version, transitions, event, source=INVOICE_SOURCE)
+    if restocked:
+        ops.append(orders.stock_available_put(event, restocked, "return"))
+    return _commit(ops)
+
+
+def load_credit_memo(order_id: str, rma_id: str) -> dict[str, Any] | None:
+    item = ddb.get(settings().orders_table, credit_memo_key(order_id, rma_id))
+    return _doc(item) if item else None
+
+
+def load_document(document_id: str, channel: str | None = None) -> dict[str, Any] | None:
+    """The invoice or credit memo ``document_id`` (with its posting status) by its pointer; None if
+    there is none, or it is not ``channel``'s (when given)."""
+    table = settings().orders_table
+    pointer = ddb.get(table, {"pk": f"{DOC_PREFIX}{document_id}", "sk": "DOC"})
+    if pointer is None or (channel is not None and pointer.get("channel") != channel):
+        return None
+    item = ddb.get(table, {"pk": pointer["doc_pk"], "sk": pointer["doc_sk"]})
+    return _doc(item) if item else None
+
+
+def load_credit_memo_by_id(credit_memo_id: str) -> dict[str, Any] | None:
+    doc = load_document(credit_memo_id)
+    return doc if doc is not None and doc.get("credit_memo_id") == credit_memo_id else None
+
+
+def documents_of(
+    order_id: str, shipment_ids: list[str], rma_ids: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The invoices of ``shipment_ids`` and the credit memos of ``rma_ids`` (one BatchGetItem per
+    100), oldest first: what ``GET /orders/{id}`` shows of an order's billing."""
+    keys = [ddb.to_ddb(invoice_key(s)) for s in shipment_ids]
+    keys += [ddb.to_ddb(credit_memo_key(order_id, r)) for r in rma_ids]
+    invoices: list[dict[str, Any]] = []
+    memos: list[dict[str, Any]] = []
+    for doc in _batch_get_docs(settings().orders_table, keys):
+        (memos if "credit_memo_id" in doc else invoices).append(doc)
+    return (
+        sorted(invoices, key=lambda d: (d["issued_at"], d["invoice_id"])),
+        sorted(memos, key=lambda d: (d["issued_at"], d["credit_memo_id"])),
+    )
+
+
+def _batch_get_docs(table: str, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for start_at in range(0, len(keys), BATCH_GET_MAX):
+        yield from _batch_get(table, keys[start_at : start_at + BATCH_GET_MAX], types=("INVOICE", "CREDIT_MEMO"))
+
+
+def _credit_memo_key_of(memo: dict[str, Any]) -> dict[str, str]:
+    return credit_memo_key(memo["references"]["order_id"], memo["references"]["rma_id"])
+
+
+def credit_memo_posted_ops(
+    memo: dict[str, Any], finance_document_id: str, posted_at: str, event: EventEnvelope
+) -> list[dict[str, Any]]:
+    """Transaction entries marking the credit memo POSTED with the target's document id, and its
+    CreditMemoPosted event in the outbox; cancelled when it is POSTED already."""
+    table = settings().orders_table
+    return [
+        ddb.update(
+            table,
+            _credit_memo_key_of(memo),
+            "SET posting_status = :posted, finance_document_id = :doc, posted_at = :at REMOVE posting_rejection",
+            condition=_posting_condition(),
+            posted=POSTED,
+            doc=finance_document_id,
+            at=posted_at,
+        ),
+        outbox_put(table, event, INVOICE_SOURCE),
+    ]
+
+
+def credit_memo_reposted_ops(memo: dict[str, Any], finance_document_id: str, posted_at: str) -> list[dict[str, Any]]:
+    return [
+        ddb.update(
+            settings().orders_table,
+            _credit_memo_key_of(memo),
+            "SET finance_document_id = :doc, posted_at = :at",
+            condition="posting_status = :posted",
+            posted=POSTED,
+            doc=finance_document_id,
+            at=posted_at,
+        )
+    ]
+
+
+def credit_memo_rejected_ops(memo: dict[str, Any], code: str, at: str) -> list[dict[str, Any]]:
+    return [
+        ddb.update(
+            settings().orders_table,
+            _credit_memo_key_of(memo),
+            "SET posting_status = :rejected, posting_rejection = :code, posting_rejected_at = :at",
+            condition=_posting_condition(),
+            posted=POSTED,
+            rejected=REJECTED,
+            code=code,
+            at=at,
+        )
+    ]

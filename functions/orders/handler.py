@@ -1,5 +1,8 @@
-"""Orders API: ``POST /orders``, ``GET /orders/{order_id}`` and ``GET /openapi.json`` behind API
-Gateway (REST), with the ``ANY`` fallback methods of those resources answered 405 here.
+"""The channel API behind API Gateway (REST): orders (``POST /orders``, ``GET /orders/{order_id}``,
+``POST /orders/{order_id}/cancel``, ``POST /orders/{order_id}/returns``), billing documents
+(``GET /invoices/{invoice_id}``, ``GET /credit-memos/{credit_memo_id}``), availability-to-promise
+(``GET /availability``, ``POST /availability/query``) and ``GET /openapi.json``, with the ``ANY``
+fallback methods of those resources answered 405 here.
 
 Every request passes :mod:`orders.preflight` first (one place for authentication, limits, headers
 and body checks); the resolver then sees only requests that are sound. The channel comes from
@@ -13,31 +16,43 @@ No ``from __future__ import annotations`` here: the resolver reads the annotatio
 """
 
 import functools
+import json
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from inventory import api as inventory
+from invoicing import api as invoicing
 from synchub_core.lambda_support import Powertools
 from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, failure_place, problem, refusal_response
 
 from . import logic, preflight
 from .models import (
+    CancelIn,
     ChannelMismatch,
     CreateResult,
     DuplicateChannelOrder,
     IdempotencyConflict,
+    NotCancellable,
+    NotReturnable,
     Order,
     OrderIn,
     OrderReceipt,
     OrderRejected,
+    ReturnAuthorization,
+    ReturnConflict,
+    ReturnExceedsShipped,
+    ReturnIn,
+    UnknownOrderLine,
 )
 
 pt = Powertools.for_service("orders")
@@ -204,7 +219,13 @@ def create_order(  # type: ignore[no-untyped-def]
     correlation_id = correlation_id or preflight.request_id(app.current_event.raw_event) or logic.new_order_id()
     logger.set_correlation_id(correlation_id)  # the log lines carry the id the order's events carry
     try:
-        result = logic.accept(order, idempotency_key, correlation_id, channel=channel)
+        result = logic.accept(
+            order,
+            idempotency_key,
+            correlation_id,
+            channel=channel,
+            min_shelf_life_days=preflight.min_shelf_life_days(app.current_event.raw_event),
+        )
     except ChannelMismatch:
         metrics.add_metric(name="ChannelMismatch", unit=MetricUnit.Count, value=1)
         return problem(
@@ -275,7 +296,9 @@ def _rejected(order: OrderIn, rejected: OrderRejected) -> Response:
 @app.get(
     "/orders/<order_id>",
     summary="Read an order",
-    description="The order with its state and history. Another channel's order is 404, like one that does not exist.",
+    description="The order with its state and history, its shipments (where each line was picked), its invoices "
+    "and credit memos with their lines, its returns and its cancellation. Another channel's order is 404, like one "
+    "that does not exist.",
     operation_id="getOrder",
     tags=["orders"],
     responses={
@@ -301,7 +324,364 @@ def get_order(  # type: ignore[no-untyped-def]
     order = logic.get(order_id, _channel())
     if order is None:  # answered, not raised: a 404 is no error to log or trace
         return _no_resource()
+    received = [r.rma_id for r in order.returns if r.status == "RECEIVED"]
+    invoices, credit_memos = invoicing.documents_of(order.order_id, [s.shipment_id for s in order.shipments], received)
+    order = order.model_copy(update={"invoices": invoices, "credit_memos": credit_memos})
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=order.model_dump_json())
+
+
+def _json(status: int, body: str, **headers: str) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _correlation(correlation_id: str | None) -> str:
+    found = correlation_id or preflight.request_id(app.current_event.raw_event) or logic.new_order_id()
+    logger.set_correlation_id(found)
+    return found
+
+
+ORDER_ID_DOC = "The order id from POST /orders: `ord_` and 32 hex digits"
+KEYED_POST_DOC = (
+    "8-128 characters of A-Z a-z 0-9 - _ . : . A retry with the same key answers the same outcome; the action "
+    "itself is idempotent too."
+)
+
+
+@app.post(
+    "/orders/<order_id>/cancel",
+    summary="Cancel an order",
+    description="Cancels the channel's order if it has not shipped. ACCEPTED, BACKORDERED or RESERVED: cancelled at "
+    "once, its reservations released (200). RELEASED: the cancellation is sent to the warehouse(s), which may refuse "
+    "it (already picked): 202 with `cancellation.status` REQUESTED; follow the order for the answer. Cancelling again "
+    "is a no-op answering the same.",
+    operation_id="cancelOrder",
+    tags=["orders"],
+    responses={
+        200: {
+            "description": "Cancelled (now or before)",
+            "content": {content_types.APPLICATION_JSON: {"model": Order}},
+        },
+        202: {
+            "description": "Cancellation requested of the warehouse(s)",
+            "content": {content_types.APPLICATION_JSON: {"model": Order}},
+        },
+        **_problems(
+            s400="validation-error, idempotency-key-missing, idempotency-key-invalid, correlation-id-invalid, "
+            "body-not-json, body-not-object, json-too-deep",
+            s401=UNAUTHORIZED,
+            s403=FORBIDDEN,
+            s404="not-found: no such order for this channel",
+            s409="order-not-cancellable: shipped, invoiced or rejected, or the warehouse refused the cancellation "
+            "(`detail` says why; `state`)",
+            s415="unsupported-media-type",
+            s429=THROTTLED,
+        ),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def cancel_order(  # type: ignore[no-untyped-def]
+    order_id: Annotated[str, Path(description=ORDER_ID_DOC)],
+    request: Annotated[CancelIn, Body(description="Optional: why (for the order's history)")],
+    idempotency_key: Annotated[
+        str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=KEYED_POST_DOC)
+    ],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    channel = _channel()
+    correlation = _correlation(correlation_id)
+    try:
+        stored = logic.cancel(order_id, channel, request, correlation, f"idempotency-key:{idempotency_key}")
+    except NotCancellable as refused:
+        metrics.add_metric(name="CancelRefused", unit=MetricUnit.Count, value=1)
+        return problem(
+            409,
+            "order-not-cancellable",
+            "Order cannot be cancelled",
+            refused.reason,
+            instance=_public(f"/orders/{order_id}/cancel"),
+            state=refused.state,
+        )
+    if stored is None:
+        return _no_resource()
+    order = logic.get(order_id, channel)
+    if order is None:  # pragma: no cover - it was just read
+        return _no_resource()
+    requested = order.cancellation is not None and order.cancellation.status == "REQUESTED"
+    metrics.add_metric(name="CancelRequested" if requested else "OrderCancelled", unit=MetricUnit.Count, value=1)
+    logger.info("cancel", extra={"order_id": order_id, "state": order.state.value, "requested": requested})
+    return _json(202 if requested else 200, order.model_dump_json())
+
+
+@app.post(
+    "/orders/<order_id>/returns",
+    summary="Authorize a return",
+    description="Authorizes the return (RMA) of shipped units. When the warehouse receives them (ReturnReceived) the "
+    "hub issues exactly one credit memo for the return, against the invoice lines it credits. The same `rma_id` with "
+    "the same body answers the return authorized before (200).",
+    operation_id="authorizeReturn",
+    tags=["orders"],
+    responses={
+        201: {
+            "description": "Return authorized",
+            "content": {content_types.APPLICATION_JSON: {"model": ReturnAuthorization}},
+        },
+        200: {
+            "description": "Authorized before with this body",
+            "content": {content_types.APPLICATION_JSON: {"model": ReturnAuthorization}},
+        },
+        **_problems(
+            s400="validation-error, idempotency-key-missing, idempotency-key-invalid, correlation-id-invalid, "
+            "body-not-json, body-not-object, json-too-deep",
+            s401=UNAUTHORIZED,
+            s403=FORBIDDEN,
+            s404="not-found: no such order for this channel",
+            s409="order-not-returnable: nothing of the order shipped yet; rma-conflict: the rma_id was used on this "
+            "order with another body",
+            s415="unsupported-media-type",
+            s422="return-exceeds-shipped: a line returns more than shipped and not yet authorized for return "
+            "(`errors`); unknown-order-line: no such line_id on the order",
+            s429=THROTTLED,
+        ),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def authorize_return(  # type: ignore[no-untyped-def]
+    order_id: Annotated[str, Path(description=ORDER_ID_DOC)],
+    request: Annotated[ReturnIn, Body(description="The return: RMA id, reason, lines")],
+    idempotency_key: Annotated[
+        str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=KEYED_POST_DOC)
+    ],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    channel = _channel()
+    correlation = _correlation(correlation_id)
+    instance = _public(f"/orders/{order_id}/returns")
+    try:
+        result = logic.authorize_return(order_id, channel, request, correlation, f"idempotency-key:{idempotency_key}")
+    except NotReturnable as refused:
+        return problem(
+            409,
+            "order-not-returnable",
+            "Nothing to return",
+            f"Order {order_id} is {refused.state}: nothing of it has shipped, so nothing can be returned. "
+            "Cancel it instead.",
+            instance=instance,
+            state=refused.state,
+        )
+    except ReturnConflict as conflict:
+        return problem(
+            409,
+            "rma-conflict",
+            "RMA id used with another return",
+            f"Return {conflict.rma_id} was authorized on this order with other lines or another reason; "
+            "use a new rma_id for a new return.",
+            instance=instance,
+        )
+    except UnknownOrderLine as unknown:
+        return problem(
+            422,
+            "unknown-order-line",
+            "No such order line",
+            f"Order {order_id} has no line {unknown.line_id}. Nothing was written.",
+            instance=instance,
+            errors=[{"pointer": _line_pointer(request, unknown.line_id, "line_id"), "detail": "not on the order"}],
+        )
+    except ReturnExceedsShipped as exceeds:
+        return problem(
+            422,
+            "return-exceeds-shipped",
+            "Return exceeds what shipped",
+            f"Line {exceeds.line_id} returns {exceeds.requested}; {exceeds.returnable} shipped and not yet "
+            "authorized for return. Nothing was written.",
+            instance=instance,
+            errors=[
+                {
+                    "pointer": _line_pointer(request, exceeds.line_id, "quantity"),
+                    "detail": f"at most {exceeds.returnable}",
+                }
+            ],
+        )
+    if result is None:
+        return _no_resource()
+    authorization, created = result
+    metrics.add_metric(name="ReturnAuthorized" if created else "ReturnReplayed", unit=MetricUnit.Count, value=1)
+    logger.info("return", extra={"order_id": order_id, "rma_id": authorization.rma_id, "new_return": created})
+    return _json(201 if created else 200, authorization.model_dump_json())
+
+
+def _line_pointer(request: ReturnIn, line_id: str, field: str) -> str:
+    index = next((n for n, line in enumerate(request.lines) if line.line_id == line_id), 0)
+    return f"/lines/{index}/{field}"
+
+
+def _document(document_id: str, kind: str) -> Response:
+    doc = invoicing.load_document(document_id, _channel())
+    if doc is None or kind not in doc:
+        return _no_resource()
+    return _json(200, json.dumps(doc))
+
+
+@app.get(
+    "/invoices/<invoice_id>",
+    summary="Read an invoice",
+    description="The invoice with its lines, references and posting status. Only the channel whose order it bills "
+    "can read it; anything else is 404.",
+    operation_id="getInvoice",
+    tags=["billing"],
+    responses={
+        200: {"description": "The invoice", "content": {content_types.APPLICATION_JSON: {"model": invoicing.Invoice}}},
+        **_problems(s400="correlation-id-invalid", s401=UNAUTHORIZED, s403=FORBIDDEN, s404="not-found", s429=THROTTLED),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def get_invoice(  # type: ignore[no-untyped-def]
+    invoice_id: Annotated[str, Path(description="The invoice id (`inv_` and 24 hex digits)")],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    return _document(invoice_id, "invoice_number")
+
+
+@app.get(
+    "/credit-memos/<credit_memo_id>",
+    summary="Read a credit memo",
+    description="The credit memo of a return with its lines (each naming the invoice line it credits) and posting "
+    "status. Only the channel whose order it credits can read it; anything else is 404.",
+    operation_id="getCreditMemo",
+    tags=["billing"],
+    responses={
+        200: {
+            "description": "The credit memo",
+            "content": {content_types.APPLICATION_JSON: {"model": invoicing.CreditMemo}},
+        },
+        **_problems(s400="correlation-id-invalid", s401=UNAUTHORIZED, s403=FORBIDDEN, s404="not-found", s429=THROTTLED),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def get_credit_memo(  # type: ignore[no-untyped-def]
+    credit_memo_id: Annotated[str, Path(description="The credit memo id (`cm_` and 24 hex digits)")],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    return _document(credit_memo_id, "credit_memo_number")
+
+
+def _unavailable(exc: inventory.AvailabilityRequestInvalid, path: str) -> Response:
+    return problem(
+        400,
+        "availability-request-invalid",
+        "Availability inquiry not valid",
+        str(exc),
+        instance=_public(path),
+        errors=exc.errors,
+    )
+
+
+AVAILABILITY_DOC = (
+    "Per location (and lot) and in total: on_hand, reserved, quality_hold, in_transit with its expected arrival, "
+    "available now and, with `by`, available by that date; each position with the `as_of` of the warehouse report it "
+    "rests on and `stale` once that is older than the hub's threshold. Lots that would not meet the channel's minimum "
+    "remaining shelf life count as not sellable. An inquiry, not a reservation: only an order reserves stock."
+)
+
+
+@app.get(
+    "/availability",
+    summary="Availability of SKUs",
+    description=AVAILABILITY_DOC,
+    operation_id="getAvailability",
+    tags=["availability"],
+    responses={
+        200: {
+            "description": "One entry per SKU asked for, in that order",
+            "content": {content_types.APPLICATION_JSON: {"model": list[inventory.SkuAvailability]}},
+        },
+        **_problems(
+            s400="availability-request-invalid: no sku, more than 50, or one that is no SKU (`errors`); "
+            "validation-error: `by` is no date; correlation-id-invalid",
+            s401=UNAUTHORIZED,
+            s403=FORBIDDEN,
+            s429=THROTTLED,
+        ),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def get_availability(  # type: ignore[no-untyped-def]
+    sku: Annotated[list[str], Query(description="A SKU; repeat for up to 50")] = [],  # noqa: B006
+    by: Annotated[date | None, Query(description="Also answer available_by this date (YYYY-MM-DD)")] = None,
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    _channel()
+    try:
+        found = inventory.availability(
+            sku,
+            by=by,
+            min_shelf_life_days=preflight.min_shelf_life_days(app.current_event.raw_event),
+            now=datetime.now(UTC),
+        )
+    except inventory.AvailabilityRequestInvalid as invalid:
+        return _unavailable(invalid, "/availability")
+    return _json(200, "[" + ",".join(entry.model_dump_json() for entry in found) + "]")
+
+
+@app.post(
+    "/availability/query",
+    summary="Can a basket be promised?",
+    description="For each line of a basket (up to 100): what is available now (and by `by`), and whether the line's "
+    "quantity can be promised. " + AVAILABILITY_DOC,
+    operation_id="queryAvailability",
+    tags=["availability"],
+    responses={
+        200: {
+            "description": "The basket's answer",
+            "content": {content_types.APPLICATION_JSON: {"model": inventory.QueryAnswer}},
+        },
+        **_problems(
+            s400="validation-error (`errors`), body-not-json, body-not-object, json-too-deep, correlation-id-invalid",
+            s401=UNAUTHORIZED,
+            s403=FORBIDDEN,
+            s415="unsupported-media-type",
+            s429=THROTTLED,
+        ),
+    },
+)
+@tracer.capture_method(capture_response=False)
+@_contained
+def query_availability(  # type: ignore[no-untyped-def]
+    request: Annotated[inventory.AvailabilityQuery, Body(description="The basket")],
+    correlation_id: Annotated[
+        str | None,
+        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+    ] = None,
+):
+    _channel()
+    try:
+        found = inventory.answer(
+            request,
+            min_shelf_life_days=preflight.min_shelf_life_days(app.current_event.raw_event),
+            now=datetime.now(UTC),
+        )
+    except inventory.AvailabilityRequestInvalid as invalid:
+        return _unavailable(invalid, "/availability/query")
+    return _json(200, found.model_dump_json())
 
 
 @functools.cache

@@ -16,25 +16,46 @@ import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from masterdata import api as masterdata
-from synchub_core.envelope import iso, new_event, utcnow
+from synchub_core.envelope import EventEnvelope, deterministic_event_id, iso, new_event, now_iso, utcnow
 
 from . import repository
 from .models import (
+    CANCELLABLE_NOW,
+    MAX_RETURNS,
     ORDER_ACCEPTED,
+    ORDER_CANCELLATION_REQUESTED,
+    ORDER_CANCELLED,
     ORDER_SOURCE,
+    RETURN_AUTHORIZED,
+    RETURNABLE,
     AcceptedLine,
+    CancelIn,
     ChannelMismatch,
+    ConcurrentChange,
     CreateResult,
+    NotCancellable,
+    NotReturnable,
     Order,
     OrderAcceptedData,
+    OrderCancellationRequestedData,
+    OrderCancelledData,
     OrderIn,
     OrderLine,
     OrderRejected,
     OrderState,
+    ReturnAuthorization,
+    ReturnAuthorizedData,
+    ReturnConflict,
+    ReturnExceedsShipped,
+    ReturnIn,
     StoredOrder,
+    UnknownOrderLine,
 )
+
+MAX_ATTEMPTS = 5
 
 
 def _canonical(value: object) -> str:
@@ -107,7 +128,14 @@ def priced(lines: list[OrderLine], erp_prices: Mapping[str, Decimal]) -> list[Ac
     return accepted
 
 
-def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str, *, channel: str | None = None) -> CreateResult:
+def accept(
+    order_in: OrderIn,
+    idempotency_key: str,
+    correlation_id: str,
+    *,
+    channel: str | None = None,
+    min_shelf_life_days: int = 0,
+) -> CreateResult:
     """Accept an order for ``channel``, the channel the request is authenticated as.
 
     The order, its idempotency key and its channel order reference belong to that channel: two
@@ -146,12 +174,14 @@ def accept(order_in: OrderIn, idempotency_key: str, correlation_id: str, *, chan
         created_at=now,
         updated_at=now,
         correlation_id=correlation_id,
+        min_shelf_life_days=min_shelf_life_days,
     )
+    accepted = OrderAcceptedData(order_id=stored.order_id, min_shelf_life_days=min_shelf_life_days, **doc)
     event = new_event(
         ORDER_ACCEPTED,
         entity_id=stored.order_id,
         sequence=stored.version,
-        data=OrderAcceptedData(order_id=stored.order_id, **doc).model_dump(mode="json"),
+        data=accepted.model_dump(mode="json"),
         correlation_id=correlation_id,
         causation_id=causation_id(idempotency_key),
         source_system=ORDER_SOURCE,
@@ -168,3 +198,211 @@ def get(order_id: str, channel: str) -> Order | None:
     if order is None or order.channel != channel:
         return None
     return order
+
+
+def _owned(order_id: str, channel: str) -> StoredOrder | None:
+    """The stored order if ``channel`` owns it; another channel's order is not found."""
+    if not is_order_id(order_id):
+        return None
+    order = repository.load(order_id)
+    return order if order is not None and order.channel == channel else None
+
+
+def _bump(order: StoredOrder) -> int:
+    """Move ``order`` to its next version (returns the version it was read at)."""
+    expected = order.version
+    order.version += 1
+    order.updated_at = now_iso()
+    return expected
+
+
+def cancel(order_id: str, channel: str, request: CancelIn, correlation_id: str, causation: str) -> StoredOrder | None:
+    """Cancel ``channel``'s order; None if it has no such order.
+
+    * ACCEPTED, BACKORDERED, RESERVED: CANCELLED now, its reservations released in the same
+      transaction (OrderCancelled, and StockAvailable for what went back to stock);
+    * RELEASED: the cancellation is REQUESTED of every warehouse it was released to
+      (OrderCancellationRequested); each confirms or refuses (fulfilment);
+    * CANCELLED, or a cancellation already requested: nothing happens (cancelling twice is a no-op);
+    * anything else, or a cancellation the warehouse refused: :class:`NotCancellable` with the reason.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        order = _owned(order_id, channel)
+        if order is None:
+            return None
+        cancellation = order.cancellation or {}
+        if order.state is OrderState.CANCELLED or cancellation.get("status") == "REQUESTED":
+            return order
+        if cancellation.get("status") == "REFUSED":
+            raise NotCancellable(order_id, order.state.value, cancellation.get("refusal") or "the warehouse refused")
+        if order.state in CANCELLABLE_NOW:
+            saved = _cancel_now(order, request.reason, correlation_id, causation)
+        elif order.state is OrderState.RELEASED:
+            saved = _request_cancellation(order, request.reason, correlation_id, causation)
+        else:
+            raise NotCancellable(order_id, order.state.value, _why_not_cancellable(order))
+        if saved is not None:
+            return saved
+    raise ConcurrentChange(order_id)
+
+
+def _why_not_cancellable(order: StoredOrder) -> str:
+    if order.state in (OrderState.SHIPPED, OrderState.INVOICED):
+        return (
+            f"order {order.order_id} is {order.state.value}: it has left the warehouse and cannot be cancelled; "
+            "authorize a return (POST /orders/{order_id}/returns) instead"
+        )
+    return f"order {order.order_id} is {order.state.value} and cannot be cancelled"
+
+
+def cancelled(order: StoredOrder, reason: str, at: str) -> dict[str, Any]:
+    """``order`` CANCELLED (the caller bumps the version): every open unit closed, no allocation left.
+    Returns the OrderCancelled data with what it released (the allocations it had)."""
+    released = order.allocations
+    for line in order.doc["lines"]:
+        open_units = order.open_units(line["sku"])
+        if open_units > 0:
+            order.closed[line["sku"]] = order.closed.get(line["sku"], 0) + open_units
+    order.allocations = []
+    order.state = OrderState.CANCELLED
+    order.cancellation = {
+        **(order.cancellation or {"requested_at": at, "answers": {}}),
+        "status": "CANCELLED",
+        "reason": (order.cancellation or {}).get("reason", reason),
+    }
+    return OrderCancelledData(
+        order_id=order.order_id,
+        channel=order.channel,
+        channel_order_ref=order.doc["channel_order_ref"],
+        reason=order.cancellation["reason"],
+        cancelled_at=at,
+        released=released,  # type: ignore[arg-type]
+    ).model_dump(mode="json")
+
+
+def cancelled_event(order: StoredOrder, data: dict[str, Any], correlation_id: str, causation: str) -> EventEnvelope:
+    return new_event(
+        ORDER_CANCELLED,
+        entity_id=order.order_id,
+        sequence=order.version,
+        data=data,
+        correlation_id=correlation_id,
+        causation_id=causation,
+        source_system=ORDER_SOURCE,
+        event_id=deterministic_event_id("order-cancelled", order.order_id),
+    )
+
+
+def _cancel_now(order: StoredOrder, reason: str, correlation_id: str, causation: str) -> StoredOrder | None:
+    was_backordered = order.state is OrderState.BACKORDERED
+    backordered_at = order.updated_at
+    expected = _bump(order)
+    data = cancelled(order, reason, order.updated_at)
+    event = cancelled_event(order, data, correlation_id, causation)
+    if not repository.save_cancellation(order, expected, [(OrderState.CANCELLED, reason)], event, data["released"]):
+        return None
+    if was_backordered:
+        repository.drop_order_hints(order, backordered_at)
+    return order
+
+
+def _request_cancellation(order: StoredOrder, reason: str, correlation_id: str, causation: str) -> StoredOrder | None:
+    warehouses = sorted(order.releases)
+    expected = _bump(order)
+    order.cancellation = {"status": "REQUESTED", "reason": reason, "requested_at": order.updated_at, "answers": {}}
+    data = OrderCancellationRequestedData(
+        order_id=order.order_id, warehouse_ids=warehouses, reason=reason, requested_at=order.updated_at
+    )
+    event = new_event(
+        ORDER_CANCELLATION_REQUESTED,
+        entity_id=order.order_id,
+        sequence=order.version,
+        data=data.model_dump(mode="json"),
+        correlation_id=correlation_id,
+        causation_id=causation,
+        source_system=ORDER_SOURCE,
+        event_id=deterministic_event_id("order-cancellation-requested", order.order_id),
+    )
+    note = f"cancellation requested of warehouse(s) {', '.join(warehouses)}: {reason}"
+    if not repository.save_cancellation(order, expected, [(order.state, note)], event, []):
+        return None
+    return order
+
+
+def return_hash(request: ReturnIn) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def authorize_return(
+    order_id: str, channel: str, request: ReturnIn, correlation_id: str, causation: str
+) -> tuple[ReturnAuthorization, bool] | None:
+    """Authorize the return ``request.rma_id`` of ``channel``'s order: ``(return, created)``, or None
+    if it has no such order. The same RMA with the same body answers the return authorized before
+    (``created`` False); with another body :class:`ReturnConflict`. A line may return at most what
+    shipped less what earlier returns authorized (:class:`ReturnExceedsShipped`)."""
+    digest = return_hash(request)
+    for _ in range(MAX_ATTEMPTS):
+        order = _owned(order_id, channel)
+        if order is None:
+            return None
+        previous = next((r for r in order.returns if r["rma_id"] == request.rma_id), None)
+        if previous is not None:
+            if previous.get("request_hash") != digest:
+                raise ReturnConflict(request.rma_id)
+            return ReturnAuthorization.model_validate(previous), False
+        if order.state not in RETURNABLE or not any(order.shipped.values()):
+            raise NotReturnable(order_id, order.state.value)
+        if len(order.returns) >= MAX_RETURNS:
+            raise NotReturnable(order_id, f"{order.state.value} with {MAX_RETURNS} returns already")
+        lines = _return_lines(order, request)
+        expected = _bump(order)
+        authorization = ReturnAuthorization(
+            rma_id=request.rma_id,
+            reason=request.reason,
+            lines=lines,  # type: ignore[arg-type]
+            authorized_at=order.updated_at,
+            request_hash=digest,
+        )
+        order.returns = [*order.returns, {**authorization.model_dump(mode="json"), "request_hash": digest}]
+        data = ReturnAuthorizedData(
+            order_id=order_id,
+            rma_id=request.rma_id,
+            channel=channel,
+            reason=request.reason,
+            lines=lines,  # type: ignore[arg-type]
+            authorized_at=order.updated_at,
+        )
+        event = new_event(
+            RETURN_AUTHORIZED,
+            entity_id=order_id,
+            sequence=order.version,
+            data=data.model_dump(mode="json"),
+            correlation_id=correlation_id,
+            causation_id=causation,
+            source_system=ORDER_SOURCE,
+            event_id=deterministic_event_id("return-authorized", order_id, request.rma_id),
+        )
+        note = f"return {request.rma_id} authorized: {request.reason}"
+        if repository.save_transition(order, expected, [(order.state, note)], event):
+            return authorization, True
+    raise ConcurrentChange(order_id)
+
+
+def _return_lines(order: StoredOrder, request: ReturnIn) -> list[dict[str, Any]]:
+    by_line = {line["line_id"]: line for line in order.doc["lines"]}
+    authorized: dict[str, int] = {}
+    for earlier in order.returns:
+        for line in earlier["lines"]:
+            authorized[line["sku"]] = authorized.get(line["sku"], 0) + int(line["quantity"])
+    lines = []
+    for line in request.lines:
+        ordered = by_line.get(line.line_id)
+        if ordered is None:
+            raise UnknownOrderLine(line.line_id)
+        sku = ordered["sku"]
+        returnable = order.shipped.get(sku, 0) - authorized.get(sku, 0)
+        if line.quantity > returnable:
+            raise ReturnExceedsShipped(line.line_id, line.quantity, max(returnable, 0))
+        lines.append({"line_id": line.line_id, "sku": sku, "quantity": line.quantity})
+    return lines

@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from synchub_core.vocabulary import Allocation, Money, OrderState, Rate, Sku
 
 ORDER_ACCEPTED = "OrderAccepted"
+ORDER_CANCELLED = "OrderCancelled"
+ORDER_CANCELLATION_REQUESTED = "OrderCancellationRequested"
+RETURN_AUTHORIZED = "ReturnAuthorized"
 ORDER_SOURCE = "synchub.orders"
+# what a channel may cancel at once (reservations are released in the same transaction); a RELEASED
+# order's cancellation is asked of its warehouses, which may refuse it (already picked)
+CANCELLABLE_NOW = frozenset({OrderState.ACCEPTED, OrderState.BACKORDERED, OrderState.RESERVED})
+RETURNABLE = frozenset({OrderState.SHIPPED, OrderState.INVOICED})
+MAX_RETURNS = 50  # returns authorized per order: the order item stays far below DynamoDB's 400 KB
 MAX_LINES = 40  # a reservation transaction touches each line's positions plus 3 bookkeeping items
 # a sales channel's id: its OAuth client id, the `channel` claim its API requests carry
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9\-]{1,31}$"
@@ -93,6 +101,108 @@ class OrderIn(_Strict):
         return self
 
 
+class CancelIn(_Strict):
+    """What a channel posts to ``POST /orders/{order_id}/cancel`` (the body is optional)."""
+
+    reason: str = Field(default="cancelled by the channel", min_length=1, max_length=200)
+
+
+class ReturnLineIn(_Strict):
+    line_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9\-_]+$")
+    quantity: int = Field(gt=0, le=100_000)
+
+
+class ReturnIn(_Strict):
+    """What a channel posts to ``POST /orders/{order_id}/returns``: a return authorization (RMA)."""
+
+    rma_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-_]+$")
+    reason: str = Field(min_length=1, max_length=200)
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=MAX_LINES)
+
+    @model_validator(mode="after")
+    def _unique_lines(self) -> ReturnIn:
+        ids = [line.line_id for line in self.lines]
+        if len(ids) != len(set(ids)):
+            raise ValueError("each line_id may appear on one return line only")
+        return self
+
+
+class ReturnLine(BaseModel):
+    line_id: str
+    sku: str
+    quantity: int
+
+
+class ReturnAuthorization(BaseModel):
+    """A return as the order keeps it: AUTHORIZED by the channel, RECEIVED once the warehouse
+    reports it (and its credit memo is issued)."""
+
+    rma_id: str
+    reason: str
+    status: Literal["AUTHORIZED", "RECEIVED"] = "AUTHORIZED"
+    lines: list[ReturnLine]
+    authorized_at: str
+    received_at: str | None = None
+    credit_memo_id: str | None = None
+    request_hash: str | None = Field(default=None, exclude=True)
+
+
+class ReturnAuthorizedData(BaseModel):
+    """``data`` of ReturnAuthorized: the warehouse expects these units back under ``rma_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_id: str
+    rma_id: str
+    channel: str
+    reason: str
+    lines: list[ReturnLine] = Field(min_length=1)
+    authorized_at: str
+
+
+class Cancellation(BaseModel):
+    """An order's cancellation: CANCELLED at once, or REQUESTED of its warehouses, each of which
+    CONFIRMS or REFUSES (``answers`` by warehouse id)."""
+
+    status: Literal["CANCELLED", "REQUESTED", "REFUSED"]
+    reason: str
+    requested_at: str
+    answers: dict[str, dict[str, Any]] = {}
+    refusal: str | None = None
+
+
+class OrderCancelledData(BaseModel):
+    """``data`` of OrderCancelled: the order is cancelled and ``released`` went back to stock."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_id: str
+    channel: str
+    channel_order_ref: str
+    reason: str
+    cancelled_at: str
+    released: list[Allocation] = []
+
+
+class OrderCancellationRequestedData(BaseModel):
+    """``data`` of OrderCancellationRequested: the warehouses the order was released to are asked
+    to stop it; each answers with OrderCancellationAnswered."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_id: str
+    warehouse_ids: list[str] = Field(min_length=1)
+    reason: str
+    requested_at: str
+
+
+class ShipmentRecord(BaseModel):
+    """A shipment as the order keeps it: where each line was picked and the invoice it got."""
+
+    shipment_id: str
+    invoice_id: str
+    warehouse_id: str
+    shipped_at: str
+    lines: list[dict[str, Any]]
+
+
 class HistoryEntry(BaseModel):
     state: OrderState
     at: str
@@ -114,8 +224,18 @@ class Order(BaseModel):
     requested_delivery_date: date | None = None
     lines: list[AcceptedLine]
     allocations: list[Allocation] = []
-    shipped: dict[str, int] = {}
-    invoices: list[str] = []
+    shipped: dict[str, int] = Field(default={}, description="units shipped, by SKU")
+    closed: dict[str, int] = Field(
+        default={}, description="units that will not ship, by SKU: closed by a short shipment or a cancellation"
+    )
+    releases: dict[str, dict[str, Any]] = Field(
+        default={}, description="the warehouses the order was released to, with their acknowledgement"
+    )
+    cancellation: Cancellation | None = None
+    shipments: list[ShipmentRecord] = []
+    invoices: list[dict[str, Any]] = Field(default=[], description="the order's invoices, with their lines")
+    returns: list[ReturnAuthorization] = []
+    credit_memos: list[dict[str, Any]] = Field(default=[], description="the order's credit memos, with their lines")
     created_at: str
     updated_at: str
     history: list[HistoryEntry] = []
@@ -126,6 +246,9 @@ class OrderAcceptedData(OrderIn):
 
     channel: str = Field(pattern=CHANNEL_PATTERN)  # always the authenticated channel
     order_id: str
+    min_shelf_life_days: int = Field(
+        default=0, ge=0, le=3650, description="the channel's minimum remaining shelf life for lots, in days"
+    )
     lines: list[AcceptedLine] = Field(min_length=1, max_length=MAX_LINES)  # type: ignore[assignment]  # priced
 
 
@@ -155,6 +278,31 @@ class StoredOrder:
     created_at: str = ""
     updated_at: str = ""
     correlation_id: str | None = None  # of the request that created it; later work on it carries it on
+    closed: dict[str, int] = field(default_factory=dict)  # units that will not ship, by SKU
+    shipments: list[dict[str, Any]] = field(default_factory=list)  # ShipmentRecord dicts
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)  # warehouse id -> release state
+    cancellation: dict[str, Any] | None = None  # Cancellation dict
+    returns: list[dict[str, Any]] = field(default_factory=list)  # ReturnAuthorization dicts (with request_hash)
+    credit_memos: list[str] = field(default_factory=list)  # credit memo ids
+    credited: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # "<invoice id>#<line id>" -> units, net, tax credited
+    min_shelf_life_days: int = 0  # the channel's, at acceptance
+
+    @property
+    def channel(self) -> str:
+        return str(self.doc["channel"])
+
+    def open_units(self, sku: str) -> int:
+        """Units of ``sku`` still to ship: ordered, less shipped and closed."""
+        line = next((line for line in self.doc["lines"] if line["sku"] == sku), None)
+        if line is None:
+            return 0
+        return int(line["quantity"]) - self.shipped.get(sku, 0) - self.closed.get(sku, 0)
+
+    def complete(self) -> bool:
+        """Every line shipped or closed."""
+        return all(self.open_units(line["sku"]) <= 0 for line in self.doc["lines"])
 
 
 @dataclass
@@ -185,6 +333,48 @@ class OrderRejected(Exception):
     def __init__(self, problems: list[tuple[str, str | None, str]]):
         super().__init__([code for code, _, _ in problems])
         self.problems = problems
+
+
+class NotCancellable(Exception):
+    """The order cannot be cancelled any more (shipped, invoiced, rejected, or the warehouse refused)."""
+
+    def __init__(self, order_id: str, state: str, reason: str):
+        super().__init__(reason)
+        self.order_id, self.state, self.reason = order_id, state, reason
+
+
+class NotReturnable(Exception):
+    """Nothing of the order shipped yet: there is nothing to return."""
+
+    def __init__(self, order_id: str, state: str):
+        super().__init__(order_id, state)
+        self.order_id, self.state = order_id, state
+
+
+class ReturnConflict(Exception):
+    """The RMA id was used on this order before with another request."""
+
+    def __init__(self, rma_id: str):
+        super().__init__(rma_id)
+        self.rma_id = rma_id
+
+
+class ReturnExceedsShipped(Exception):
+    """A return line asks for more units than shipped and not yet authorized for return."""
+
+    def __init__(self, line_id: str, requested: int, returnable: int):
+        super().__init__(line_id, requested, returnable)
+        self.line_id, self.requested, self.returnable = line_id, requested, returnable
+
+
+class UnknownOrderLine(Exception):
+    def __init__(self, line_id: str):
+        super().__init__(line_id)
+        self.line_id = line_id
+
+
+class ConcurrentChange(Exception):
+    """The order kept changing under the request (optimistic concurrency lost repeatedly)."""
 
 
 class DuplicateChannelOrder(Exception):

@@ -12,7 +12,9 @@ input already known to be sound. In order:
    routes that need it (401 ``unauthorized``); a method the route does not allow 405
    ``method-not-allowed`` + ``Allow``;
 3. ``X-Correlation-Id`` (400 ``correlation-id-invalid``);
-4. for ``POST /orders``: ``Idempotency-Key`` (400 ``idempotency-key-missing`` / ``-invalid``),
+4. for a POST that takes a body (``/orders``, ``/orders/{id}/cancel`` (optional body),
+   ``/orders/{id}/returns``, ``/availability/query``): ``Idempotency-Key`` where the route needs one
+   (400 ``idempotency-key-missing`` / ``-invalid``),
    ``Content-Type`` (415 ``unsupported-media-type``), the body's size (413 ``payload-too-large``),
    encoding (400 ``body-not-utf8``), nesting (400 ``json-too-deep``, counted without recursion
    before any parser runs), syntax (400 ``body-not-json``) and top-level type (400 ``body-not-object``).
@@ -59,11 +61,16 @@ WWW_AUTHENTICATE = 'Bearer realm="synchub"'
 
 @dataclass(frozen=True)
 class Route:
-    """A resource of the API as API Gateway names it (``/orders/{order_id}``) and its methods."""
+    """A resource of the API as API Gateway names it (``/orders/{order_id}``) and its methods.
+
+    ``body``: what its POST takes: ``required`` (a JSON object), ``optional`` (a JSON object or
+    nothing, which counts as ``{}``) or None (no POST). ``keyed``: its POST needs an Idempotency-Key."""
 
     template: str
     methods: tuple[str, ...]
     authenticated: bool
+    body: str | None = None
+    keyed: bool = False
 
     @property
     def segments(self) -> list[str]:
@@ -76,10 +83,16 @@ class Route:
         )
 
 
-ORDERS = Route("/orders", ("POST",), authenticated=True)
+ORDERS = Route("/orders", ("POST",), authenticated=True, body="required", keyed=True)
 ORDER = Route("/orders/{order_id}", ("GET",), authenticated=True)
+CANCEL = Route("/orders/{order_id}/cancel", ("POST",), authenticated=True, body="optional", keyed=True)
+RETURNS = Route("/orders/{order_id}/returns", ("POST",), authenticated=True, body="required", keyed=True)
+INVOICE = Route("/invoices/{invoice_id}", ("GET",), authenticated=True)
+CREDIT_MEMO = Route("/credit-memos/{credit_memo_id}", ("GET",), authenticated=True)
+AVAILABILITY = Route("/availability", ("GET",), authenticated=True)
+AVAILABILITY_QUERY = Route("/availability/query", ("POST",), authenticated=True, body="required")
 OPENAPI = Route("/openapi.json", ("GET",), authenticated=False)
-ROUTES = (ORDERS, ORDER, OPENAPI)
+ROUTES = (ORDERS, ORDER, CANCEL, RETURNS, INVOICE, CREDIT_MEMO, AVAILABILITY, AVAILABILITY_QUERY, OPENAPI)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,19 @@ def authenticated_channel(event: dict[str, Any]) -> str | None:
 
 
 OPERATOR_ROLE = "operator"
+
+
+def min_shelf_life_days(event: dict[str, Any]) -> int:
+    """The authenticated channel's minimum remaining shelf life for lots (authorizer context
+    ``min_shelf_life_days``; 0 when it has none)."""
+    context = event.get("requestContext")
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    value = authorizer.get("min_shelf_life_days") if isinstance(authorizer, dict) else None
+    try:
+        days = int(str(value)) if value is not None else 0
+    except ValueError:
+        return 0
+    return days if 0 <= days <= 3650 else 0
 
 
 def is_operator(event: dict[str, Any]) -> bool:
@@ -231,37 +257,47 @@ def _not_utf8() -> Refusal:
     return Refusal(400, "body-not-utf8", "Request body is not UTF-8", "Send the order as UTF-8 encoded JSON.")
 
 
-def _check_order_post(event: dict[str, Any]) -> tuple[str, str] | Refusal:
-    """(Idempotency-Key, body text) of a ``POST /orders``, or why it is refused."""
-    present, key = _single_header(event, "Idempotency-Key")
-    if not present:
-        return Refusal(
-            400,
-            "idempotency-key-missing",
-            "Idempotency-Key header required",
-            f"Send a unique Idempotency-Key header (8-128 of {IDEMPOTENCY_KEY_CHARS}) "
-            "with every POST /orders; retries reuse the same key.",
-        )
-    if key is None or not IDEMPOTENCY_KEY.fullmatch(key):
-        return Refusal(
-            400,
-            "idempotency-key-invalid",
-            "Idempotency-Key header malformed",
-            f"Idempotency-Key must be one header of 8-128 characters of {IDEMPOTENCY_KEY_CHARS}",
-        )
+def _check_post(event: dict[str, Any], route: Route) -> tuple[str | None, str] | Refusal:
+    """(Idempotency-Key, body text) of a POST to ``route``, or why it is refused."""
+    key: str | None = None
+    what = f"POST {route.template}"
+    if route.keyed:
+        present, key = _single_header(event, "Idempotency-Key")
+        if not present:
+            return Refusal(
+                400,
+                "idempotency-key-missing",
+                "Idempotency-Key header required",
+                f"Send a unique Idempotency-Key header (8-128 of {IDEMPOTENCY_KEY_CHARS}) with every POST /orders, "
+                "POST /orders/{order_id}/cancel and POST /orders/{order_id}/returns; retries reuse the same key.",
+            )
+        if key is None or not IDEMPOTENCY_KEY.fullmatch(key):
+            return Refusal(
+                400,
+                "idempotency-key-invalid",
+                "Idempotency-Key header malformed",
+                f"Idempotency-Key must be one header of 8-128 characters of {IDEMPOTENCY_KEY_CHARS}",
+            )
+    raw = event.get("body")
+    if route.body == "optional" and (raw is None or raw == ""):
+        return key, "{}"  # no body: the defaults
     _, content_type = _single_header(event, "Content-Type")
     if content_type is None or not media_type_is_json(content_type):
         return Refusal(
             415,
             "unsupported-media-type",
             "Unsupported media type",
-            "POST /orders takes one JSON document: send Content-Type: application/json (UTF-8).",
+            f"{what} takes one JSON document: send Content-Type: application/json (UTF-8).",
         )
     text = _decoded_body(event)
     if isinstance(text, Refusal):
         return text
     if not text.strip():
-        return Refusal(400, "body-not-json", "Request body is not JSON", "The request body is empty: send the order.")
+        if route.body == "optional":
+            return key, "{}"
+        return Refusal(
+            400, "body-not-json", "Request body is not JSON", f"The request body is empty: {what} takes a JSON object."
+        )
     if json_too_deep(text):
         return Refusal(
             400,
@@ -277,9 +313,7 @@ def _check_order_post(event: dict[str, Any]) -> tuple[str, str] | Refusal:
             400, "body-not-json", "Request body is not JSON", "The request body is not a valid JSON document."
         )
     if not isinstance(document, dict):
-        return Refusal(
-            400, "body-not-object", "Request body is not a JSON object", "Send the order as one JSON object."
-        )
+        return Refusal(400, "body-not-object", "Request body is not a JSON object", f"{what} takes one JSON object.")
     return key, text
 
 
@@ -349,8 +383,8 @@ def check(event: Any) -> Request | Refusal:
         )
     key: str | None = None
     body: str | None = None
-    if route is ORDERS:
-        checked = _check_order_post(event)
+    if method == "POST" and route.body is not None:
+        checked = _check_post(event, route)
         if isinstance(checked, Refusal):
             return Refusal(
                 checked.status,

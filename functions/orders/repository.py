@@ -7,11 +7,17 @@
 | IDEMP#<channel>#<key>  | IDEMP               | a channel's Idempotency-Key -> request hash + order id |
 | CHANREF#<channel>#<ref>| CHANREF             | a channel order reference is accepted once     |
 | OUTBOX#<event_id>      | OUTBOX              | event waiting for / done with publication       |
+| WAITING#<sku>          | <backordered_at>#<order_id> | a backorder waiting for stock of the SKU (a hint) |
 
 Sparse index ``backorders`` (``backorder_status``, ``backordered_at``): only BACKORDERED orders.
 Sparse index ``by-day`` (``day_key``, ``day_at``; KEYS_ONLY): an order carries
 ``day_key = ORDER#<YYYY-MM-DD>`` and ``day_at = <created_at>#<order_id>`` from its intake on (the
 day it was accepted, UTC), so reconciliation finds a window's orders day partition by day partition.
+
+``WAITING#<sku>`` items are hints, not state: written with the backorder (one per SKU it is short
+of), read oldest first when stock of the SKU becomes available, deleted once the order is no longer
+BACKORDERED (at the latest when a retry meets it). A stale hint costs one read; a missing one is
+covered by the sweep, which pages through the ``backorders`` index.
 
 Every state change is one TransactWriteItems call: the order (conditional on the version read),
 its history entries and its outbox event commit together or not at all. This module is the only
@@ -21,28 +27,34 @@ one that knows these keys; other domains reach orders through ``orders.api``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from inventory import api as inventory
 from synchub_core import ddb
 from synchub_core.aws import client
 from synchub_core.config import settings
-from synchub_core.envelope import EventEnvelope, iso, utcnow
+from synchub_core.envelope import EventEnvelope, deterministic_event_id, iso, utcnow
 from synchub_core.outbox import outbox_put
 from synchub_core.vocabulary import Allocation
 
 from .models import (
     ORDER_SOURCE,
+    Cancellation,
     CreateResult,
     DuplicateChannelOrder,
     HistoryEntry,
     IdempotencyConflict,
     Order,
     OrderState,
+    ReturnAuthorization,
+    ShipmentRecord,
     StoredOrder,
 )
 
+WAITING_PREFIX = "WAITING#"
+BATCH_WRITE_MAX = 25
 BACKORDER_INDEX = "backorders"
 BACKORDER_OPEN = "OPEN"
 BY_DAY_INDEX = "by-day"
@@ -55,7 +67,26 @@ def order_key(order_id: str) -> dict[str, str]:
     return {"pk": f"{ORDER_PREFIX}{order_id}", "sk": "ORDER"}
 
 
+_JSON_FIELDS: dict[str, Any] = {
+    "closed": dict,
+    "shipments": list,
+    "releases": dict,
+    "returns": list,
+    "credited": dict,
+}
+
+
+def _loads(item: dict[str, Any], name: str, empty: Any) -> Any:
+    raw = item.get(name)
+    return json.loads(raw) if raw else empty()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 def from_item(item: dict[str, Any]) -> StoredOrder:
+    cancellation = item.get("cancellation")
     return StoredOrder(
         order_id=item["order_id"],
         state=OrderState(item["state"]),
@@ -67,6 +98,14 @@ def from_item(item: dict[str, Any]) -> StoredOrder:
         created_at=item["created_at"],
         updated_at=item["updated_at"],
         correlation_id=item.get("correlation_id"),
+        closed={k: int(v) for k, v in _loads(item, "closed", dict).items()},
+        shipments=_loads(item, "shipments", list),
+        releases=_loads(item, "releases", dict),
+        cancellation=json.loads(cancellation) if cancellation else None,
+        returns=_loads(item, "returns", list),
+        credit_memos=list(item.get("credit_memos", [])),
+        credited=_loads(item, "credited", dict),
+        min_shelf_life_days=int(item.get("min_shelf_life_days", 0)),
     )
 
 
@@ -86,6 +125,10 @@ def to_item(order: StoredOrder) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "correlation_id": order.correlation_id,
+        **{name: _dumps(getattr(order, name)) for name in _JSON_FIELDS if getattr(order, name)},
+        "cancellation": _dumps(order.cancellation) if order.cancellation else None,
+        "credit_memos": order.credit_memos or None,
+        "min_shelf_life_days": order.min_shelf_life_days or None,
         # sparse index of orders by the day they were accepted (created_at is fixed at intake)
         **day_keys(order.order_id, order.created_at),
         # sparse index of open backorders, oldest first: present only while BACKORDERED
@@ -256,7 +299,11 @@ def read(order_id: str) -> Order | None:
         version=stored.version,
         allocations=[Allocation.model_validate(a) for a in stored.allocations],
         shipped=stored.shipped,
-        invoices=stored.invoices,
+        closed=stored.closed,
+        releases=stored.releases,
+        cancellation=Cancellation.model_validate(stored.cancellation) if stored.cancellation else None,
+        shipments=[ShipmentRecord.model_validate(s) for s in stored.shipments],
+        returns=[ReturnAuthorization.model_validate(r) for r in stored.returns],
         created_at=stored.created_at,
         updated_at=stored.updated_at,
         history=history,
@@ -303,3 +350,140 @@ def accepted_between(start: datetime, end: datetime) -> Iterator[str]:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         day += timedelta(days=1)
+
+
+def open_backorders_all() -> Iterator[str]:
+    """Every BACKORDERED order id, oldest backorder first, page by page (the sweep's safety net:
+    memory stays flat whatever the backlog)."""
+    kwargs: dict[str, Any] = {
+        "TableName": settings().orders_table,
+        "IndexName": BACKORDER_INDEX,
+        "KeyConditionExpression": "backorder_status = :open",
+        "ExpressionAttributeValues": ddb.values(open=BACKORDER_OPEN),
+    }
+    while True:
+        resp = client("dynamodb").query(**kwargs)
+        for item in resp.get("Items", []):
+            yield ddb.from_ddb(item)["pk"].removeprefix(ORDER_PREFIX)
+        if "LastEvaluatedKey" not in resp:
+            return
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _hint_key(sku: str, backordered_at: str, order_id: str) -> dict[str, str]:
+    return {"pk": f"{WAITING_PREFIX}{sku}", "sk": f"{backordered_at}#{order_id}"}
+
+
+def _batch_write(requests: list[dict[str, Any]]) -> None:
+    """BatchWriteItem ``requests`` (25 a call), retrying what DynamoDB leaves unprocessed."""
+    table = settings().orders_table
+    ddb_client = client("dynamodb")
+    for start in range(0, len(requests), BATCH_WRITE_MAX):
+        pending = requests[start : start + BATCH_WRITE_MAX]
+        for _ in range(8):
+            if not pending:
+                break
+            resp = ddb_client.batch_write_item(RequestItems={table: pending})
+            pending = resp.get("UnprocessedItems", {}).get(table, [])
+        if pending:
+            raise RuntimeError(f"{len(pending)} backorder hint writes stayed unprocessed (throttled)")
+
+
+def put_backorder_hints(order_id: str, backordered_at: str, skus: Iterable[str]) -> None:
+    """One ``WAITING#<sku>`` hint per SKU the backorder waits for (idempotent: same keys again)."""
+    _batch_write(
+        [
+            {
+                "PutRequest": {
+                    "Item": ddb.to_ddb(
+                        {**_hint_key(sku, backordered_at, order_id), "item_type": "WAITING", "order_id": order_id}
+                    )
+                }
+            }
+            for sku in sorted(set(skus))
+        ]
+    )
+
+
+def drop_backorder_hints(hints: Iterable[tuple[str, str]]) -> None:
+    """Delete hints given as ``(sku, sort key)``."""
+    _batch_write(
+        [
+            {"DeleteRequest": {"Key": ddb.to_ddb({"pk": f"{WAITING_PREFIX}{sku}", "sk": sk})}}
+            for sku, sk in dict.fromkeys(hints)
+        ]
+    )
+
+
+def waiting_for(sku: str) -> Iterator[tuple[str, str]]:
+    """``(sort key, order_id)`` of the backorders waiting for ``sku``, oldest first, page by page."""
+    kwargs: dict[str, Any] = {
+        "TableName": settings().orders_table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": ddb.values(pk=f"{WAITING_PREFIX}{sku}"),
+        "ProjectionExpression": "sk, order_id",
+    }
+    while True:
+        resp = client("dynamodb").query(**kwargs)
+        for item in resp.get("Items", []):
+            plain = ddb.from_ddb(item)
+            yield plain["sk"], plain["order_id"]
+        if "LastEvaluatedKey" not in resp:
+            return
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def backordered_since(order: StoredOrder) -> str | None:
+    """When a BACKORDERED order was backordered (its hints' sort key prefix), else None."""
+    return order.updated_at if order.state is OrderState.BACKORDERED else None
+
+
+def drop_order_hints(order: StoredOrder, backordered_at: str) -> None:
+    """Best effort: the hints of an order that is no longer BACKORDERED (a retry deletes any left)."""
+    short = {line["sku"] for line in order.doc["lines"]}
+    drop_backorder_hints((sku, f"{backordered_at}#{order.order_id}") for sku in sorted(short))
+
+
+def _commit(ops: list[dict[str, Any]]) -> bool:
+    try:
+        ddb.transact(ops)
+    except ddb.TransactionCancelled:
+        return False
+    return True
+
+
+def save_transition(
+    order: StoredOrder, expected_version: int, transitions: list[tuple[OrderState, str]], event: EventEnvelope
+) -> bool:
+    """Store the order's change with its history and event (one transaction); False when the order
+    moved on meanwhile (re-read)."""
+    return _commit(transition_ops(order, expected_version, transitions, event))
+
+
+def save_cancellation(
+    order: StoredOrder,
+    expected_version: int,
+    transitions: list[tuple[OrderState, str]],
+    event: EventEnvelope,
+    released: list[dict[str, Any]],
+) -> bool:
+    """A cancellation's transaction: the order, its history and event, the reservations it gives
+    back (``released`` allocations) and, if any, the StockAvailable that lets backorders waiting for
+    those SKUs try again."""
+    ops = [inventory.release_op(a["sku"], a["location_id"], int(a["quantity"]), lot=a.get("lot")) for a in released]
+    ops += transition_ops(order, expected_version, transitions, event)
+    if released:
+        ops.append(stock_available_put(event, sorted({a["sku"] for a in released}), "cancellation"))
+    return _commit(ops)
+
+
+def stock_available_put(cause_event: EventEnvelope, skus: list[str], cause: str) -> dict[str, Any]:
+    """The outbox entry of the StockAvailable that ``cause_event``'s change released (``skus``)."""
+    event = inventory.stock_available_event(
+        skus,
+        cause,
+        correlation_id=cause_event.correlation_id,
+        causation_id=cause_event.event_id,
+        event_id=deterministic_event_id("stock-available", cause_event.event_id),
+    )
+    return outbox_put(settings().orders_table, event, ORDER_SOURCE)

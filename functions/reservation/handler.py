@@ -1,5 +1,7 @@
-"""Reservation worker: EventBridge ``OrderAccepted`` -> SQS -> ``lambda_handler``; a schedule runs
-``backorder_handler`` to reserve backorders once stock allows."""
+"""Reservation workers: EventBridge ``OrderAccepted`` -> SQS -> ``lambda_handler`` reserves (or
+backorders) an order; ``StockAvailable`` -> SQS -> ``stock_available_handler`` retries the
+backorders waiting for the SKUs that became available, oldest first; a schedule runs
+``backorder_handler``, the safety net that pages through every open backorder."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from orders.api import ORDER_ACCEPTED
 from synchub_core.lambda_support import Delivery, Feed, Powertools
 
 from . import logic
-from .models import ORDER_ACCEPTED_SOURCES
+from .models import ORDER_ACCEPTED_SOURCES, STOCK_AVAILABLE, STOCK_AVAILABLE_SOURCES
 
 pt = Powertools.for_service("reservation")
 
@@ -40,3 +42,19 @@ def _backorder_sweep(event: dict, context: object) -> dict:
 
 
 backorder_handler = pt.handler(_backorder_sweep)
+
+
+def _serve(delivery: Delivery) -> None:
+    envelope = delivery.envelope
+    skus = [str(sku) for sku in envelope.data.get("skus", [])]
+    counts = logic.serve_waiting(skus, causation_id=envelope.event_id, observe=_log_backorder)
+    if counts["reserved"]:
+        pt.metrics.add_metric(name="BackorderReserved", unit=MetricUnit.Count, value=counts["reserved"])
+    pt.logger.info("backorders served", extra={"skus": skus[:20], **counts})
+
+
+# StockAvailable from whichever domain released or received stock: a report (inventory), a
+# cancellation (orders), a short close or a return (invoicing)
+stock_available_handler = pt.envelope_batch_handler(
+    STOCK_AVAILABLE, "stock-available", _serve, feed=Feed.BUS, sources=STOCK_AVAILABLE_SOURCES
+)

@@ -15,6 +15,10 @@ ORDER_BACKORDERED = "OrderBackordered"
 RESERVATION_SOURCE = "synchub.reservation"
 # the EventBridge sources OrderAccepted is taken from: the orders domain, which owns the event
 ORDER_ACCEPTED_SOURCES = frozenset({EVENT_SOURCE_PREFIX + "orders"})
+STOCK_AVAILABLE = "StockAvailable"
+# the domains that put stock back: inventory (WMS reports), orders (cancellations), invoicing
+# (short closes, returns)
+STOCK_AVAILABLE_SOURCES = frozenset({EVENT_SOURCE_PREFIX + d for d in ("inventory", "orders", "invoicing")})
 MAX_LOCATIONS_PER_LINE = 2  # keeps the transaction within DynamoDB's 100 items for 40 lines
 MAX_ATTEMPTS = 5
 

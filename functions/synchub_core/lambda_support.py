@@ -108,7 +108,7 @@ class Powertools:
 
     def envelope_batch_handler(
         self,
-        event_type: str,
+        event_type: str | Collection[str],
         queue: str,
         handle: Callable[[Delivery], None],
         *,
@@ -116,7 +116,8 @@ class Powertools:
         sources: Collection[str] | None = None,
         admit: Callable[[Delivery], None] | None = None,
     ) -> Callable[[dict, Any], PartialItemFailureResponse]:
-        """An SQS batch handler for a queue that carries one event type.
+        """An SQS batch handler for a queue that carries one event type (or each of a few:
+        ``handle`` then tells them apart by ``delivery.envelope.event_type``).
 
         Each record is parsed as its ``feed`` delivers it (whole EventBridge events on a bus-fed
         queue, bare envelopes on a producer-fed one), refused if it is another type, comes from
@@ -212,7 +213,9 @@ class RefusalNotDeadLettered(Exception):
     """A refused message the DLQ did not take: reported failed, so SQS keeps it."""
 
 
-def _delivery(record: SQSRecord, feed: Feed, event_type: str, queue: str, sources: Collection[str] | None) -> Delivery:
+def _delivery(
+    record: SQSRecord, feed: Feed, event_type: str | Collection[str], queue: str, sources: Collection[str] | None
+) -> Delivery:
     sender, recorded = sender_of(record), recorded_sender_of(record)
     if feed is Feed.BUS:
         bus = from_bus_message(record.body)
@@ -220,12 +223,13 @@ def _delivery(record: SQSRecord, feed: Feed, event_type: str, queue: str, source
     else:
         delivery = Delivery(from_producer_message(record.body), record.message_id, None, sender, recorded, record)
     envelope = delivery.envelope
-    if envelope.event_type != event_type:
+    taken = {event_type} if isinstance(event_type, str) else set(event_type)
+    if envelope.event_type not in taken:
         raise Refused(f"the {queue} queue does not take {envelope.event_type} (event {envelope.event_id})")
     if sources is not None and delivery.source not in sources:
         raise Refused(
-            f"{event_type} {envelope.event_id} from source {delivery.source!r}: the {queue} queue takes "
-            f"{event_type} only from {', '.join(sorted(sources))}"
+            f"{envelope.event_type} {envelope.event_id} from source {delivery.source!r}: the {queue} queue takes "
+            f"{envelope.event_type} only from {', '.join(sorted(sources))}"
         )
     return delivery
 

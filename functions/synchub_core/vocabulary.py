@@ -6,6 +6,7 @@ is reached through its ``api`` module.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Annotated
@@ -49,9 +50,11 @@ Rate = Annotated[
 CENT = Decimal("0.01")
 
 
-def money(value: Decimal) -> Decimal:
-    """An amount rounded to the cent, half up (see docs/decisions/0005-decimal-half-up-pricing.md)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+def money(value: Decimal, currency: str = "EUR") -> Decimal:
+    """An amount rounded to the minor unit of ``currency`` (ISO 4217: the cent for EUR, the yen for
+    JPY, the fils for BHD), half up (see docs/decisions/0005-decimal-half-up-pricing.md). Without a
+    currency it rounds to the cent, as it always did."""
+    return value.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 class OrderState(str, Enum):
@@ -74,3 +77,37 @@ class Allocation(BaseModel):
     sku: str
     location_id: str
     quantity: int
+    # a lot-tracked position's lot and best-before date (perishables); absent for positions without lots
+    lot: str | None = None
+    best_before: date | None = None
+
+
+# -- money in a currency's minor unit (ISO 4217) ---------------------------------------------------
+
+# the currencies whose minor unit is not the hundredth (ISO 4217's "minor unit" column); every
+# other code has 2 decimal places
+_ZERO_DIGITS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE_DIGITS = "BHD IQD JOD KWD LYD OMR TND"
+_FOUR_DIGITS = "CLF UYW"
+_MINOR_DIGITS: dict[str, int] = {
+    **dict.fromkeys(_ZERO_DIGITS.split(), 0),
+    **dict.fromkeys(_THREE_DIGITS.split(), 3),
+    **dict.fromkeys(_FOUR_DIGITS.split(), 4),
+}
+
+
+def minor_units(currency: str) -> int:
+    """The decimal places of ``currency``'s minor unit: 0 for JPY, 3 for BHD, 4 for CLF, else 2.
+    An amount in that currency is rounded to, and written with, exactly this many places."""
+    return _MINOR_DIGITS.get(currency.upper(), 2)
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency`` as a quantum: ``Decimal("1")`` for JPY, ``"0.001"`` for BHD."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def format_money(value: Decimal, currency: str = "EUR") -> str:
+    """``value`` as the string an invoice or credit memo carries: rounded half up to the minor unit
+    and written with exactly its digits, never in exponent form ("1000" JPY, "12.345" BHD, "0.50" EUR)."""
+    return f"{money(value, currency):f}"

@@ -104,6 +104,7 @@ def test_one_order_is_followed_across_every_worker_by_its_correlation_id(
 
     for n, line in enumerate(order_body["lines"], start=1):
         stock(line["sku"], "UTR-A01", 1000, n)
+    hub.publish_outbox()  # the reports' StockAvailable: on the reports' own correlation ids
     correlation_id = f"corr-{uuid.uuid4().hex}"
     logs.take()
 

@@ -203,8 +203,15 @@ def invoiced_order(hub: Hub) -> dict[str, Any]:
     order_id = accept_order()
     accepted = next(e for e in outbox_events(hub, "OrderAccepted") if e["entity_id"] == order_id)
     reserve(EventEnvelope.model_validate(accepted))
+    from orders.api import load
+
+    reserved = load(order_id)
+    assert reserved is not None and reserved.allocations
     shipment_id = f"SHP-{uuid.uuid4().hex[:12]}"
-    issue(EventEnvelope.model_validate(shipment_detail(order_id, shipment_id)))
+    picks = [
+        {"sku": a["sku"], "quantity": a["quantity"], "location_id": a["location_id"]} for a in reserved.allocations
+    ]  # every reservation, picked where it was made
+    issue(EventEnvelope.model_validate(shipment_detail(order_id, shipment_id, picks)))
     invoice = load_invoice(shipment_id)
     assert invoice is not None
     return invoice

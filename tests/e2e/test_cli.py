@@ -44,8 +44,10 @@ def test_local_up_with_demo_drives_an_order_to_one_invoice(cdk_out: Path, tmp_pa
     out, _ = proc.communicate(timeout=360)
     assert proc.returncode == 0, out
     assert "synchub local hub is up (moto, embedded)" in out
-    assert "history: SUBMITTED -> ACCEPTED -> RESERVED -> SHIPPED -> INVOICED" in out
-    assert "invoices on the order: 1" in out
+    assert "history: SUBMITTED -> ACCEPTED -> RESERVED -> RELEASED -> SHIPPED -> INVOICED" in out
+    assert re.search(r"invoices on the order: 2 \(INV-SH01-\d{4}-(\d{6}), INV-SH01-\d{4}-\d{6}\)", out), out
+    assert re.search(r"credit memo CM-SH01-\d{4}-\d{6}: 1 x FLOUR-T55-25KG of invoice INV-SH01-", out), out
+    assert "credit memos on the order: 1" in out
     assert "hub applied products: " in out and "rejected -> to-erp/reports/PRODUCTS-" in out
     assert re.search(r"ack ACCEPTED SO-\d{7}", out) and re.search(r"POSTED as FIN-\d{8}", out), out
     assert "breaker OPEN after 5 failures" in out and ", 0 on its DLQ, 0 posted" in out

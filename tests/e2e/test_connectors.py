@@ -120,7 +120,7 @@ def place(shop: ChannelClient, body: dict[str, Any]) -> str:
     resp = shop.post_order(body, uuid.uuid4().hex)
     assert resp.status == 202, resp.body
     order_id: str = resp.body["order_id"]
-    wait_for(f"reservation of {order_id}", lambda: shop.get_order(order_id).body["state"] == "RESERVED")
+    wait_for(f"release of {order_id}", lambda: shop.get_order(order_id).body["state"] == "RELEASED")
     return order_id
 
 

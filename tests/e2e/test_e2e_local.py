@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from helpers import sample
@@ -30,11 +31,20 @@ def test_order_to_invoice_exactly_once_over_http(env: environment.HubEnvironment
     result = demo.run(env, out=lines.append, systems_of_record=False)
     order = result["order"]
     assert order["state"] == "INVOICED"
-    assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "RESERVED", "SHIPPED", "INVOICED"]
-    assert len(order["invoices"]) == 1
+    # released to the warehouse, shipped in two parts (two invoices), a return credited
+    states = [h["state"] for h in order["history"]]
+    assert list(dict.fromkeys(states)) == ["SUBMITTED", "ACCEPTED", "RESERVED", "RELEASED", "SHIPPED", "INVOICED"]
+    assert len(order["invoices"]) == 2 and len(order["shipments"]) == 2
+    numbers = [int(i["invoice_number"].rsplit("-", 1)[1]) for i in order["invoices"]]
+    assert numbers[1] == numbers[0] + 1  # gap-free, sequential
     invoice = result["invoice"]
     assert invoice["references"]["order_id"] == result["order_id"]
-    assert invoice["gross_total"] == "123.28"  # 4 x 18.40 + 10 x 3.95 = 113.10 net, 9 % tax 10.18
+    # 4 x 18.40 + 10 x 3.95 = 113.10 net, 9 % tax 10.18: split over the two invoices
+    assert sum(Decimal(i["gross_total"]) for i in order["invoices"]) == Decimal("123.28")
+    memo = result["credit_memo"]
+    assert len(order["credit_memos"]) == 1 and order["credit_memos"][0]["credit_memo_id"] == memo["credit_memo_id"]
+    assert memo["lines"][0]["quantity"] == 1 and memo["gross_total"] == "20.06"  # 18.40 + 9 %
+    assert order["returns"][0]["status"] == "RECEIVED"
     items = scan(env, env.orders_table)
     assert sum(i["pk"]["S"] == f"INVOICE#{invoice['references']['shipment_id']}" for i in items) == 1
     # the duplicate ShipmentConfirmed delivery produced no second InvoiceIssued
@@ -188,7 +198,7 @@ def test_backordered_order_is_reserved_when_stock_arrives(
     )
     order = eventually(
         "reservation by the backorder sweep",
-        lambda: (lambda o: o if o["state"] == "RESERVED" else None)(webshop.get_order(order_id).body),
+        lambda: (lambda o: o if o["state"] == "RELEASED" else None)(webshop.get_order(order_id).body),
     )
-    assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "BACKORDERED", "RESERVED"]
+    assert [h["state"] for h in order["history"]] == ["SUBMITTED", "ACCEPTED", "BACKORDERED", "RESERVED", "RELEASED"]
     assert order["allocations"] == [{"sku": sku, "location_id": "UTR-C03", "quantity": 3}]

@@ -58,7 +58,7 @@ def test_no_customer_data_in_any_function_log(
     created = webshop.post_order(body, f"pii-{tag}", **{"X-Correlation-Id": f"pii-{tag}"})
     assert created.status == 202, created.body
     order_id = created.body["order_id"]
-    demo.wait_for("reservation", lambda: webshop.get_order(order_id).body["state"] == "RESERVED")
+    demo.wait_for("release", lambda: webshop.get_order(order_id).body["state"] == "RELEASED")
     # a bad request and a forged shipment from the other site go their own ways too
     assert webshop.post_order({**body, "currency": "euro"}, f"pii-bad-{tag}").status == 400
     _ship(env, order_id, sku, 2, "wms.tilburg", "UTR")

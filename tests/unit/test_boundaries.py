@@ -107,6 +107,7 @@ def test_the_functions_keep_their_boundaries() -> None:
         "masterdata",
         "reconciliation",
         "operations",
+        "fulfilment",
         KERNEL,
     }
     assert [str(v) for v in check(functions)] == []

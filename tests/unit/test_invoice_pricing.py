@@ -1,5 +1,6 @@
-"""invoicing.logic's pure decisions: pricing a shipment, consuming allocations, completeness and
-the deterministic invoice identity. The invoicing worker is tested through moto in
+"""invoicing.logic's pure decisions: pricing a shipment in the currency's minor units, which
+allocations a shipment consumes (exactly those it names), short closes, completeness, crediting a
+return against invoice lines, and the deterministic invoice identity. The invoicing worker is tested through moto in
 tests/component/test_invoicing.py."""
 
 from __future__ import annotations
@@ -11,15 +12,10 @@ from typing import Any
 
 import pytest
 
-from invoicing.logic import (
-    ShipmentRejected,
-    consume_allocations,
-    invoice_id_for,
-    invoice_number,
-    is_complete,
-    price,
-)
-from invoicing.models import ShipmentConfirmed, ShippedLine
+from invoicing.logic import ShipmentRejected, credit_lines, invoice_id_for, pick, price, stock_changes
+from invoicing.models import ReturnedLine, ReturnReceived, ReturnRejected, ShipmentConfirmed, ShippedLine
+from orders.api import StoredOrder
+from synchub_core.vocabulary import OrderState
 
 ORDER_LINES = [
     {"line_id": "1", "sku": "FLOUR-T55-25KG", "quantity": 4, "unit_price": "18.40", "tax_rate": "0.09"},
@@ -131,57 +127,169 @@ def test_over_shipment_is_rejected_counting_earlier_shipments() -> None:
 
 
 ALLOCATIONS = [
-    {"sku": "FLOUR", "location_id": "A", "quantity": 3},
-    {"sku": "FLOUR", "location_id": "B", "quantity": 1},
-    {"sku": "YEAST", "location_id": "A", "quantity": 10},
+    {"sku": "FLOUR", "location_id": "UTR-A", "quantity": 3},
+    {"sku": "FLOUR", "location_id": "UTR-B", "quantity": 1},
+    {"sku": "YEAST", "location_id": "UTR-A", "quantity": 10},
+]
+LINES = [
+    {"line_id": "1", "sku": "FLOUR", "quantity": 4, "unit_price": "18.40", "tax_rate": "0.09"},
+    {"line_id": "2", "sku": "YEAST", "quantity": 10, "unit_price": "3.95", "tax_rate": "0.09"},
 ]
 
 
-def test_a_shipment_consumes_allocations_in_allocation_order() -> None:
-    before = [dict(a) for a in ALLOCATIONS]
-    consumed, remaining = consume_allocations(
-        ALLOCATIONS, [ShippedLine(sku="FLOUR", quantity=4), ShippedLine(sku="YEAST", quantity=4)]
+def picked(*lines: dict[str, Any]) -> ShipmentConfirmed:
+    return ShipmentConfirmed(
+        shipment_id="SHP-1",
+        order_id="ord_1",
+        warehouse_id="UTR",
+        shipped_at=datetime(2026, 11, 24, 13, 58, tzinfo=UTC),
+        lines=[ShippedLine(**line) for line in lines],
     )
-    assert consumed == [
-        {"sku": "FLOUR", "location_id": "A", "quantity": 3},
-        {"sku": "FLOUR", "location_id": "B", "quantity": 1},
-        {"sku": "YEAST", "location_id": "A", "quantity": 4},
+
+
+def stored(allocations: list[dict[str, Any]] | None = None, **extra: Any) -> StoredOrder:
+    return StoredOrder(
+        order_id="ord_1",
+        state=OrderState.RELEASED,
+        version=3,
+        doc={"lines": LINES, "currency": "EUR", "channel": "webshop-nl"},
+        allocations=[dict(a) for a in (ALLOCATIONS if allocations is None else allocations)],
+        **extra,
+    )
+
+
+def test_a_shipment_consumes_exactly_the_allocations_at_the_locations_it_names() -> None:
+    taken = pick("ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-B"}), "UTR-")
+    assert taken == {1: 1}  # UTR-B, not the first FLOUR allocation in the list
+
+
+def test_partial_shipments_in_either_order_consume_their_own_locations() -> None:
+    first = picked({"sku": "FLOUR", "quantity": 3, "location_id": "UTR-A"})
+    second = picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-B"})
+    for one, other in ((first, second), (second, first)):
+        order = stored()
+        changes, remaining, _ = stock_changes(order, one, "UTR-")
+        order.allocations = remaining
+        changes2, remaining2, _ = stock_changes(order, other, "UTR-")
+        consumed = {c["location_id"]: c["consume"] for c in changes + changes2 if c["sku"] == "FLOUR"}
+        assert consumed == {"UTR-A": 3, "UTR-B": 1}
+        assert [a["sku"] for a in remaining2] == ["YEAST"]
+
+
+def test_a_line_without_location_needs_one_allocation_of_the_sku_at_the_site() -> None:
+    assert pick("ord_1", ALLOCATIONS, picked({"sku": "YEAST", "quantity": 4}), "UTR-") == {2: 4}
+    with pytest.raises(ShipmentRejected, match="name the location_id"):
+        pick("ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 1}), "UTR-")
+
+
+def test_shipping_more_than_reserved_there_or_where_nothing_is_reserved_is_refused() -> None:
+    with pytest.raises(ShipmentRejected, match="has 1 reserved there"):
+        pick("ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 2, "location_id": "UTR-B"}), "UTR-")
+    with pytest.raises(ShipmentRejected, match="no reservation of it"):
+        pick("ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-Z"}), "UTR-")
+    with pytest.raises(ShipmentRejected, match="reserved: nowhere"):
+        pick("ord_1", [], picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-A"}), "UTR-")
+
+
+def test_lots_are_matched_by_the_lot_the_warehouse_names() -> None:
+    lots = [
+        {"sku": "MILK", "location_id": "UTR-A", "quantity": 2, "lot": "L1", "best_before": "2026-12-10"},
+        {"sku": "MILK", "location_id": "UTR-A", "quantity": 2, "lot": "L2", "best_before": "2026-12-20"},
     ]
-    assert remaining == [{"sku": "YEAST", "location_id": "A", "quantity": 6}]
-    assert before == ALLOCATIONS  # inputs untouched
+    assert pick("ord_1", lots, picked({"sku": "MILK", "quantity": 2, "location_id": "UTR-A", "lot": "L2"}), "") == {
+        1: 2
+    }
+    with pytest.raises(ShipmentRejected, match="several reservations"):
+        pick("ord_1", lots, picked({"sku": "MILK", "quantity": 1, "location_id": "UTR-A"}), "")
 
 
-def test_a_partial_shipment_leaves_the_rest_allocated() -> None:
-    consumed, remaining = consume_allocations(ALLOCATIONS, [ShippedLine(sku="FLOUR", quantity=2)])
-    assert consumed == [{"sku": "FLOUR", "location_id": "A", "quantity": 2}]
-    assert remaining == [
-        {"sku": "FLOUR", "location_id": "A", "quantity": 1},
-        {"sku": "FLOUR", "location_id": "B", "quantity": 1},
-        {"sku": "YEAST", "location_id": "A", "quantity": 10},
+def test_a_short_shipment_without_close_keeps_the_rest_reserved() -> None:
+    order = stored()
+    changes, remaining, closed = stock_changes(
+        order, picked({"sku": "YEAST", "quantity": 6, "location_id": "UTR-A"}), ""
+    )
+    assert changes == [{"sku": "YEAST", "location_id": "UTR-A", "lot": None, "consume": 6, "release": 0}]
+    assert {"sku": "YEAST", "location_id": "UTR-A", "quantity": 4} in remaining
+    assert closed == {}
+
+
+def test_close_short_releases_the_rest_of_the_line_everywhere_and_closes_it() -> None:
+    order = stored()
+    line = {"sku": "FLOUR", "quantity": 2, "location_id": "UTR-A", "close_short": True}
+    changes, remaining, closed = stock_changes(order, picked(line), "")
+    assert changes == [
+        {"sku": "FLOUR", "location_id": "UTR-A", "lot": None, "consume": 2, "release": 1},
+        {"sku": "FLOUR", "location_id": "UTR-B", "lot": None, "consume": 0, "release": 1},
     ]
+    assert [a["sku"] for a in remaining] == ["YEAST"]
+    assert closed == {"FLOUR": 2}
 
 
-def test_shipping_what_was_never_allocated_consumes_nothing() -> None:
-    # a shipment confirmed before the order was reserved (or for units beyond the allocation)
-    consumed, remaining = consume_allocations([], [ShippedLine(sku="FLOUR", quantity=4)])
-    assert (consumed, remaining) == ([], [])
-    consumed, remaining = consume_allocations(ALLOCATIONS[2:], [ShippedLine(sku="YEAST", quantity=12)])
-    assert consumed == [{"sku": "YEAST", "location_id": "A", "quantity": 10}]
-    assert remaining == []
+def test_an_order_is_complete_when_every_line_is_shipped_or_closed() -> None:
+    assert not stored().complete()
+    assert not stored(shipped={"FLOUR": 4}).complete()
+    assert not stored(shipped={"FLOUR": 4, "YEAST": 9}).complete()
+    assert stored(shipped={"FLOUR": 4, "YEAST": 10}).complete()
+    assert stored(shipped={"FLOUR": 2, "YEAST": 10}, closed={"FLOUR": 2}).complete()
 
 
-def test_an_order_is_complete_when_every_line_shipped_in_full() -> None:
-    assert not is_complete(ORDER_LINES, {})
-    assert not is_complete(ORDER_LINES, {"FLOUR-T55-25KG": 4})
-    assert not is_complete(ORDER_LINES, {"FLOUR-T55-25KG": 4, "YEAST-DRY-500G": 9})
-    assert is_complete(ORDER_LINES, {"FLOUR-T55-25KG": 4, "YEAST-DRY-500G": 10})
-
-
-def test_invoice_ids_and_numbers_are_deterministic_per_shipment() -> None:
+def test_invoice_ids_are_deterministic_per_shipment() -> None:
     first = invoice_id_for("SHP-2026-000871")
     assert first == invoice_id_for("SHP-2026-000871")
     assert first != invoice_id_for("SHP-2026-000872")
     assert re.fullmatch(r"inv_[0-9a-f]{24}", first)
-    number = invoice_number(datetime(2026, 11, 24, 13, 58, tzinfo=UTC), first)
-    assert number == f"SH-202611-{first[4:14].upper()}"
-    assert re.fullmatch(r"SH-202611-[0-9A-F]{10}", number)
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit", "quantity", "net"),
+    [
+        ("JPY", "1234.5", 1, "1235"),
+        ("BHD", "1.2345", 3, "3.704"),
+        ("EUR", "0.125", 1, "0.13"),
+        ("KWD", "2", 2, "4.000"),
+    ],
+)
+def test_amounts_use_the_currency_minor_units(currency: str, unit: str, quantity: int, net: str) -> None:
+    priced = price("ord_1", [order_line("1", "A", 5, unit, "0")], {}, shipment(("A", quantity)), currency)
+    assert priced["lines"][0]["net_amount"] == net
+    assert priced["net_total"] == net
+
+
+INVOICE = {
+    "invoice_id": "inv_1",
+    "invoice_number": "INV-SH01-2026-000001",
+    "lines": [
+        {
+            "line_id": "1",
+            "sku": "A",
+            "quantity": 3,
+            "unit_price": "0.125",
+            "tax_rate": "0.21",
+            "net_amount": "0.38",
+            "tax_amount": "0.08",
+            "gross_amount": "0.46",
+        }
+    ],
+}
+
+
+def receipt(quantity: int, rma: str = "RMA-1") -> ReturnReceived:
+    return ReturnReceived(
+        order_id="ord_1",
+        rma_id=rma,
+        warehouse_id="UTR",
+        received_at=datetime(2026, 12, 1, tzinfo=UTC),
+        lines=[ReturnedLine(sku="A", quantity=quantity, condition="RESALEABLE", location_id="UTR-R")],
+    )
+
+
+def test_credits_add_up_to_the_invoiced_amounts_never_more() -> None:
+    order = StoredOrder(order_id="ord_1", state=OrderState.INVOICED, version=5, doc={"currency": "EUR", "lines": []})
+    nets, taxes = [], []
+    for n in range(3):  # three returns of one unit each: 0.13 + 0.13 would leave 0.12
+        lines, order.credited = credit_lines(order, [INVOICE], receipt(1, f"RMA-{n}"))
+        nets.append(Decimal(lines[0]["net_amount"]))
+        taxes.append(Decimal(lines[0]["tax_amount"]))
+    assert sum(nets) == Decimal("0.38") and sum(taxes) == Decimal("0.08")
+    with pytest.raises(ReturnRejected, match="more than were invoiced"):
+        credit_lines(order, [INVOICE], receipt(1, "RMA-9"))
