@@ -30,9 +30,17 @@ FINANCE_RATE_PER_SECOND = "synchub:financeRatePerSecond"  # posts per second to 
 ERP_FILES_PER_MINUTE = "synchub:erpFilesPerMinute"  # order files per minute to the ERP drop
 ERP_ACK_TIMEOUT_SECONDS = "synchub:erpAckTimeoutSeconds"  # an order file unacknowledged longer is overdue
 RECONCILE_WINDOW_HOURS = "synchub:reconcileWindowHours"  # what the hourly reconciliation looks back over
+# the order-to-cash lifecycle (infra/constructs/workers.py, orders_api.py)
+LEGAL_ENTITY = "synchub:legalEntity"  # who issues invoices and credit memos (their gap-free numbers)
+AVAILABILITY_STALE_AFTER_MINUTES = "synchub:availabilityStaleAfterMinutes"  # a position older is `stale`
+SHIPMENT_HOLD_MAX_HOURS = "synchub:shipmentHoldMaxHours"  # a shipment waits this long for its reservation
 
 DEFAULT_FINANCE_BASE_URL = "https://finance.example.invalid"
 URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$")
+# the legal entity code in invoice and credit memo numbers (INV-SH01-2026-000001): the functions check
+# the same pattern (functions/synchub_core/config.py LEGAL_ENTITY)
+DEFAULT_LEGAL_ENTITY = "SH01"
+LEGAL_ENTITY_CODE = re.compile(r"^[A-Z0-9]{2,8}$")
 
 # the default sites (also in cdk.json, which wins): kept here so a synth without cdk.json's context
 # (a test app, `cdk synth` from another directory) still has the producers the consumers check against
@@ -52,6 +60,9 @@ class WarehouseSite:
     name: str  # utrecht
     warehouse_id: str  # UTR: the warehouse_id its shipments carry
     location_prefix: str  # UTR-: every location it reports starts with this
+    # the legal entity that invoices what this site ships (its own number series); None: the hub's
+    # (synchub:legalEntity)
+    legal_entity: str | None = None
 
     @property
     def source(self) -> str:
@@ -143,6 +154,42 @@ def connector_settings(scope: Construct) -> ConnectorSettings:
     return settings
 
 
+def legal_entity(scope: Construct) -> str:
+    """The hub's legal entity (context ``synchub:legalEntity``): env ``LEGAL_ENTITY`` of the functions
+    that number invoices and credit memos. Checked here so a bad code fails the synth, not every
+    invoice at run time."""
+    value = _raw(scope, LEGAL_ENTITY)
+    if value is None:
+        return DEFAULT_LEGAL_ENTITY
+    text = str(value).strip()
+    if not LEGAL_ENTITY_CODE.match(text):
+        raise ValueError(f"context {LEGAL_ENTITY}: expected 2 to 8 capital letters or digits (SH01), got {value!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    """The order-to-cash lifecycle's settings (context ``synchub:legalEntity``,
+    ``synchub:availabilityStaleAfterMinutes``, ``synchub:shipmentHoldMaxHours``), as the functions'
+    environment wants them."""
+
+    legal_entity: str
+    availability_stale_after_seconds: int
+    shipment_hold_max_hours: int
+
+
+def lifecycle_settings(scope: Construct) -> LifecycleSettings:
+    return LifecycleSettings(
+        legal_entity=legal_entity(scope),
+        # up to a week: an answer older than that is no availability, whatever it is called
+        availability_stale_after_seconds=60
+        * integer(scope, AVAILABILITY_STALE_AFTER_MINUTES, 60, minimum=1, maximum=7 * 24 * 60),
+        # up to 30 days: a held shipment is parked again and again (a new message each time), so the
+        # queue's retention does not cap it; the hold does, then the shipment is dead-lettered
+        shipment_hold_max_hours=integer(scope, SHIPMENT_HOLD_MAX_HOURS, 48, minimum=1, maximum=30 * 24),
+    )
+
+
 def warehouses(scope: Construct) -> list[WarehouseSite]:
     """The sites of context ``synchub:warehouses`` (a JSON object, or its text), checked the way the
     consumers check the ``WAREHOUSES`` variable built from it, so a bad registry fails the synth
@@ -165,10 +212,16 @@ def warehouses(scope: Construct) -> list[WarehouseSite]:
         warehouse_id, prefix = fields.get("warehouse_id"), fields.get("location_prefix")
         if not (isinstance(warehouse_id, str) and warehouse_id and isinstance(prefix, str) and prefix):
             raise ValueError(f"context {WAREHOUSES}: site {name} needs a warehouse_id and a location_prefix")
-        extra = set(fields) - {"warehouse_id", "location_prefix"}
+        extra = set(fields) - {"warehouse_id", "location_prefix", "legal_entity"}
         if extra:
             raise ValueError(f"context {WAREHOUSES}: site {name} has unknown keys {sorted(extra)}")
-        sites.append(WarehouseSite(name, warehouse_id, prefix))
+        entity = fields.get("legal_entity")
+        if entity is not None and not (isinstance(entity, str) and LEGAL_ENTITY_CODE.match(entity)):
+            raise ValueError(
+                f"context {WAREHOUSES}: site {name}'s legal_entity must be 2 to 8 capital letters or digits, "
+                f"got {entity!r}"
+            )
+        sites.append(WarehouseSite(name, warehouse_id, prefix, entity))
     for a in sites:
         for b in sites:
             if a is b:
@@ -190,10 +243,13 @@ def warehouses_env(sites: list[WarehouseSite], producer_role_ids: Mapping[str, s
 
     ``producer_role_ids`` (site name -> the ``RoleId`` of its producer role, a CloudFormation token:
     the string becomes an ``Fn::Join``) adds each site's ``producer_role_id``: the inventory worker
-    takes a site's reports only from that role (the SQS ``SenderId``)."""
+    takes a site's reports only from that role (the SQS ``SenderId``). A site with its own
+    ``legal_entity`` carries it (functions/synchub_core/config.py WarehouseSite.legal_entity)."""
     registry: dict[str, dict[str, str]] = {}
     for s in sites:
         entry = {"warehouse_id": s.warehouse_id, "location_prefix": s.location_prefix}
+        if s.legal_entity is not None:
+            entry["legal_entity"] = s.legal_entity
         if producer_role_ids is not None:
             entry["producer_role_id"] = producer_role_ids[s.name]
         registry[s.source] = entry

@@ -65,12 +65,7 @@ def _esm(fn: lambda_.Function) -> list[IConstruct]:
 def _suppress(stack: SynchubStack) -> None:
     api, outbox, workers, channels = stack.api, stack.outbox, stack.workers, stack.channels
     connectors = stack.connectors
-    queue_workers: list[QueueWorker] = [
-        workers.inventory.worker,
-        workers.reservation.worker,
-        workers.invoicing.worker,
-        *connectors.queue_workers,
-    ]
+    queue_workers: list[QueueWorker] = [*workers.queue_workers, *connectors.queue_workers]
     functions: list[lambda_.Function] = [
         channels.token_function,
         channels.authorizer_function,

@@ -43,11 +43,12 @@ class SynchubStack(Stack):
             },
         )
         self.channels = ChannelAuth(self, "Channels", defaults=defaults, data=data)
-        self.api = api = OrdersApi(self, "Orders", defaults=defaults, data=data, auth=self.channels)
-        self.outbox = Outbox(self, "Outbox", defaults=defaults, data=data, bus=bus)
-        self.workers = workers = Workers(
-            self, "Workers", defaults=defaults, data=data, bus=bus, warehouses=context.warehouses_env(self.sites)
+        warehouses = context.warehouses_env(self.sites)
+        self.api = api = OrdersApi(
+            self, "Orders", defaults=defaults, data=data, auth=self.channels, warehouses=warehouses
         )
+        self.outbox = Outbox(self, "Outbox", defaults=defaults, data=data, bus=bus)
+        self.workers = workers = Workers(self, "Workers", defaults=defaults, data=data, bus=bus, warehouses=warehouses)
         self.connectors = connectors = Connectors(self, "Connectors", defaults=defaults, data=data, bus=bus)
         api.add_exceptions_routes(connectors.operations)
         self.access = access = HubAccess(

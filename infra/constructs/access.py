@@ -8,9 +8,9 @@
   queues, and re-run the sweeps their DLQs stand for.
 * The bus policy: the account may put events, but nobody puts ``wms.*`` events except the site's
   own producer role.
-* The work queues' policies: nobody sends to them except the rule or the bucket that feeds them,
-  the producer roles (inventory queue), the ReplayRole and, for the connectors' queues, the
-  functions that park, resend, re-post or resubmit work there.
+* The work queues' policies: nobody sends to them except the rules or the bucket that feed them,
+  the producer roles (inventory queue), the ReplayRole and, for the connectors' queues and the
+  invoicing queue (held shipments), the functions that park, resend, re-post or resubmit work there.
 
 These are explicit Denies in resource policies, so they hold against principals whose IAM
 policies allow more (an administrator's ``sqs:*``). Conditions use negated operators, which are
@@ -21,6 +21,8 @@ has no ``aws:PrincipalArn``, passes only with the feeding rule's ``aws:SourceArn
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -30,6 +32,7 @@ from constructs import Construct
 
 from infra.context import WarehouseSite
 
+from .common import LEADING_KEYS_OPERATOR, WAITING_KEYS
 from .connectors import Connectors
 from .data import BACKORDERS_INDEX, OUTBOX_PENDING_INDEX, DataStores
 from .outbox import HUB_SOURCES, Outbox
@@ -74,9 +77,7 @@ class HubAccess(Construct):
             self.producers[site.name] = role
 
         self.dead_letter_queues: list[sqs.IQueue] = [
-            workers.inventory.worker.dlq,
-            workers.reservation.worker.dlq,
-            workers.invoicing.worker.dlq,
+            *(w.dlq for w in workers.queue_workers),
             outbox.dlq,
             outbox.sweep_dlq,
             workers.backorder_dlq,
@@ -85,9 +86,7 @@ class HubAccess(Construct):
             connectors.reconciler_dlq,
         ]
         self.work_queues: list[sqs.IQueue] = [
-            inventory_queue,
-            workers.reservation.worker.queue,
-            workers.invoicing.worker.queue,
+            *(w.queue for w in workers.queue_workers),
             *(w.queue for w in connectors.queue_workers),
         ]
         self.replay_role = iam.Role(
@@ -104,7 +103,7 @@ class HubAccess(Construct):
     def _replay_policy(self, stack: Stack, data: DataStores, bus: events.IEventBus) -> None:
         role = self.replay_role
 
-        def allow(actions: list[str], resources: list[str], **conditions: dict[str, object]) -> None:
+        def allow(actions: list[str], resources: list[str], **conditions: Mapping[str, object]) -> None:
             role.add_to_policy(
                 iam.PolicyStatement(actions=sorted(actions), resources=resources, conditions=conditions or None)
             )
@@ -127,6 +126,8 @@ class HubAccess(Construct):
         # reservation.logic.sweep_backorders) with this role: the two sweepers' permissions together
         orders, inventory = data.orders.table_arn, data.inventory.table_arn
         allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [orders])
+        # ... and the backorder sweep writes and drops the hints (WAITING#<sku>) in batches
+        allow(["dynamodb:BatchWriteItem"], [orders], **{LEADING_KEYS_OPERATOR: {"dynamodb:LeadingKeys": WAITING_KEYS}})
         allow(
             ["dynamodb:Query"],
             [f"{orders}/index/{OUTBOX_PENDING_INDEX}", f"{orders}/index/{BACKORDERS_INDEX}"],
@@ -183,7 +184,9 @@ class HubAccess(Construct):
 
     def _queue_policies(self, workers: Workers) -> None:
         replay = self.replay_role.role_arn
-        for worker in (workers.reservation, workers.invoicing):
+        for worker in workers.event_workers:
+            # the invoicing worker parks held shipments on its own queue: its role sends there too
+            senders = [replay, *(_role_arn(fn) for fn in workers.senders(worker))]
             worker.worker.queue.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="OnlyTheFeedingRuleAndReplay",
@@ -192,8 +195,13 @@ class HubAccess(Construct):
                     actions=["sqs:SendMessage"],
                     resources=[worker.worker.queue.queue_arn],
                     # both keys in one operator: denied when the request is neither from the rule
-                    # nor from the ReplayRole
-                    conditions={"ArnNotEquals": {"aws:SourceArn": worker.rule.rule_arn, "aws:PrincipalArn": replay}},
+                    # nor from the ReplayRole (or a sender the worker's code needs)
+                    conditions={
+                        "ArnNotEquals": {
+                            "aws:SourceArn": _one_or_list([r.rule_arn for r in worker.rules]),
+                            "aws:PrincipalArn": _one_or_list(senders),
+                        }
+                    },
                 )
             )
         inventory = workers.inventory.worker.queue
@@ -213,10 +221,6 @@ class HubAccess(Construct):
     def _connector_queue_policies(self, connectors: Connectors) -> None:
         """The connectors' queues: the feeding rule or bucket, the ReplayRole, and the functions whose
         code sends there (parking on their own queue, resends, re-posts, resubmitted exceptions)."""
-
-        def role_arn(fn: lambda_.IFunction) -> str:
-            assert fn.role is not None, fn.node.path
-            return fn.role.role_arn
 
         replay = self.replay_role.role_arn
         senders = {
@@ -244,8 +248,9 @@ class HubAccess(Construct):
                     resources=[queue.queue_arn],
                     conditions={
                         "ArnNotEquals": {
-                            "aws:SourceArn": worker.rule.rule_arn,
-                            "aws:PrincipalArn": [replay, *(role_arn(fn) for fn in senders[queue])],
+                            # finance: InvoiceIssued's rule and CreditMemoIssued's
+                            "aws:SourceArn": _one_or_list([r.rule_arn for r in worker.rules]),
+                            "aws:PrincipalArn": [replay, *(_role_arn(fn) for fn in senders[queue])],
                         }
                     },
                 )
@@ -263,3 +268,13 @@ class HubAccess(Construct):
                     },
                 )
             )
+
+
+def _role_arn(fn: lambda_.IFunction) -> str:
+    assert fn.role is not None, fn.node.path
+    return fn.role.role_arn
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    """A condition value: the one value as itself (the policy as it was before a second one), else the list."""
+    return values[0] if len(values) == 1 else values

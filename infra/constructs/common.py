@@ -34,6 +34,12 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 DEAD_LETTER_QUEUE_ENV = "DEAD_LETTER_QUEUE_URL"  # functions/synchub_core/lambda_support.py reads it
 # item-level access: every partition key the request touches matches one of the patterns
 LEADING_KEYS_OPERATOR = "ForAllValues:StringLike"
+# the orders table's outbox items (OUTBOX#<event_id>): what a function that writes nothing else of the
+# orders table may write there, its events (functions/synchub_core/outbox.py)
+OUTBOX_KEYS = ["OUTBOX#*"]
+# the backorder hints (WAITING#<sku>, functions/orders/repository.py), written and deleted in batches
+# (BatchWriteItem) and read a SKU at a time (Query): nothing else of the orders table is batch-written
+WAITING_KEYS = ["WAITING#*"]
 
 
 class LambdaDefaults(Construct):

@@ -2,9 +2,9 @@
 interface through an S3 drop, both ways), their shared state, schedules and the exceptions API's
 function.
 
-* ``FinancePosting``: rule InvoiceIssued (synchub.invoicing) -> queue -> ``finance.handler.lambda_handler``,
-  at most 5 concurrent invocations; posts each invoice to finance (base URL from SSM, client
-  credentials from Secrets Manager).
+* ``FinancePosting``: rules InvoiceIssued and CreditMemoIssued (synchub.invoicing) -> queue ->
+  ``finance.handler.lambda_handler``, at most 5 concurrent invocations; posts each invoice and credit
+  memo to finance (base URL from SSM, client credentials from Secrets Manager).
 * ``ErpOrders``: rule OrderAccepted (synchub.orders) -> queue -> ``erp.handler.orders_handler``, batches
   of up to 100 orders over 5 s, at most 2 concurrent invocations: one CSV file per batch into
   ``to-erp/orders/`` of the exchange bucket.
@@ -37,7 +37,7 @@ from constructs import Construct
 
 from infra import context
 
-from .common import LambdaDefaults, QueueWorker, allow, dead_letter_queue, grant_table, schedule
+from .common import OUTBOX_KEYS, LambdaDefaults, QueueWorker, allow, dead_letter_queue, grant_table, schedule
 from .data import BY_DAY_INDEX, ERP_FILES_OPEN_INDEX, EXCEPTIONS_BY_STATUS_INDEX, DataStores
 from .workers import EventWorker
 
@@ -55,8 +55,8 @@ HTTP_CONNECT_TIMEOUT = 2
 HTTP_READ_TIMEOUT = 5
 BREAKER_PROBE_SECONDS = 30  # how long a half-open probe lease lasts
 RECONCILE_GRACE_MINUTES = 5  # what is younger than this is still in flight, not missing
-OUTBOX_KEYS = ["OUTBOX#*"]
 INVOICE_KEYS = ["INVOICE#*"]
+CREDIT_MEMO_KEYS = ["CREDITMEMO#*"]
 
 
 class Connectors(Construct):
@@ -94,7 +94,7 @@ class Connectors(Construct):
             "FinancePosting",
             defaults=defaults,
             bus=bus,
-            detail_type="InvoiceIssued",
+            detail_types=["InvoiceIssued"],
             sources=["synchub.invoicing"],
             handler="finance.handler.lambda_handler",
             service="finance",
@@ -109,6 +109,9 @@ class Connectors(Construct):
                 "TARGET_RATE_PER_SECOND": str(settings.finance_rate_per_second),
             },
         )
+        # credit memos take the same path (and breaker, pace and buffer) as the invoices they credit:
+        # a rule of their own, on the same queue
+        self.finance.add_rule("CreditMemoRule", detail_types=["CreditMemoIssued"], sources=["synchub.invoicing"])
         finance_fn = self.finance.worker.function
         self.finance_queue = self.finance.worker.queue
         finance_fn.add_environment("BUFFER_QUEUE_URL", self.finance_queue.queue_url)
@@ -119,7 +122,7 @@ class Connectors(Construct):
             "ErpOrders",
             defaults=defaults,
             bus=bus,
-            detail_type="OrderAccepted",
+            detail_types=["OrderAccepted"],
             sources=["synchub.orders"],
             handler="erp.handler.orders_handler",
             service="erp",
@@ -325,10 +328,10 @@ class Connectors(Construct):
         for fn in (finance, erp_orders, erp_acks, watchdog):
             grant_table(fn, connectors, "GetItem", "PutItem", "UpdateItem")
             grant_table(fn, orders, "PutItem", leading_keys=OUTBOX_KEYS)
-        # posted (or rejected for good): the invoice's posting status (INVOICE#* items only, in one
-        # transaction with the POSTING# ledger entry and InvoicePosted's outbox item); the invoice itself
-        # comes with the InvoiceIssued event, it is never read
-        grant_table(finance, orders, "UpdateItem", leading_keys=INVOICE_KEYS)
+        # posted (or rejected for good): the invoice's or credit memo's posting status (INVOICE#* and
+        # CREDITMEMO#* items only, in one transaction with the POSTING# ledger entry and InvoicePosted's
+        # or CreditMemoPosted's outbox item); the document itself comes with its event, it is never read
+        grant_table(finance, orders, "UpdateItem", leading_keys=INVOICE_KEYS + CREDIT_MEMO_KEYS)
         # the ERP ledger of a batch's orders (BatchGetItem); the acks and the watchdog load the orders
         # they resend or raise exceptions for (orders.api.load: GetItem)
         for fn in (erp_orders, erp_acks, watchdog):

@@ -2,9 +2,12 @@
 
 * ``POST /oauth2/token``: the token endpoint (OAuth 2.0 client credentials), public;
 * ``GET /openapi.json``: the API's description, public;
-* ``POST /orders``, ``GET /orders/{order_id}``: a channel's calls, behind the TOKEN authorizer and
-  the channel's API key (``ApiKeySourceType: AUTHORIZER``: the authorizer names it, the channel
-  never sends one), throttled by the channel's own usage plan;
+* ``POST /orders``, ``GET /orders/{order_id}``, ``POST /orders/{order_id}/cancel``,
+  ``POST /orders/{order_id}/returns``, ``GET /invoices/{invoice_id}``,
+  ``GET /credit-memos/{credit_memo_id}``, ``GET /availability``, ``POST /availability/query``: a
+  channel's calls, behind the TOKEN authorizer and the channel's API key (``ApiKeySourceType:
+  AUTHORIZER``: the authorizer names it, the channel never sends one), throttled by the channel's
+  own usage plan; the POSTs that change an order require an ``Idempotency-Key`` header;
 * ``GET /exceptions``, ``GET /exceptions/{exception_id}``, ``POST /exceptions/{exception_id}/resubmit``,
   ``POST /exceptions/{exception_id}/discard``: the business-exceptions API of the operations function
   (infra/constructs/connectors.py), behind the same authorizer and API key; the function answers
@@ -29,7 +32,7 @@ from constructs import Construct
 from infra import context
 
 from .channels import ChannelAuth
-from .common import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, LambdaDefaults, grant_table
+from .common import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, WAITING_KEYS, LambdaDefaults, grant_table
 from .data import DataStores
 from .waf import ApiFirewall
 
@@ -81,9 +84,19 @@ def _problem_template(
 
 class OrdersApi(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, defaults: LambdaDefaults, data: DataStores, auth: ChannelAuth
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        defaults: LambdaDefaults,
+        data: DataStores,
+        auth: ChannelAuth,
+        warehouses: str,
     ) -> None:
+        """``warehouses``: the ``WAREHOUSES`` variable (infra.context.warehouses_env): availability
+        names each location's site by its location prefix."""
         super().__init__(scope, construct_id)
+        lifecycle = context.lifecycle_settings(self)
         # below API Gateway's 29 s integration timeout, so a slow call is a clean 5xx, not a dangling write
         self.function = defaults.function(
             self,
@@ -92,9 +105,20 @@ class OrdersApi(Construct):
             service="orders",
             description="Order intake API",
             timeout=Duration.seconds(10),
+            environment={
+                "WAREHOUSES": warehouses,
+                "AVAILABILITY_STALE_AFTER_SECONDS": str(lifecycle.availability_stale_after_seconds),
+            },
         )
-        # create: GetItem (idempotency record) + TransactWriteItems of Puts; read: Query of the order's items
-        grant_table(self.function, data.orders, "GetItem", "PutItem", "Query")
+        # create, cancel, return: GetItem (idempotency record, the order) + TransactWriteItems of Puts
+        # (the order, its history, its events); read: Query of the order's items, BatchGetItem of its
+        # documents (invoices, credit memos; a document by id: its pointer, then it, GetItem); a
+        # cancelled backorder's hints (WAITING#<sku>) are dropped in a batch
+        grant_table(self.function, data.orders, "BatchGetItem", "GetItem", "PutItem", "Query")
+        grant_table(self.function, data.orders, "BatchWriteItem", leading_keys=WAITING_KEYS)
+        # availability: one Query per SKU of its positions; a cancel of a reserved order gives its
+        # reservations back to the positions in the same transaction (UpdateItem)
+        grant_table(self.function, data.inventory, "Query", "UpdateItem")
         # the order check against the ERP's master data (masterdata.api.check_order): one BatchGetItem
         grant_table(self.function, data.masterdata, "BatchGetItem")
         self.access_logs = logs.LogGroup(
@@ -183,6 +207,32 @@ class OrdersApi(Construct):
         order_resource = orders_resource.add_resource("{order_id}")
         order_resource.add_method("GET", orders, **channel)
         order_resource.add_method("ANY", orders, **channel)
+        # a cancellation and a return change the order: retried with the same Idempotency-Key
+        for action in ("cancel", "returns"):
+            resource = order_resource.add_resource(action)
+            resource.add_method(
+                "POST",
+                orders,
+                **channel,
+                request_parameters={IDEMPOTENCY_KEY_HEADER: True},
+                request_validator=self.parameters_validator,
+            )
+            resource.add_method("ANY", orders, **channel)
+
+        # an order's documents, by id (the function answers the owning channel only, 404 otherwise)
+        for collection, parameter in (("invoices", "{invoice_id}"), ("credit-memos", "{credit_memo_id}")):
+            document = root.add_resource(collection).add_resource(parameter)
+            document.add_method("GET", orders, **channel)
+            document.add_method("ANY", orders, **channel)
+
+        # availability: GET for a few SKUs (?sku=A&sku=B), POST .../query for order lines; a query
+        # changes nothing, so no Idempotency-Key
+        availability = root.add_resource("availability")
+        availability.add_method("GET", orders, **channel)
+        availability.add_method("ANY", orders, **channel)
+        query = availability.add_resource("query")
+        query.add_method("POST", orders, **channel)
+        query.add_method("ANY", orders, **channel)
 
     def add_exceptions_routes(self, function: lambda_.IFunction) -> None:
         """The operators' business-exceptions API: the same TOKEN authorizer and API key as the orders
@@ -303,8 +353,8 @@ class OrdersApi(Construct):
             status_code="429",
             headers={"Retry-After": "'3600'"},
         )
-        # the request validator: the only required parameter is POST /orders's Idempotency-Key (a test
-        # keeps it so), so this is the function's own `idempotency-key-missing`, word for word
+        # the request validator: the only required parameter is the Idempotency-Key of the POSTs that
+        # change an order (a test keeps it so), so this is the function's own `idempotency-key-missing`
         add(
             "BadRequestParametersResponse",
             apigw.ResponseType.BAD_REQUEST_PARAMETERS,
@@ -313,7 +363,8 @@ class OrdersApi(Construct):
                 "Idempotency-Key header required",
                 json.dumps(
                     "Send a unique Idempotency-Key header (8-128 of A-Z a-z 0-9 - _ . :) with every "
-                    "POST /orders; retries reuse the same key."
+                    "POST /orders, POST /orders/{order_id}/cancel and POST /orders/{order_id}/returns; "
+                    "retries reuse the same key."
                 ),
                 400,
             ),

@@ -12,11 +12,19 @@ from .common import LambdaDefaults, allow, dead_letter_queue, grant_table, sched
 from .data import OUTBOX_PENDING_INDEX, DataStores
 
 # the EventBridge sources of the events the hub itself emits (synchub.<domain>, CONTRIBUTING.md): the
-# outbox items carry them (orders and reservation transitions: synchub.orders; invoicing and
-# InvoicePosted: synchub.invoicing; synchub.reservation: the reservation domain's own, which
-# OrderReserved and OrderBackordered are to move to; CircuitStateChanged and ReconciliationCompleted:
-# synchub.connectors). A PutEvents with any other source, wms.* above all, is refused.
-HUB_SOURCES = ["synchub.connectors", "synchub.invoicing", "synchub.orders", "synchub.reservation"]
+# outbox items carry them (orders transitions, cancellations, returns: synchub.orders; invoices, credit
+# memos and their postings: synchub.invoicing; OrderReserved, OrderBackordered: synchub.reservation;
+# OrderReleased: synchub.fulfilment; StockAvailable: synchub.inventory; CircuitStateChanged and
+# ReconciliationCompleted: synchub.connectors). A PutEvents with any other source, wms.* above all, is
+# refused.
+HUB_SOURCES = [
+    "synchub.connectors",
+    "synchub.fulfilment",
+    "synchub.inventory",
+    "synchub.invoicing",
+    "synchub.orders",
+    "synchub.reservation",
+]
 
 
 def grant_put_hub_events(fn: lambda_.IFunction, bus: events.IEventBus) -> None:

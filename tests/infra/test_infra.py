@@ -43,6 +43,7 @@ FUNCTION_PACKAGES = {
     "inventory",
     "reservation",
     "invoicing",
+    "fulfilment",
     "channels",
     "connectors",
     "finance",
@@ -62,6 +63,10 @@ EXPECTED_HANDLERS = {
     "reservation.handler.lambda_handler",
     "invoicing.handler.lambda_handler",
     "reservation.handler.backorder_handler",
+    "reservation.handler.stock_available_handler",
+    "fulfilment.handler.release_handler",
+    "fulfilment.handler.warehouse_handler",
+    "invoicing.handler.returns_handler",
     "finance.handler.lambda_handler",
     "erp.handler.orders_handler",
     "erp.handler.acks_handler",
@@ -75,6 +80,11 @@ WORKER_TIMEOUTS = {
     "inventory.handler.lambda_handler": FUNCTION_TIMEOUT_S,
     "reservation.handler.lambda_handler": FUNCTION_TIMEOUT_S,
     "invoicing.handler.lambda_handler": FUNCTION_TIMEOUT_S,
+    "invoicing.handler.returns_handler": FUNCTION_TIMEOUT_S,
+    "fulfilment.handler.release_handler": FUNCTION_TIMEOUT_S,
+    "fulfilment.handler.warehouse_handler": FUNCTION_TIMEOUT_S,
+    # a batch of StockAvailable may retry many backorders, a transaction each
+    "reservation.handler.stock_available_handler": 60,
     "finance.handler.lambda_handler": 60,
     "erp.handler.orders_handler": 60,
     "erp.handler.acks_handler": 60,
@@ -90,7 +100,8 @@ POWERTOOLS_LAYER = re.compile(
 # cdk.json's default sites; the alternative synthesis swaps them for ALT_WAREHOUSES
 WAREHOUSES = {"utrecht": ("UTR", "UTR-"), "tilburg": ("TLB", "TLB-")}
 ALT_WAREHOUSES = {
-    "utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"},
+    # a site whose shipments another legal entity invoices (its own invoice numbers)
+    "utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-", "legal_entity": "NL02"},
     "den-bosch": {"warehouse_id": "DBS", "location_prefix": "DBS-"},
     "venlo": {"warehouse_id": "VNL", "location_prefix": "VNL-A"},
 }
@@ -108,8 +119,19 @@ ALT_CONTEXT = {
     "synchub:erpFilesPerMinute": "12",
     "synchub:erpAckTimeoutSeconds": "300",
     "synchub:reconcileWindowHours": "48",
+    # the order-to-cash lifecycle
+    "synchub:legalEntity": "SH02",
+    "synchub:availabilityStaleAfterMinutes": "15",
+    "synchub:shipmentHoldMaxHours": "72",
 }
-HUB_SOURCES = ["synchub.connectors", "synchub.invoicing", "synchub.orders", "synchub.reservation"]
+HUB_SOURCES = [
+    "synchub.connectors",
+    "synchub.fulfilment",
+    "synchub.inventory",
+    "synchub.invoicing",
+    "synchub.orders",
+    "synchub.reservation",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -420,8 +442,9 @@ def test_every_work_queue_redrives_to_a_dlq(synth: Synth) -> None:
     dlqs = _dead_letter_queue_ids(synth)
     assert dlqs <= set(queues), f"dead-letter targets that are not queues in the stack: {dlqs - set(queues)}"
     work_queues = set(queues) - dlqs
-    # inventory (WMS feed), reservation, invoicing; finance posting, ERP orders, ERP acks, master data
-    assert len(work_queues) == 7, f"unexpected work queues: {sorted(work_queues)}"
+    # inventory (WMS feed), reservation, stock available, fulfilment release and warehouse answers,
+    # invoicing, returns; finance posting, ERP orders, ERP acks, master data
+    assert len(work_queues) == 11, f"unexpected work queues: {sorted(work_queues)}"
     for queue_id in work_queues:
         redrive = queues[queue_id]["Properties"].get("RedrivePolicy")
         assert redrive, f"{queue_id} has no RedrivePolicy: poison messages would loop forever"
@@ -476,8 +499,9 @@ def test_all_queues_use_sqs_managed_encryption_and_tls(synth: Synth) -> None:
 def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
     rules = synth.of_type("AWS::Events::Rule")
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(rules) == 8, (
-        f"expected 4 schedules (outbox, backorders, ERP watchdog, reconcile) + 4 bus rules, got {sorted(rules)}"
+    assert len(rules) == 4 + len(BUS_RULES), (
+        f"expected 4 schedules (outbox, backorders, ERP watchdog, reconcile) + {len(BUS_RULES)} bus rules, "
+        f"got {sorted(rules)}"
     )
     for rule_id, rule in rules.items():
         targets = rule["Properties"].get("Targets", [])
@@ -505,16 +529,30 @@ def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
             assert granted, f"DLQ {dlq} of {rule_id} does not allow events.amazonaws.com to SendMessage"
 
 
-BUS_RULES = [
-    ("OrderAccepted", ["synchub.orders"], "reservation.handler.lambda_handler"),
-    ("ShipmentConfirmed", [{"prefix": "wms."}], "invoicing.handler.lambda_handler"),
-    ("InvoiceIssued", ["synchub.invoicing"], "finance.handler.lambda_handler"),
-    ("OrderAccepted", ["synchub.orders"], "erp.handler.orders_handler"),
+WMS = [{"prefix": "wms."}]
+# (detail-types, sources, the worker whose queue the rule feeds): one row per rule
+BUS_RULES: list[tuple[list[str], list[Any], str]] = [
+    (["OrderAccepted"], ["synchub.orders"], "reservation.handler.lambda_handler"),
+    (["ShipmentConfirmed"], WMS, "invoicing.handler.lambda_handler"),
+    (["InvoiceIssued"], ["synchub.invoicing"], "finance.handler.lambda_handler"),
+    # credit memos: a rule of their own onto the finance queue
+    (["CreditMemoIssued"], ["synchub.invoicing"], "finance.handler.lambda_handler"),
+    (["OrderAccepted"], ["synchub.orders"], "erp.handler.orders_handler"),
+    # the order-to-cash lifecycle
+    (
+        ["StockAvailable"],
+        ["synchub.inventory", "synchub.invoicing", "synchub.orders"],
+        "reservation.handler.stock_available_handler",
+    ),
+    (["OrderReserved"], ["synchub.reservation"], "fulfilment.handler.release_handler"),
+    (["OrderCancellationAnswered", "ReleaseAcknowledged"], WMS, "fulfilment.handler.warehouse_handler"),
+    (["ReturnReceived"], WMS, "invoicing.handler.returns_handler"),
 ]
 
 
-def _rule_for(synth: Synth, handler: str) -> tuple[str, dict[str, Any]]:
-    """The bus rule whose target queue the function ``handler`` drains."""
+def _rule_for(synth: Synth, handler: str, detail_type: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The bus rule whose target queue the function ``handler`` drains (the one matching
+    ``detail_type`` where several feed it)."""
     function = synth.function_by_handler(handler)
     queues = {
         ref_target(m["Properties"]["EventSourceArn"])
@@ -524,10 +562,17 @@ def _rule_for(synth: Synth, handler: str) -> tuple[str, dict[str, Any]]:
     rules = [
         (k, v)
         for k, v in synth.of_type("AWS::Events::Rule").items()
-        if "EventPattern" in v["Properties"] and {ref_target(t["Arn"]) for t in v["Properties"]["Targets"]} & queues
+        if "EventPattern" in v["Properties"]
+        and {ref_target(t["Arn"]) for t in v["Properties"]["Targets"]} & queues
+        and (detail_type is None or detail_type in v["Properties"]["EventPattern"]["detail-type"])
     ]
-    assert len(rules) == 1, f"expected one rule feeding {handler}, got {[k for k, _ in rules]}"
+    assert len(rules) == 1, f"expected one rule feeding {handler} ({detail_type}), got {[k for k, _ in rules]}"
     return rules[0]
+
+
+def _rules_for(synth: Synth, handler: str) -> list[str]:
+    """Every bus rule feeding the worker ``handler``'s queue."""
+    return sorted(_rule_for(synth, handler, detail_types[0])[0] for detail_types, _, h in BUS_RULES if h == handler)
 
 
 def test_bus_rules(synth: Synth) -> None:
@@ -537,19 +582,21 @@ def test_bus_rules(synth: Synth) -> None:
         if "EventPattern" in v["Properties"]
     )
     assert patterns == sorted(
-        json.dumps({"detail-type": [dt], "source": sources}, sort_keys=True) for dt, sources, _ in BUS_RULES
+        json.dumps({"detail-type": dts, "source": sources}, sort_keys=True) for dts, sources, _ in BUS_RULES
     )
 
 
 @pytest.mark.parametrize(
-    "detail_type, sources, handler", BUS_RULES, ids=[f"{dt}->{h.split('.')[0]}" for dt, _, h in BUS_RULES]
+    "detail_types, sources, handler",
+    BUS_RULES,
+    ids=[f"{'+'.join(dts)}->{h.split('.', 1)[0]}.{h.rsplit('.', 1)[1]}" for dts, _, h in BUS_RULES],
 )
 def test_bus_rule_routes_detail_type_to_worker_queue(
-    synth: Synth, detail_type: str, sources: list[Any], handler: str
+    synth: Synth, detail_types: list[str], sources: list[Any], handler: str
 ) -> None:
-    rule_id, rule = _rule_for(synth, handler)
+    rule_id, rule = _rule_for(synth, handler, detail_types[0])
     props = rule["Properties"]
-    assert props["EventPattern"] == {"detail-type": [detail_type], "source": sources}
+    assert props["EventPattern"] == {"detail-type": detail_types, "source": sources}
     assert props.get("State", "ENABLED") == "ENABLED"
     bus = ref_target(props.get("EventBusName"))
     assert bus is not None, f"{rule_id} is on the default bus, not {BUS_NAME}"
@@ -625,7 +672,7 @@ def test_event_bus_and_archive(synth: Synth) -> None:
 
 def test_every_sqs_mapping_reports_batch_item_failures(synth: Synth) -> None:
     mappings = _sqs_mappings(synth)
-    assert len(mappings) == 7, sorted(mappings)
+    assert len(mappings) == 11, sorted(mappings)
     for mapping_id, mapping in mappings.items():
         assert mapping["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], mapping_id
         assert mapping["Properties"].get("Enabled", True) is True, mapping_id
@@ -745,6 +792,19 @@ ROUTES = {
     ("/orders", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
     ("/orders/{order_id}", "GET"): ("orders.handler.lambda_handler", "CUSTOM", True),
     ("/orders/{order_id}", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    # the order-to-cash lifecycle: cancel, returns, the order's documents, availability
+    ("/orders/{order_id}/cancel", "POST"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/orders/{order_id}/cancel", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/orders/{order_id}/returns", "POST"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/orders/{order_id}/returns", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/invoices/{invoice_id}", "GET"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/invoices/{invoice_id}", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/credit-memos/{credit_memo_id}", "GET"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/credit-memos/{credit_memo_id}", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/availability", "GET"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/availability", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/availability/query", "POST"): ("orders.handler.lambda_handler", "CUSTOM", True),
+    ("/availability/query", "ANY"): ("orders.handler.lambda_handler", "CUSTOM", True),
     # the business-exceptions API: same authorizer and API key; the function answers operators only
     ("/exceptions", "GET"): ("operations.handler.lambda_handler", "CUSTOM", True),
     ("/exceptions", "ANY"): ("operations.handler.lambda_handler", "CUSTOM", True),
@@ -790,6 +850,14 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
         "/openapi.json",
         "/orders",
         "/orders/{order_id}",
+        "/orders/{order_id}/cancel",
+        "/orders/{order_id}/returns",
+        "/invoices",
+        "/invoices/{invoice_id}",
+        "/credit-memos",
+        "/credit-memos/{credit_memo_id}",
+        "/availability",
+        "/availability/query",
         "/exceptions",
         "/exceptions/{exception_id}",
         "/exceptions/{exception_id}/resubmit",
@@ -826,19 +894,41 @@ def test_api_resources_methods_and_stage(synth: Synth) -> None:
     )
 
 
+# the POSTs that change an order: API Gateway refuses them without an Idempotency-Key (the queries,
+# GET and POST /availability/query, change nothing and need none)
+IDEMPOTENT_POSTS = {
+    ("/orders", "POST"),
+    ("/orders/{order_id}/cancel", "POST"),
+    ("/orders/{order_id}/returns", "POST"),
+}
+
+
 def test_post_orders_requires_idempotency_key_via_a_parameters_only_validator(synth: Synth) -> None:
     methods = _methods(synth)
-    post = methods[("/orders", "POST")]
-    assert post["RequestParameters"] == {"method.request.header.Idempotency-Key": True}
-    validator = synth.props(ref_target(post["RequestValidatorId"]) or "")
+    validators = set()
+    for key in IDEMPOTENT_POSTS:
+        post = methods[key]
+        assert post["RequestParameters"] == {"method.request.header.Idempotency-Key": True}, key
+        validators.add(ref_target(post["RequestValidatorId"]) or "")
+    assert len(validators) == 1, "one parameters-only validator"
+    validator = synth.props(validators.pop())
     assert validator["ValidateRequestParameters"] is True
     assert validator["ValidateRequestBody"] is False, "bodies are the function's (problem+json with pointers)"
     # BAD_REQUEST_PARAMETERS answers `idempotency-key-missing`: true only while nothing else is required
     required = {
         (key, name) for key, m in methods.items() for name, req in m.get("RequestParameters", {}).items() if req
     }
-    assert required == {(("/orders", "POST"), "method.request.header.Idempotency-Key")}
-    assert all("RequestValidatorId" not in m for key, m in methods.items() if key != ("/orders", "POST"))
+    assert required == {(key, "method.request.header.Idempotency-Key") for key in IDEMPOTENT_POSTS}
+    assert all("RequestValidatorId" not in m for key, m in methods.items() if key not in IDEMPOTENT_POSTS)
+    # ... and its detail names every route that requires the key
+    (response,) = [
+        v["Properties"]
+        for v in synth.of_type("AWS::ApiGateway::GatewayResponse").values()
+        if v["Properties"]["ResponseType"] == "BAD_REQUEST_PARAMETERS"
+    ]
+    detail = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.requestId", "r"))["detail"]
+    for path, verb in IDEMPOTENT_POSTS:
+        assert f"{verb} {path}" in detail, (path, detail)
 
 
 def test_token_authorizer(synth: Synth) -> None:
@@ -1026,6 +1116,21 @@ def test_context_is_validated() -> None:
         {"synchub:erpFilesPerMinute": "-1"},
         {"synchub:erpAckTimeoutSeconds": "5"},
         {"synchub:reconcileWindowHours": "0"},
+        {"synchub:legalEntity": "sh01"},
+        {"synchub:legalEntity": "S"},
+        {"synchub:legalEntity": "SH-01"},
+        {"synchub:legalEntity": "TOOLONG123"},
+        {"synchub:availabilityStaleAfterMinutes": "0"},
+        {"synchub:availabilityStaleAfterMinutes": "an hour"},
+        {"synchub:shipmentHoldMaxHours": "0"},
+        {"synchub:shipmentHoldMaxHours": str(31 * 24)},
+        {
+            "synchub:warehouses": json.dumps(
+                {"a": {"warehouse_id": "A", "location_prefix": "A-", "legal_entity": "nl02"}}
+            )
+        },
+        {"synchub:warehouses": json.dumps({"a": {"warehouse_id": "A", "location_prefix": "A-", "legal_entity": 7}})},
+        {"synchub:warehouses": json.dumps({"a": {"warehouse_id": "A", "location_prefix": "A-", "entity": "NL02"}})},
     ):
         with pytest.raises(ValueError, match="context synchub:"):
             build(context={**bad, "synchub:nag": False})
@@ -1157,18 +1262,25 @@ def test_synth_never_calls_docker(tmp_path: Path) -> None:
 def test_orders_function_can_use_orders_table_but_not_publish_events(synth: Synth) -> None:
     orders_fn = synth.function_by_handler("orders.handler.lambda_handler")
     orders_table = synth.table_with_index("outbox-pending")
+    inventory_table = synth.table_by_env("INVENTORY_TABLE")
     statements = synth.policy_statements(orders_fn)
-    # create: GetItem + TransactWriteItems of Puts; read: Query (test_least_privilege.py pins the exact set)
-    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"):
+    # create, cancel, return: GetItem + TransactWriteItems of Puts; read: Query, BatchGetItem
+    # (test_least_privilege.py pins the exact set)
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"):
         granted = allows(statements, action)
         assert any(references(s["Resource"], orders_table) for s in granted), f"orders fn lacks {action}"
-    for action in ("dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"):
+    for action in ("dynamodb:DeleteItem", "dynamodb:Scan"):
         assert not allows(statements, action), f"orders fn never calls {action}"
+    # batches only of the backorder hints a cancelled backorder leaves
+    (batch,) = allows(statements, "dynamodb:BatchWriteItem")
+    assert batch["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WAITING#*"]}}
+    # availability reads the positions (Query), a cancel gives reservations back (UpdateItem): nothing else
+    inventory = {a for st in statements if references(st["Resource"], inventory_table) for a in as_list(st["Action"])}
+    assert inventory == {"dynamodb:Query", "dynamodb:UpdateItem"}, inventory
     assert not allows(statements, "events:PutEvents"), "orders fn must publish via the outbox, not EventBridge"
     assert not allows(statements, "sqs:SendMessage"), "orders fn has no business sending to queues"
-    for other in ("INVENTORY_TABLE", "CHANNELS_TABLE"):
-        table = synth.table_by_env(other)
-        assert not any(references(s["Resource"], table) for s in statements), f"orders fn can reach {other}"
+    channels = synth.table_by_env("CHANNELS_TABLE")
+    assert not any(references(s["Resource"], channels) for s in statements), "orders fn can reach the channels"
     for statement in statements:
         if statement["Effect"] == "Allow" and statement["Resource"] == "*":
             assert all(a.startswith("xray:") for a in as_list(statement["Action"])), statement
@@ -1261,8 +1373,8 @@ def test_cdk_json_context_drives_the_python_synth(template: dict[str, Any]) -> N
 
 def test_every_dead_letter_queue_alarms_on_its_first_message(synth: Synth) -> None:
     dlqs = _dead_letter_queue_ids(synth)
-    # 3 + 4 work queues' DLQs, the stream's, 4 schedules'
-    assert len(dlqs) == 12
+    # 7 + 4 work queues' DLQs, the stream's, 4 schedules'
+    assert len(dlqs) == 16
     topics = synth.of_type("AWS::SNS::Topic")
     assert len(topics) == 1
     alarmed: set[str] = set()
@@ -1284,14 +1396,26 @@ def test_api_function_times_out_before_api_gateway_does(synth: Synth) -> None:
 
 
 def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> None:
-    patterns = {
-        p["detail-type"][0]: p
-        for p in (r["Properties"].get("EventPattern") for r in synth.of_type("AWS::Events::Rule").values())
-        if p
+    sources: dict[str, list[Any]] = {}
+    for rule in synth.of_type("AWS::Events::Rule").values():
+        pattern = rule["Properties"].get("EventPattern")
+        for detail_type in (pattern or {}).get("detail-type", []):
+            assert sources.setdefault(detail_type, pattern["source"]) == pattern["source"], detail_type
+            assert set(pattern) == {"detail-type", "source"}, pattern
+    assert sources == {
+        "OrderAccepted": ["synchub.orders"],
+        "ShipmentConfirmed": WMS,
+        "InvoiceIssued": ["synchub.invoicing"],
+        "CreditMemoIssued": ["synchub.invoicing"],
+        # the hub's own StockAvailable: a report (inventory), a cancellation (orders), a return or a
+        # short close (invoicing); never a warehouse's
+        "StockAvailable": ["synchub.inventory", "synchub.invoicing", "synchub.orders"],
+        "OrderReserved": ["synchub.reservation"],
+        # the warehouses' own events: any wms.<site> (the worker refuses an unregistered site)
+        "ReleaseAcknowledged": WMS,
+        "OrderCancellationAnswered": WMS,
+        "ReturnReceived": WMS,
     }
-    assert patterns["OrderAccepted"]["source"] == ["synchub.orders"]
-    assert patterns["ShipmentConfirmed"]["source"] == [{"prefix": "wms."}]
-    assert patterns["InvoiceIssued"]["source"] == ["synchub.invoicing"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1343,17 +1467,32 @@ def test_every_queue_worker_can_dead_letter_what_it_refuses(synth: Synth) -> Non
             if other_dlq != dlq:
                 assert not any(references(s["Resource"], other_dlq) for s in sends), (function, other_dlq)
         workers += 1
-    assert workers == 7
+    assert workers == 11
     for function_id in synth.of_type("AWS::Lambda::Function"):
         if function_id not in {ref_target(m["Properties"]["FunctionName"]) for m in _sqs_mappings(synth).values()}:
             assert "DEAD_LETTER_QUEUE_URL" not in synth.env(function_id), function_id
 
 
 def _expected_warehouses(sites: dict[str, Any]) -> dict[str, Any]:
+    """The registry the functions get: a site's own legal entity only where it has one."""
     return {
-        f"wms.{site}": {"warehouse_id": v["warehouse_id"], "location_prefix": v["location_prefix"]}
+        f"wms.{site}": {
+            "warehouse_id": v["warehouse_id"],
+            "location_prefix": v["location_prefix"],
+            **({"legal_entity": v["legal_entity"]} if "legal_entity" in v else {}),
+        }
         for site, v in sites.items()
     }
+
+
+# the functions that tell warehouse events' sites apart, or a location's site, and read WAREHOUSES
+WAREHOUSE_READERS = {
+    "invoicing.handler.lambda_handler",
+    "invoicing.handler.returns_handler",
+    "fulfilment.handler.release_handler",
+    "fulfilment.handler.warehouse_handler",
+    "orders.handler.lambda_handler",
+}
 
 
 @pytest.mark.parametrize("alt", [False, True], ids=["cdk.json", "context"])
@@ -1377,7 +1516,7 @@ def test_warehouses_env_on_the_workers_that_check_sites(synth: Synth, synth_alt:
             assert json.loads(render(env["WAREHOUSES"])) == expected, handler
             replay_role = roles["ReplayRoleArn"].removeprefix("${").removesuffix(".Arn}")
             assert env["REPLAY_ROLE_ID"] == {"Fn::GetAtt": [replay_role, "RoleId"]}
-        elif handler == "invoicing.handler.lambda_handler":
+        elif handler in WAREHOUSE_READERS:
             assert json.loads(env["WAREHOUSES"]) == _expected_warehouses(sites), handler
             assert "REPLAY_ROLE_ID" not in env
         else:
@@ -1534,6 +1673,18 @@ def test_bus_policy_keeps_wms_sources_to_their_producers(synth: Synth, synth_alt
         assert not denied(outbox, source) and not denied(other, source), source
 
 
+# the bus-fed workers of infra/constructs/workers.py -> who besides their rules and the ReplayRole may
+# send to their queue (the invoicing worker parks held shipments on its own queue)
+WORKER_QUEUE_SENDERS: dict[str, set[str]] = {
+    "reservation.handler.lambda_handler": set(),
+    "reservation.handler.stock_available_handler": set(),
+    "fulfilment.handler.release_handler": set(),
+    "fulfilment.handler.warehouse_handler": set(),
+    "invoicing.handler.lambda_handler": {"invoicing.handler.lambda_handler"},
+    "invoicing.handler.returns_handler": set(),
+}
+
+
 def test_work_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
     roles = _roles(synth)
     replay = roles["ReplayRoleArn"]
@@ -1545,33 +1696,33 @@ def test_work_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
     def denied(queue: str, request: dict[str, str]) -> bool:
         return _denied(_queue_statements(synth, queue), "sqs:SendMessage", {**tls, **request})
 
-    rules = {
-        dt: _rule_queue(synth, h)
-        for dt, h in (
-            ("OrderAccepted", "reservation.handler.lambda_handler"),
-            ("ShipmentConfirmed", "invoicing.handler.lambda_handler"),
-        )
-    }
-    for detail_type, (rule, queue) in rules.items():
-        assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), f"{detail_type} rule cannot deliver"
-        assert not denied(queue, {"aws:PrincipalArn": replay}), f"replay cannot send to {detail_type}'s queue"
-        other_rule = next(r for dt, (r, _) in rules.items() if dt != detail_type)
-        assert denied(queue, {"aws:SourceArn": f"${{{other_rule}.Arn}}"}), "another rule"
-        for principal in (admin, worker_role, *producers):
-            assert denied(queue, {"aws:PrincipalArn": principal}), principal
-        # ... and EventBridge still needs its Allow (the Deny only takes away)
-        assert any(
-            st["Effect"] == "Allow"
-            and st.get("Principal") == {"Service": "events.amazonaws.com"}
-            and _holds(st.get("Condition"), {"aws:SourceArn": f"${{{rule}.Arn}}"})
-            for st in _queue_statements(synth, queue)
-        )
+    feeds = {h: (_rules_for(synth, h), _queue_of(synth, h)) for h in WORKER_QUEUE_SENDERS}
+    every_rule = [k for k, v in synth.of_type("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]]
+    for handler, (own_rules, queue) in feeds.items():
+        for rule in own_rules:
+            assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), f"{rule} cannot deliver to {handler}"
+            # ... and EventBridge still needs its Allow (the Deny only takes away)
+            assert any(
+                st["Effect"] == "Allow"
+                and st.get("Principal") == {"Service": "events.amazonaws.com"}
+                and _holds(st.get("Condition"), {"aws:SourceArn": f"${{{rule}.Arn}}"})
+                for st in _queue_statements(synth, queue)
+            ), (handler, rule)
+        assert not denied(queue, {"aws:PrincipalArn": replay}), f"replay cannot send to {handler}'s queue"
+        for other_rule in every_rule:
+            if other_rule not in own_rules:
+                assert denied(queue, {"aws:SourceArn": f"${{{other_rule}.Arn}}"}), (handler, other_rule)
+        for principal in (admin, *producers):
+            assert denied(queue, {"aws:PrincipalArn": principal}), (handler, principal)
+        for sender in sorted(EXPECTED_HANDLERS):
+            allowed = sender in WORKER_QUEUE_SENDERS[handler]
+            assert denied(queue, {"aws:PrincipalArn": _role_arn(synth, sender)}) is not allowed, (handler, sender)
     inventory = ref_target(synth.json["Outputs"]["InventoryQueueUrl"]["Value"]) or ""
     for principal in (*producers, replay):
         assert not denied(inventory, {"aws:PrincipalArn": principal}), principal
     for principal in (admin, worker_role):
         assert denied(inventory, {"aws:PrincipalArn": principal}), principal
-    for rule, _ in rules.values():
+    for rule in every_rule:
         assert denied(inventory, {"aws:SourceArn": f"${{{rule}.Arn}}"}), "no rule feeds the inventory queue"
     # plain HTTP stays refused for everyone
     assert _denied(
@@ -1995,8 +2146,10 @@ def test_connector_queue_policies_admit_only_their_feeders(synth: Synth) -> None
     }
     other_rule, _ = _rule_queue(synth, "reservation.handler.lambda_handler")
     for worker, allowed in senders.items():
-        rule, queue = _rule_queue(synth, worker)
-        assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), worker
+        queue = _queue_of(synth, worker)
+        # finance: InvoiceIssued's rule and CreditMemoIssued's
+        for rule in _rules_for(synth, worker):
+            assert not denied(queue, {"aws:SourceArn": f"${{{rule}.Arn}}"}), (worker, rule)
         assert denied(queue, {"aws:SourceArn": f"${{{other_rule}.Arn}}"}), worker
         assert denied(queue, {"aws:SourceArn": bucket}), worker
         assert not denied(queue, {"aws:PrincipalArn": replay}), worker
@@ -2032,3 +2185,174 @@ def test_every_connector_path_has_a_dlq(synth: Synth) -> None:
         dlqs.add(ref_target(config["DestinationConfig"]["OnFailure"]["Destination"]) or "")
     assert len(dlqs) == 6, "one DLQ per path"
     assert dlqs <= _dead_letter_queue_ids(synth)
+
+
+# --------------------------------------------------------------------------------------------------
+# the order-to-cash lifecycle: fulfilment, stock available, returns, held shipments
+# --------------------------------------------------------------------------------------------------
+
+# handler -> (BatchSize, MaximumBatchingWindowInSeconds) of its queue's event source mapping
+LIFECYCLE_MAPPINGS = {
+    "reservation.handler.stock_available_handler": (10, 1),
+    "fulfilment.handler.release_handler": (10, 1),
+    "fulfilment.handler.warehouse_handler": (10, 1),
+    "invoicing.handler.returns_handler": (10, 1),
+    "invoicing.handler.lambda_handler": (10, 1),
+}
+# handler -> the lifecycle variables it gets (besides the shared ones and DEAD_LETTER_QUEUE_URL), by
+# kind: "warehouses" (the registry), "legal-entity", "own-queue", or a setting's name
+LIFECYCLE_ENV: dict[str, dict[str, str]] = {
+    "reservation.handler.stock_available_handler": {},
+    "fulfilment.handler.release_handler": {"WAREHOUSES": "warehouses"},
+    "fulfilment.handler.warehouse_handler": {"WAREHOUSES": "warehouses"},
+    "invoicing.handler.returns_handler": {"WAREHOUSES": "warehouses", "LEGAL_ENTITY": "legal-entity"},
+    "invoicing.handler.lambda_handler": {
+        "WAREHOUSES": "warehouses",
+        "LEGAL_ENTITY": "legal-entity",
+        "SHIPMENT_HOLD_MAX_HOURS": "hold",
+        "WORK_QUEUE_URL": "own-queue",
+    },
+    "orders.handler.lambda_handler": {"WAREHOUSES": "warehouses", "AVAILABILITY_STALE_AFTER_SECONDS": "stale"},
+}
+# (legal entity, stale after seconds, hold hours): the defaults, and what ALT_CONTEXT sets
+LIFECYCLE_DEFAULTS = {"legal-entity": "SH01", "stale": "3600", "hold": "48"}
+LIFECYCLE_ALT = {"legal-entity": "SH02", "stale": "900", "hold": "72"}
+
+
+@pytest.mark.parametrize("handler", sorted(LIFECYCLE_MAPPINGS))
+def test_lifecycle_workers_drain_their_queue_with_a_dlq(synth: Synth, handler: str) -> None:
+    """Rule -> queue (redrive to a DLQ of its own, alarmed) -> function (partial batch failures); the
+    rule's failed deliveries go to the same DLQ, so `synchub replay` of it serves both."""
+    function = synth.function_by_handler(handler)
+    (mapping,) = [
+        m["Properties"]
+        for m in _sqs_mappings(synth).values()
+        if ref_target(m["Properties"]["FunctionName"]) == function
+    ]
+    batch, window = LIFECYCLE_MAPPINGS[handler]
+    assert (mapping["BatchSize"], mapping.get("MaximumBatchingWindowInSeconds")) == (batch, window)
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "ScalingConfig" not in mapping
+    queue = ref_target(mapping["EventSourceArn"]) or ""
+    props = synth.props(queue)
+    assert props["VisibilityTimeout"] == 6 * synth.props(function)["Timeout"]
+    dlq = ref_target(props["RedrivePolicy"]["deadLetterTargetArn"]) or ""
+    assert props["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVE_COUNT
+    assert synth.env(function)["DEAD_LETTER_QUEUE_URL"] == {"Ref": dlq}
+    _, rule = _rule_for(synth, handler)
+    (target,) = rule["Properties"]["Targets"]
+    assert ref_target(target["Arn"]) == queue
+    assert ref_target(target["DeadLetterConfig"]["Arn"]) == dlq
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    # the DLQ is the redrive target of this queue only (replay sends its messages back there)
+    sources = [
+        k
+        for k, v in synth.of_type("AWS::SQS::Queue").items()
+        if v["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn") == {"Fn::GetAtt": [dlq, "Arn"]}
+    ]
+    assert sources == [queue], sources
+    assert dlq in _dead_letter_queue_ids(synth)
+    assert synth.props(function)["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == handler.split(".")[0]
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["defaults", "context"])
+@pytest.mark.parametrize("handler", sorted(LIFECYCLE_ENV))
+def test_lifecycle_function_environment(synth: Synth, synth_alt: Synth, handler: str, alt: bool) -> None:
+    s = synth_alt if alt else synth
+    settings = LIFECYCLE_ALT if alt else LIFECYCLE_DEFAULTS
+    sites = (
+        ALT_WAREHOUSES if alt else {k: {"warehouse_id": w, "location_prefix": p} for k, (w, p) in WAREHOUSES.items()}
+    )
+    function = s.function_by_handler(handler)
+    env = s.env(function)
+    expected = LIFECYCLE_ENV[handler]
+    extra = {"DEAD_LETTER_QUEUE_URL"} if handler != "orders.handler.lambda_handler" else set()
+    assert set(env) == SHARED_ENV | set(expected) | extra, sorted(set(env) ^ (SHARED_ENV | set(expected) | extra))
+    for name, kind in expected.items():
+        if kind == "warehouses":
+            assert json.loads(env[name]) == _expected_warehouses(sites), (handler, name)
+        elif kind == "own-queue":
+            assert env[name] == {"Ref": _queue_of(s, handler)}, (handler, name)  # a queue's Ref is its URL
+        else:
+            assert env[name] == settings[kind], (handler, name)
+
+
+def test_only_the_document_issuers_know_the_legal_entity(synth: Synth) -> None:
+    """Invoices (shipments) and credit memos (returns) are numbered per legal entity: LEGAL_ENTITY is
+    theirs; the registry's per-site legal_entity overrides it for a site's shipments."""
+    having = {
+        synth.props(k)["Handler"] for k in synth.of_type("AWS::Lambda::Function") if "LEGAL_ENTITY" in synth.env(k)
+    }
+    assert having == {"invoicing.handler.lambda_handler", "invoicing.handler.returns_handler"}
+
+
+def test_invoicing_parks_held_shipments_on_its_own_queue_only(synth: Synth) -> None:
+    function = synth.function_by_handler("invoicing.handler.lambda_handler")
+    queue = _queue_of(synth, "invoicing.handler.lambda_handler")
+    dlq = ref_target(synth.props(queue)["RedrivePolicy"]["deadLetterTargetArn"])
+    sends = {
+        ref_target(r)
+        for st in allows(synth.policy_statements(function), "sqs:SendMessage")
+        for r in as_list(st["Resource"])
+    }
+    assert sends == {queue, dlq}, sends
+    assert synth.env(function)["WORK_QUEUE_URL"] == {"Ref": queue}
+    # the parking delay (60 s doubling to 900 s, SQS's maximum DelaySeconds) stays below the retention
+    assert synth.props(queue)["MessageRetentionPeriod"] > 900
+
+
+def test_finance_takes_credit_memos_on_the_invoices_queue(synth: Synth) -> None:
+    """CreditMemoIssued has a rule of its own onto the finance queue: same DLQ, same retry policy."""
+    handler = "finance.handler.lambda_handler"
+    queue = _queue_of(synth, handler)
+    dlq = ref_target(synth.props(queue)["RedrivePolicy"]["deadLetterTargetArn"])
+    patterns = []
+    for rule_id in _rules_for(synth, handler):
+        props = synth.props(rule_id)
+        patterns.append(props["EventPattern"])
+        (target,) = props["Targets"]
+        assert ref_target(target["Arn"]) == queue and ref_target(target["DeadLetterConfig"]["Arn"]) == dlq, rule_id
+    assert sorted(p["detail-type"][0] for p in patterns) == ["CreditMemoIssued", "InvoiceIssued"]
+    assert all(p["source"] == ["synchub.invoicing"] for p in patterns)
+
+
+def test_cdk_json_legal_entity_is_the_code_default() -> None:
+    from infra.app import ROOT
+    from infra.context import DEFAULT_LEGAL_ENTITY, LEGAL_ENTITY
+
+    assert json.loads((ROOT / "cdk.json").read_text())["context"][LEGAL_ENTITY] == DEFAULT_LEGAL_ENTITY == "SH01"
+
+
+def test_infra_and_functions_check_legal_entities_alike() -> None:
+    """A code the synth takes is one the functions take (functions/synchub_core/config.py)."""
+    from infra.context import LEGAL_ENTITY_CODE
+    from synchub_core import config
+
+    assert config.LEGAL_ENTITY.pattern == LEGAL_ENTITY_CODE.pattern
+    assert config.DEFAULT_LEGAL_ENTITY == "SH01"
+
+
+def test_replay_finds_every_work_queues_dlq(synth: Synth) -> None:
+    """`synchub replay` redrives a DLQ to the one queue whose redrive target it is (it refuses a DLQ of
+    several queues) and offers the DLQs by their friendly names (`...DeadLetterQueue`); the
+    ReplayRole may drain every DLQ and send to every work queue (test_least_privilege.py)."""
+    from synchub.local.template import friendly
+
+    queues = synth.of_type("AWS::SQS::Queue")
+    targets: dict[str, list[str]] = {}
+    for queue_id, queue in queues.items():
+        redrive = queue["Properties"].get("RedrivePolicy")
+        if redrive:
+            targets.setdefault(ref_target(redrive["deadLetterTargetArn"]) or "", []).append(queue_id)
+    assert len(targets) == 11
+    for dlq, sources in targets.items():
+        assert len(sources) == 1, (dlq, sources)
+        assert "DeadLetter" in friendly(dlq), dlq
+    names = {friendly(q) for q in queues}
+    for name in (
+        "WorkersReservationStockAvailableWorkerDeadLetterQueue",
+        "WorkersFulfilmentReleaseWorkerDeadLetterQueue",
+        "WorkersFulfilmentWarehouseWorkerDeadLetterQueue",
+        "WorkersInvoicingReturnsWorkerDeadLetterQueue",
+    ):
+        assert name in names, sorted(names)

@@ -50,6 +50,9 @@ def sends(*queues: str) -> set[tuple[str, str]]:
 # a connector's transaction puts its event (CircuitStateChanged, InvoicePosted, ReconciliationCompleted)
 # as an outbox item of the orders table: PutItem there, on OUTBOX#<event_id> items only
 OUTBOX_ONLY = ddb("orders-table[OUTBOX#*]", "PutItem")
+# the backorder hints (WAITING#<sku>): written after a backorder and dropped once it is reserved or
+# cancelled, in batches (BatchWriteItem), on those items only
+HINT_BATCHES = ddb("orders-table[WAITING#*]", "BatchWriteItem")
 # the circuit breaker (functions/connectors/breaker.py, repository.py): read it (GetItem), count a
 # failure or reset (UpdateItem), store a state change (PutItem, alone or in a transaction with its
 # CircuitStateChanged outbox item); the rate windows (UpdateItem with ADD)
@@ -58,10 +61,15 @@ FINANCE_SETTINGS = {("ssm:GetParameter", "finance-base-url"), ("secretsmanager:G
 
 
 EXPECTED: dict[str, set[tuple[str, str]]] = {
-    # create: GetItem (idempotency record, consistent) + TransactWriteItems of Puts; read: Query;
-    # the order check against the ERP's master data: one BatchGetItem (masterdata.api.check_order)
+    # create, cancel, return: GetItem (idempotency record, consistent; the order) + TransactWriteItems
+    # of Puts; read: Query, and BatchGetItem of the order's documents; a cancelled backorder's hints
+    # dropped in a batch (WAITING#* only); availability: a Query per SKU of its positions; a cancel
+    # gives reservations back (UpdateItem in the same transaction); the order check against the ERP's
+    # master data: one BatchGetItem (masterdata.api.check_order)
     "orders.handler.lambda_handler": BASE
-    | ddb("orders-table", "GetItem", "PutItem", "Query")
+    | ddb("orders-table", "BatchGetItem", "GetItem", "PutItem", "Query")
+    | HINT_BATCHES
+    | ddb("inventory-table", "Query", "UpdateItem")
     | ddb("masterdata-table", "BatchGetItem"),
     # the channel (consistent GetItem) and the signing key
     "channels.handler.token_handler": BASE
@@ -82,38 +90,77 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     | ddb("orders-table/index/outbox-pending", "Query")
     | {("events:PutEvents", "bus")}
     | DESTINATION,
-    # the position (GetItem), then one conditional UpdateItem
-    "inventory.handler.lambda_handler": BASE | CONSUME | REFUSE | ddb("inventory-table", "GetItem", "UpdateItem"),
+    # the position (GetItem), then one conditional UpdateItem, or a transaction of it with the
+    # StockAvailable it makes (an outbox item of the orders table: OUTBOX#* only)
+    "inventory.handler.lambda_handler": BASE
+    | CONSUME
+    | REFUSE
+    | ddb("inventory-table", "GetItem", "UpdateItem")
+    | OUTBOX_ONLY,
     # the order (GetItem), every position of each SKU (Query), one transaction: Updates of positions,
-    # Puts of the order, its history and its outbox event
+    # Puts of the order, its history and its outbox event; a backorder's hints (in batches)
     "reservation.handler.lambda_handler": BASE
     | CONSUME
     | REFUSE
     | ddb("orders-table", "GetItem", "PutItem")
+    | HINT_BATCHES
     | ddb("inventory-table", "Query", "UpdateItem"),
+    # ... every open backorder (the sparse index), hints written again or dropped
     "reservation.handler.backorder_handler": BASE
     | DESTINATION
     | ddb("orders-table", "GetItem", "PutItem")
+    | HINT_BATCHES
     | ddb("orders-table/index/backorders", "Query")
     | ddb("inventory-table", "Query", "UpdateItem"),
-    # the order and the invoice (GetItem), the shipped position (GetItem), one transaction: Put of the
-    # invoice, Updates of positions, Puts of the order, its history and its outbox event
-    "invoicing.handler.lambda_handler": BASE
+    # StockAvailable: a SKU's hints oldest first (Query of WAITING#<sku> only), each hinted order
+    # retried like a reservation (GetItem, Query of positions, one transaction), stale hints dropped
+    "reservation.handler.stock_available_handler": BASE
     | CONSUME
     | REFUSE
     | ddb("orders-table", "GetItem", "PutItem")
-    | ddb("inventory-table", "GetItem", "UpdateItem"),
+    | ddb("orders-table[WAITING#*]", "Query")
+    | HINT_BATCHES
+    | ddb("inventory-table", "Query", "UpdateItem"),
+    # the order, the invoice and the number's counter (GetItem), the shipped positions (GetItem), one
+    # transaction: Puts of the invoice and its pointer, the counter (Update), Updates of positions,
+    # Puts of the order, its history and its events; a held shipment parked on its own queue
+    "invoicing.handler.lambda_handler": BASE
+    | CONSUME
+    | REFUSE
+    | ddb("orders-table", "GetItem", "PutItem", "UpdateItem")
+    | ddb("inventory-table", "GetItem", "UpdateItem")
+    | sends("own-queue"),
+    # returns: the order, the credit memo, the counter (GetItem), its invoices (BatchGetItem), one
+    # transaction: the credit memo and its pointer (Put), the counter (Update), the units back into
+    # their positions (GetItem, then Update, or ConditionCheck where a later WMS report counts them),
+    # the order, its history and its events (Put)
+    "invoicing.handler.returns_handler": BASE
+    | CONSUME
+    | REFUSE
+    | ddb("orders-table", "BatchGetItem", "GetItem", "PutItem", "UpdateItem")
+    | ddb("inventory-table", "ConditionCheckItem", "GetItem", "UpdateItem"),
+    # -- fulfilment ---------------------------------------------------------------------------------
+    # OrderReserved: the order (GetItem), one transaction: the order, its history, OrderReleased (Puts)
+    "fulfilment.handler.release_handler": BASE | CONSUME | REFUSE | ddb("orders-table", "GetItem", "PutItem"),
+    # the warehouses' answers: the order (GetItem), one transaction of Puts; a confirmed cancellation
+    # gives the site's allocations back (position Updates) with its StockAvailable
+    "fulfilment.handler.warehouse_handler": BASE
+    | CONSUME
+    | REFUSE
+    | ddb("orders-table", "GetItem", "PutItem")
+    | ddb("inventory-table", "UpdateItem"),
     # -- the connectors -----------------------------------------------------------------------------
     # finance settings (SSM, Secrets Manager), the breaker and rate window, its posting ledger
-    # (POSTING#: GetItem, PutItem), the invoice's posting status (INVOICE#: UpdateItem, in one
-    # transaction with the ledger entry and InvoicePosted's outbox item; the invoice itself comes with
-    # the event), business exceptions (UpdateItem in a transaction), parking on its own queue
+    # (POSTING#: GetItem, PutItem), the invoice's or credit memo's posting status (INVOICE#,
+    # CREDITMEMO#: UpdateItem, in one transaction with the ledger entry and InvoicePosted's or
+    # CreditMemoPosted's outbox item; the document itself comes with the event), business exceptions
+    # (UpdateItem in a transaction), parking on its own queue
     "finance.handler.lambda_handler": BASE
     | CONSUME
     | REFUSE
     | FINANCE_SETTINGS
     | BREAKER
-    | ddb("orders-table[INVOICE#*]", "UpdateItem")
+    | ddb("orders-table[CREDITMEMO#*,INVOICE#*]", "UpdateItem")
     | sends("own-queue"),
     # the batch's ledger (BatchGetItem), the breaker and file rate, the order file (PutObject under
     # to-erp/orders/), the file and the orders SENT (PutItem, UpdateItem), parking on its own queue
@@ -169,7 +216,14 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     | ddb("connectors-table/index/exceptions-by-status", "Query")
     | sends("finance-queue", "erp-queue"),
 }
-HUB_SOURCES = ["synchub.connectors", "synchub.invoicing", "synchub.orders", "synchub.reservation"]
+HUB_SOURCES = [
+    "synchub.connectors",
+    "synchub.fulfilment",
+    "synchub.inventory",
+    "synchub.invoicing",
+    "synchub.orders",
+    "synchub.reservation",
+]
 # the only statements allowed a condition, and the condition
 CONDITIONS = {"events:PutEvents": {"StringEquals": {"events:source": HUB_SOURCES}}}
 # item-limited grants (grant_table(..., leading_keys=[...])): the resource name gets the patterns
@@ -194,6 +248,7 @@ REPLAY = (
     }
     | {("sqs:SendMessage", "work-queues")}
     | ddb("orders-table", "GetItem", "PutItem", "UpdateItem")
+    | HINT_BATCHES
     | ddb("orders-table/index/outbox-pending", "Query")
     | ddb("orders-table/index/backorders", "Query")
     | ddb("inventory-table", "Query", "UpdateItem")
@@ -432,11 +487,20 @@ def test_no_function_role_can_touch_a_table_it_does_not_use(names: Names) -> Non
         else:
             assert "connectors-table" not in tables, handler
         # the connectors write the orders table's items only through their outbox items, except the
-        # finance poster's POSTED on the invoice
-        writes = {r for a, r in pairs if a in ("dynamodb:PutItem", "dynamodb:UpdateItem") and r.startswith("orders-")}
+        # finance poster's POSTED on the invoice or credit memo
+        writes = {
+            r
+            for a, r in pairs
+            if a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+            and r.startswith("orders-")
+        }
+        documents = "orders-table[CREDITMEMO#*,INVOICE#*]"
         if handler.startswith(connector_domains):
-            assert writes <= {"orders-table[OUTBOX#*]", "orders-table[INVOICE#*]"}, (handler, writes)
-            assert "orders-table[INVOICE#*]" not in writes or handler.startswith("finance."), handler
+            assert writes <= {"orders-table[OUTBOX#*]", documents}, (handler, writes)
+            assert documents not in writes or handler.startswith("finance."), handler
+        # the inventory worker writes nothing of the orders table but its StockAvailable events
+        if handler.startswith("inventory."):
+            assert writes == {"orders-table[OUTBOX#*]"}, (handler, writes)
         # only the master data function writes the master data table
         if not handler.startswith("masterdata."):
             assert not any(

@@ -323,6 +323,18 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
         ("GET", "/orders/{order_id}"),
         ("ANY", "/orders"),
         ("ANY", "/orders/{order_id}"),
+        ("POST", "/orders/{order_id}/cancel"),
+        ("ANY", "/orders/{order_id}/cancel"),
+        ("POST", "/orders/{order_id}/returns"),
+        ("ANY", "/orders/{order_id}/returns"),
+        ("GET", "/invoices/{invoice_id}"),
+        ("ANY", "/invoices/{invoice_id}"),
+        ("GET", "/credit-memos/{credit_memo_id}"),
+        ("ANY", "/credit-memos/{credit_memo_id}"),
+        ("GET", "/availability"),
+        ("ANY", "/availability"),
+        ("POST", "/availability/query"),
+        ("ANY", "/availability/query"),
         ("POST", "/oauth2/token"),
         ("ANY", "/oauth2/token"),
         ("GET", "/openapi.json"),
@@ -331,6 +343,9 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
     post = routes[("POST", "/orders")]
     assert post.authorization_type == "CUSTOM" and post.api_key_required and post.api_key_source == "AUTHORIZER"
     assert post.required_parameters == [("header", "Idempotency-Key")]
+    for keyed in ("/orders/{order_id}/cancel", "/orders/{order_id}/returns"):  # they change an order
+        assert routes[("POST", keyed)].required_parameters == [("header", "Idempotency-Key")]
+    assert not routes[("POST", "/availability/query")].required_parameters  # an inquiry
     assert post.authorizer is not None and dep.functions[post.authorizer.function].handler.endswith(
         "authorizer_handler"
     )
