@@ -9,7 +9,9 @@ A second section times one order's intake transaction with 100, 10,000 and 100,0
 in the table (flat: the emulator's transactions cost what their items cost), and the last runs the
 soak benchmark (``benchmarks/soak.py``; ``BENCH_SOAK=0`` skips it), after the finance connector's
 outage-and-drain benchmark (``benchmarks/connectors.py``; ``BENCH_CONNECTORS=0`` skips it) and the
-availability-to-promise benchmark (``benchmarks/availability.py``; ``BENCH_AVAILABILITY=0`` skips it).
+availability-to-promise benchmark (``benchmarks/availability.py``; ``BENCH_AVAILABILITY=0`` skips it)
+and the order lifecycle's (``benchmarks/lifecycle.py``: release, cancel, partial shipments, credit
+memos, backorders served at volume; ``BENCH_LIFECYCLE=0`` skips it).
 
 Cost is counted from the calls actually made (botocore event hooks), in DynamoDB request units
 (write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
@@ -115,6 +117,7 @@ def main() -> None:
             aws.client(service).meta.events.register("provide-client-params.*.*", meter.hook)
         body = json.loads((ROOT / "events/samples/api-post-order.json").read_text())
         shipment = json.loads((ROOT / "events/samples/eventbridge-shipment-confirmed.json").read_text())["detail"]
+        shipped_lines = [{"sku": line["sku"], "quantity": line["quantity"]} for line in body["lines"]]
 
         def fresh_order() -> OrderIn:
             return OrderIn.model_validate({**body, "channel_order_ref": uuid.uuid4().hex})
@@ -217,7 +220,15 @@ def main() -> None:
                 reserved_order,
                 lambda oid: issue(
                     EventEnvelope.model_validate(
-                        {**shipment, "data": {**shipment["data"], "order_id": oid, "shipment_id": uuid.uuid4().hex}}
+                        {
+                            **shipment,
+                            "data": {
+                                **shipment["data"],
+                                "order_id": oid,
+                                "shipment_id": uuid.uuid4().hex,
+                                "lines": shipped_lines,  # one reservation per SKU: no location needed
+                            },
+                        }
                     )
                 ),
                 meter,
@@ -254,6 +265,11 @@ def main() -> None:
 
         print()
         availability.main()
+    if os.environ.get("BENCH_LIFECYCLE", "1") != "0":
+        from benchmarks import lifecycle
+
+        print()
+        lifecycle.main()
     if os.environ.get("BENCH_SOAK", "1") != "0":
         from benchmarks import soak
 

@@ -195,10 +195,11 @@ def wait_reserved(
                 f"{len(pending)} order(s) not RESERVED after {timeout:.0f} s: {sorted(set(states.values()))}"
             )
         states = dict(pool.map(state, pending))
-        bad = {s for s in states.values() if s not in ("ACCEPTED", "RESERVED", "")}
+        # RESERVED, and RELEASED right after it (fulfilment releases every reserved order)
+        bad = {s for s in states.values() if s not in ("ACCEPTED", "RESERVED", "RELEASED", "")}
         if bad:
             raise RuntimeError(f"orders ended in {bad}, not RESERVED: is the stock gone?")
-        pending = [o for o in pending if states[o] != "RESERVED"]
+        pending = [o for o in pending if states[o] not in ("RESERVED", "RELEASED")]
         if pending:
             time.sleep(0.2)
 
