@@ -107,17 +107,35 @@ def test_scheduled_handler_reports_what_it_did(hub: Hub, lambda_context: Any) ->
     assert order(order_id).state.value == "RESERVED"
 
 
-def test_shipping_a_backordered_order_closes_its_backorder(hub: Hub, lambda_context: Any) -> None:
+def test_a_backordered_orders_shipment_waits_for_its_reservation(hub: Hub, lambda_context: Any) -> None:
+    """The hold rule: a shipment for a BACKORDERED order is held (never invoiced without consuming
+    stock); once stock arrives and the backorder is reserved, the shipment invoices it."""
+    import pytest
+
     from helpers import sample
-    from invoicing.logic import issue
+    from invoicing.logic import ShipmentHeld, issue
     from synchub_core.envelope import EventEnvelope
 
     order_id = backordered(hub, lambda_context, [(FLOUR, 4), (YEAST, 10)])
     shipment = sample("eventbridge-shipment-confirmed.json")["detail"]
     shipment["data"]["order_id"] = order_id
+    before = snapshot(hub)
+    with pytest.raises(ShipmentHeld, match="BACKORDERED"):
+        issue(EventEnvelope.model_validate(shipment))
+    assert snapshot(hub) == before  # held: nothing written
+    assert open_backorders() == [order_id]
+
+    stock(FLOUR, "UTR-A01", 3)  # the sample shipment picks 3 + 1 flour at A01 / A02 and 10 yeast at B01
+    stock(FLOUR, "UTR-A02", 1)
+    stock(YEAST, "UTR-B01", 10)
+    assert sweep()["reserved"] == 1
+    assert open_backorders() == []  # reserved: the backorder is closed
     assert issue(EventEnvelope.model_validate(shipment)).created
-    assert order(order_id).state.value == "INVOICED"
-    assert open_backorders() == []
+    stored = order(order_id)
+    assert stored.state.value == "INVOICED" and stored.shipped == {FLOUR: 4, YEAST: 10}
+    after = positions(hub)
+    for key in ((FLOUR, "UTR-A01"), (FLOUR, "UTR-A02"), (YEAST, "UTR-B01")):
+        assert (after[key]["on_hand"], after[key]["reserved"], after[key]["available"]) == (0, 0, 0)
 
 
 def test_replaying_the_backorder_dlq_runs_the_sweep(hub: Hub, lambda_context: Any) -> None:

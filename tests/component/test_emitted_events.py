@@ -18,19 +18,29 @@ def schema(name: str) -> dict:
 
 
 def test_emitted_events_conform_to_their_schemas(hub, lambda_context, order_body) -> None:
-    """Drive an order to an invoice in moto and validate every event the hub emitted."""
+    """Drive an order through its lifecycle in moto (reserved, released, shipped from the sample's
+    three locations, a return received and credited; a second order cancelled) and validate every
+    event the hub emitted."""
+    from fulfilment.logic import release
     from inventory.logic import apply_report
     from inventory.models import PositionReport
-    from invoicing.logic import issue
-    from orders.logic import accept
-    from orders.models import OrderIn
+    from invoicing.logic import credit, issue
+    from orders.logic import accept, authorize_return, cancel
+    from orders.models import CancelIn, OrderIn, ReturnIn
     from reservation.logic import reserve
+    from synchub_core.config import WarehouseSite
     from synchub_core.envelope import EventEnvelope
 
+    site = WarehouseSite(source="wms.utrecht", warehouse_id="UTR", location_prefix="UTR-")
     order = OrderIn.model_validate(order_body)
-    for line in order.lines:
+    # where the sample shipment picks: FLOUR 3 at UTR-A01 and 1 at UTR-A02, YEAST at UTR-B01
+    for sku, location, on_hand in [
+        ("FLOUR-T55-25KG", "UTR-A01", 3),
+        ("FLOUR-T55-25KG", "UTR-A02", 1),
+        ("YEAST-DRY-500G", "UTR-B01", 100),
+    ]:
         apply_report(
-            PositionReport(sku=line.sku, location_id="UTR-A01", on_hand=100, as_of="2026-11-23T07:00:00Z"),
+            PositionReport(sku=sku, location_id=location, on_hand=on_hand, as_of="2026-11-23T07:00:00Z"),
             1,
             str(uuid.uuid4()),
         )
@@ -40,13 +50,44 @@ def test_emitted_events_conform_to_their_schemas(hub, lambda_context, order_body
         items = hub.ddb.scan(TableName=hub.orders_table)["Items"]
         return [json.loads(i["detail"]["S"]) for i in items if i["pk"]["S"].startswith("OUTBOX#")]
 
-    accepted = next(e for e in outbox() if e["event_type"] == "OrderAccepted")
-    reserve(EventEnvelope.model_validate(accepted))
+    def last(event_type: str) -> EventEnvelope:
+        return EventEnvelope.model_validate(next(e for e in outbox() if e["event_type"] == event_type))
+
+    reserve(last("OrderAccepted"))
+    assert release(last("OrderReserved"), {site.source: site}) == "RELEASED"
     shipment = json.loads((SAMPLES / "eventbridge-shipment-confirmed.json").read_text())["detail"]
     shipment["data"]["order_id"] = created.order_id
-    issue(EventEnvelope.model_validate(shipment))
+    assert issue(EventEnvelope.model_validate(shipment), site).created
+    rma = ReturnIn.model_validate({"rma_id": "RMA-1", "reason": "damaged", "lines": [{"line_id": "1", "quantity": 1}]})
+    assert authorize_return(created.order_id, "webshop-nl", rma, "corr-1", "idempotency-key:contract-key-0002")
+    received = json.loads((SAMPLES / "eventbridge-return-received.json").read_text())["detail"]
+    received["data"].update(order_id=created.order_id, rma_id="RMA-1")
+    received["data"]["lines"] = received["data"]["lines"][:1]  # FLOUR x1 resaleable at UTR-A01
+    assert credit(EventEnvelope.model_validate(received)).created
+
+    second = OrderIn.model_validate({**order_body, "channel_order_ref": order_body["channel_order_ref"] + "-2"})
+    other = accept(second, "contract-key-0003", "corr-2")
+    reserve(
+        next(
+            EventEnvelope.model_validate(e)
+            for e in outbox()
+            if e["event_type"] == "OrderAccepted" and e["entity_id"] == other.order_id
+        )
+    )
+    assert cancel(other.order_id, "webshop-nl", CancelIn(), "corr-2", "idempotency-key:contract-key-0004")
+
     events = outbox()
-    assert sorted(e["event_type"] for e in events) == ["InvoiceIssued", "OrderAccepted", "OrderReserved"]
+    assert {e["event_type"] for e in events} == {
+        "CreditMemoIssued",
+        "InvoiceIssued",
+        "OrderAccepted",
+        "OrderBackordered",
+        "OrderCancelled",
+        "OrderReleased",
+        "OrderReserved",
+        "ReturnAuthorized",
+        "StockAvailable",
+    }
     for event in events:
         name = contracts._kebab(event["event_type"]) + ".schema.json"
         jsonschema.Draft202012Validator(schema(name)).validate(event)

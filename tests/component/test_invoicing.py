@@ -1,26 +1,34 @@
 """ShipmentConfirmed -> exactly one invoice per shipment.
 
 The WMS puts ShipmentConfirmed on the bus; the rule from the synthesized template routes it to the
-invoicing worker's queue and ``hub.run_worker`` plays the Lambda SQS poller. Orders are created with
-the real intake code, stock is seeded with WMS position reports and reserved by the reservation
-worker (through the outbox, the bus and its queue), so every test runs the whole chain.
+invoicing worker's queue and ``helpers.shipments.run`` plays the Lambda SQS poller. Orders are created
+with the real intake code, stock is seeded with WMS position reports, reserved by the reservation
+worker and released by the fulfilment worker (through the outbox, the bus and their queues), so every
+test runs the whole chain. A shipment line names the location it was picked at; a shipment that
+contradicts the order is refused (dead-lettered at once with the reason); one for an order the hub
+has not reserved yet is held (parked on the invoicing queue) until it is.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
 
 from helpers import Hub, sample
+from helpers.finance import depth as queued  # counts delayed (parked) messages too
+from helpers.reservation import RELEASE_QUEUE, drain, release_worker
 from helpers.reservation import handler as reservation_worker
+from helpers.shipments import DLQ as INVOICING_DLQ
+from helpers.shipments import delays, lambda_event, line, put_shipment, shipment_detail, undelay
 from helpers.shipments import handler as invoicing_worker
-from helpers.shipments import put_shipment, shipment_detail
+from helpers.shipments import run as run_invoicing
 from invoicing.logic import OrderNotFound, ShipmentRejected
 
 INVOICING_QUEUE = "WorkersInvoicingWorkerQueue"
@@ -53,13 +61,9 @@ def accept_order(body: dict[str, Any] | None = None) -> str:
 
 
 def seed_stock(sku: str, location_id: str, on_hand: int, sequence: int = 1) -> None:
-    from inventory.logic import apply_report
-    from inventory.models import PositionReport
+    from helpers.reservation import stock
 
-    report = PositionReport(
-        sku=sku, location_id=location_id, on_hand=on_hand, as_of=datetime(2026, 11, 23, 7, 45, tzinfo=UTC)
-    )
-    assert apply_report(report, sequence, f"seed-{sku}-{location_id}-{sequence}")
+    stock(sku, location_id, on_hand, sequence=sequence)  # its StockAvailable published at once
 
 
 def seed_sample_stock() -> None:
@@ -70,20 +74,19 @@ def seed_sample_stock() -> None:
 
 
 def reserve_through_queue(hub: Hub, ctx: Any) -> dict[str, Any]:
-    """Publish the outbox (OrderAccepted -> bus -> reservation queue) and run the reservation worker."""
+    """Publish the outbox (OrderAccepted -> bus -> reservation queue) and run the reservation worker,
+    then the fulfilment release worker (OrderReserved -> RELEASED)."""
     hub.publish_outbox()
     result = hub.run_worker(RESERVATION_QUEUE, reservation_worker(hub), ctx)
     assert result["batchItemFailures"] == []
+    hub.publish_outbox()
+    drain(hub, RELEASE_QUEUE, release_worker(hub), ctx)
     return result
-
-
-def run_invoicing(hub: Hub, ctx: Any) -> dict[str, Any]:
-    return hub.run_worker(INVOICING_QUEUE, invoicing_worker(hub), ctx)
 
 
 def run_invoicing_batch(hub: Hub, ctx: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Hand already received messages to the worker and delete the ones it did not report failed."""
-    result = invoicing_worker(hub)(hub.sqs_event(INVOICING_QUEUE, messages), ctx)
+    result = invoicing_worker(hub)(lambda_event(hub, INVOICING_QUEUE, messages), ctx)
     failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
     for m in messages:
         if m["MessageId"] not in failed:
@@ -145,7 +148,7 @@ def reserved_order(hub: Hub, lambda_context: Any) -> str:
     order_id = accept_order()
     reserve_through_queue(hub, lambda_context)
     order = read_order(order_id)
-    assert order.state.value == "RESERVED"
+    assert order.state.value == "RELEASED" and order.version == 3
     assert position(hub, FLOUR, "UTR-A01")["reserved"] == 3
     assert position(hub, FLOUR, "UTR-A02")["reserved"] == 1
     assert position(hub, YEAST, "UTR-B01")["reserved"] == 10
@@ -205,7 +208,10 @@ def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(
     body = sample("api-post-order.json")
     assert invoice["customer"]["customer_id"] == body["customer"]["customer_id"]
     assert invoice["bill_to"]["postal_code"] == body["ship_to"]["postal_code"]
-    assert invoice["invoice_number"].startswith("SH-202611-")
+    # gap-free per legal entity and year: the first invoice of SH01 this year
+    year = invoice["issued_at"][:4]
+    assert invoice["invoice_number"] == f"INV-SH01-{year}-000001"
+    assert (invoice["legal_entity"], invoice["fiscal_year"], invoice["sequence"]) == ("SH01", int(year), 1)
 
     # what finance needs to reconcile
     order = read_order(order_id)
@@ -220,11 +226,24 @@ def test_full_shipment_issues_one_priced_invoice_and_closes_the_order(
 
     # the order is closed
     assert order.state.value == "INVOICED"
-    assert order.version == 3  # accepted (1) -> reserved (2) -> invoiced (3)
+    assert order.version == 4  # accepted (1) -> reserved (2) -> released (3) -> invoiced (4)
     assert order.shipped == {FLOUR: 4, YEAST: 10}
-    assert order.invoices == [invoice["invoice_id"]]
+    assert [s.invoice_id for s in order.shipments] == [invoice["invoice_id"]]
     assert order.allocations == []
-    assert [h.state.value for h in order.history] == ["SUBMITTED", "ACCEPTED", "RESERVED", "SHIPPED", "INVOICED"]
+    assert [h.state.value for h in order.history] == [
+        "SUBMITTED",
+        "ACCEPTED",
+        "RESERVED",
+        "RELEASED",
+        "SHIPPED",
+        "INVOICED",
+    ]
+    assert [(s.shipment_id, s.warehouse_id) for s in order.shipments] == [(shipment_id, "UTR")]
+    assert [(line["sku"], line["quantity"], line["location_id"]) for line in order.shipments[0].lines] == [
+        (FLOUR, 3, "UTR-A01"),
+        (FLOUR, 1, "UTR-A02"),
+        (YEAST, 10, "UTR-B01"),
+    ]
     assert order.history[-1].event_id == order.history[-2].event_id == invoice_event_id(shipment_id)
     assert shipment_id in order.history[-2].reason
 
@@ -264,9 +283,7 @@ def test_rounding_is_decimal_half_up_per_line(hub: Hub, lambda_context: Any) -> 
     reserve_through_queue(hub, lambda_context)
     put_shipment(
         hub,
-        shipment_detail(
-            order_id, "SHP-ROUND-01", [{"sku": "ROUND-A", "quantity": 3}, {"sku": "ROUND-B", "quantity": 1}]
-        ),
+        shipment_detail(order_id, "SHP-ROUND-01", [line("ROUND-A", 3, "UTR-C01"), line("ROUND-B", 1, "UTR-C02")]),
     )
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
 
@@ -290,11 +307,11 @@ def test_rounding_is_decimal_half_up_per_line(hub: Hub, lambda_context: Any) -> 
 
     # totals are the sums of the rounded lines, and gross = net + tax on every line
     cent = Decimal("0.01")
-    for line in invoice["lines"]:
-        net = (Decimal(line["unit_price"]) * line["quantity"]).quantize(cent, ROUND_HALF_UP)
-        assert Decimal(line["net_amount"]) == net
-        assert Decimal(line["tax_amount"]) == (net * Decimal(line["tax_rate"])).quantize(cent, ROUND_HALF_UP)
-        assert Decimal(line["gross_amount"]) == Decimal(line["net_amount"]) + Decimal(line["tax_amount"])
+    for li in invoice["lines"]:
+        net = (Decimal(li["unit_price"]) * li["quantity"]).quantize(cent, ROUND_HALF_UP)
+        assert Decimal(li["net_amount"]) == net
+        assert Decimal(li["tax_amount"]) == (net * Decimal(li["tax_rate"])).quantize(cent, ROUND_HALF_UP)
+        assert Decimal(li["gross_amount"]) == Decimal(li["net_amount"]) + Decimal(li["tax_amount"])
     assert Decimal(invoice["net_total"]) == sum(Decimal(line["net_amount"]) for line in invoice["lines"])
     assert Decimal(invoice["tax_total"]) == sum(Decimal(line["tax_amount"]) for line in invoice["lines"])
     assert Decimal(invoice["gross_total"]) == Decimal(invoice["net_total"]) + Decimal(invoice["tax_total"])
@@ -307,9 +324,9 @@ def _assert_single_invoice(hub: Hub, order_id: str, shipment_id: str) -> None:
     assert [i["event_id"] for i in issued] == [invoice_event_id(shipment_id)]
     order = read_order(order_id)
     assert order.state.value == "INVOICED"
-    assert order.version == 3  # invoiced once, not once per delivery
+    assert order.version == 4  # invoiced once, not once per delivery
     assert order.shipped == {FLOUR: 4, YEAST: 10}
-    assert len(order.invoices) == 1
+    assert len(order.shipments) == 1
     assert [h.state.value for h in order.history].count("INVOICED") == 1
     # stock was released exactly once (a second release would have failed or gone negative)
     # the shipped units left the shelves (the WMS has not reported since): on_hand drops with
@@ -385,15 +402,15 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
 
     put_shipment(
         hub,
-        shipment_detail(reserved_order, "SHP-PART-01", [{"sku": FLOUR, "quantity": 1}, {"sku": YEAST, "quantity": 10}]),
+        shipment_detail(reserved_order, "SHP-PART-01", [line(FLOUR, 1, "UTR-A01"), line(YEAST, 10, "UTR-B01")]),
     )
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     order = read_order(reserved_order)
     assert order.state.value == "SHIPPED"
     assert order.shipped == {FLOUR: 1, YEAST: 10}
-    assert order.invoices == [invoice_id_for("SHP-PART-01")]
+    assert [s.invoice_id for s in order.shipments] == [invoice_id_for("SHP-PART-01")]
     first = load_invoice("SHP-PART-01")
-    assert [(line["sku"], line["quantity"], line["net_amount"]) for line in first["lines"]] == [
+    assert [(li["sku"], li["quantity"], li["net_amount"]) for li in first["lines"]] == [
         (FLOUR, 1, "18.40"),
         (YEAST, 10, "39.50"),
     ]
@@ -402,22 +419,26 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
     assert position(hub, FLOUR, "UTR-A01")["reserved"] == 2
     assert position(hub, FLOUR, "UTR-A02")["reserved"] == 1
     assert position(hub, YEAST, "UTR-B01")["reserved"] == 0
-    assert [a.model_dump() for a in order.allocations] == [
+    assert [a.model_dump(exclude_none=True) for a in order.allocations] == [
         {"sku": FLOUR, "location_id": "UTR-A01", "quantity": 2},
         {"sku": FLOUR, "location_id": "UTR-A02", "quantity": 1},
     ]
 
-    put_shipment(hub, shipment_detail(reserved_order, "SHP-PART-02", [{"sku": FLOUR, "quantity": 3}]))
+    put_shipment(
+        hub, shipment_detail(reserved_order, "SHP-PART-02", [line(FLOUR, 2, "UTR-A01"), line(FLOUR, 1, "UTR-A02")])
+    )
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     order = read_order(reserved_order)
     assert order.state.value == "INVOICED"
     assert order.shipped == {FLOUR: 4, YEAST: 10}
-    assert order.invoices == [invoice_id_for("SHP-PART-01"), invoice_id_for("SHP-PART-02")]
+    assert [s.invoice_id for s in order.shipments] == [invoice_id_for("SHP-PART-01"), invoice_id_for("SHP-PART-02")]
     assert order.allocations == []
     second = load_invoice("SHP-PART-02")
-    assert [(line["sku"], line["quantity"], line["net_amount"], line["tax_amount"]) for line in second["lines"]] == [
+    # one invoice line per order line, however many locations it was picked from
+    assert [(li["sku"], li["quantity"], li["net_amount"], li["tax_amount"]) for li in second["lines"]] == [
         (FLOUR, 3, "55.20", "4.97")
     ]  # 4.968 -> 4.97
+    assert (first["invoice_number"][-6:], second["invoice_number"][-6:]) == ("000001", "000002")
     assert second["gross_total"] == "60.17"
     assert second["invoice_id"] != first["invoice_id"]
     assert [h.state.value for h in order.history][-3:] == ["SHIPPED", "SHIPPED", "INVOICED"]
@@ -430,62 +451,110 @@ def test_two_partial_shipments_give_two_invoices(hub: Hub, lambda_context: Any, 
         assert position(hub, FLOUR, loc) == {"on_hand": on_hand, "reserved": 0, "available": on_hand}
 
 
-def _assert_rejected(hub: Hub, ctx: Any, detail: dict[str, Any], error: type[Exception]) -> None:
-    """Deliver one bad shipment: the record fails, the message stays on the queue, nothing is written."""
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+def dead_letters(hub: Hub) -> list[dict[str, Any]]:
+    """What the invoicing worker dead-lettered, taken off the DLQ: shipment id and refusal reason."""
+    messages = hub.receive(INVOICING_DLQ)
+    for m in messages:
+        hub.sqs.delete_message(QueueUrl=hub.queue(INVOICING_DLQ), ReceiptHandle=m["ReceiptHandle"])
+    return [
+        {
+            "shipment_id": json.loads(m["Body"])["detail"]["data"]["shipment_id"],
+            "reason": m["MessageAttributes"]["synchub-refusal-reason"]["StringValue"],
+        }
+        for m in messages
+    ]
 
-    invoicing_handler = invoicing_worker(hub)
+
+def _assert_refused(hub: Hub, ctx: Any, detail: dict[str, Any], reason: str) -> None:
+    """Deliver one shipment that contradicts the order: refused at once, not retried: the worker
+    reports the record handled, the message is in the DLQ with the reason (matching ``reason``),
+    nothing is written."""
     before = snapshot(hub)
     put_shipment(hub, detail)
-    messages = hub.receive(INVOICING_QUEUE)
-    assert len(messages) == 1
-    # a batch whose every record failed is a function error: Lambda leaves the whole batch to SQS
-    with pytest.raises(BatchProcessingError) as failed:
-        invoicing_handler(hub.sqs_event(INVOICING_QUEUE, messages), ctx)
-    assert [type(exc) for _, exc, _ in failed.value.child_exceptions] == [error]
-    assert hub.depth(INVOICING_QUEUE) == 1  # not deleted: retried, then dead-lettered
+    result = run_invoicing(hub, ctx)
+    assert result["delivered"] == 1 and result["batchItemFailures"] == []
+    assert hub.depth(INVOICING_QUEUE) == 0  # no retries spent on what no retry can fix
+    (refused,) = dead_letters(hub)
+    assert refused["shipment_id"] == detail["data"]["shipment_id"]
+    assert re.search(reason, refused["reason"]), refused["reason"]
     assert snapshot(hub) == before  # nothing written: no invoice, no order change, no stock change
 
 
-def test_bad_shipment_is_a_batch_item_failure_next_to_good_ones(
+def test_bad_shipment_is_refused_next_to_good_ones_and_an_unknown_order_is_retried(
     hub: Hub, lambda_context: Any, reserved_order: str
 ) -> None:
-    put_shipment(hub, shipment_detail(reserved_order, "SHP-BATCH-BAD", [{"sku": FLOUR, "quantity": 9}]))
+    put_shipment(hub, shipment_detail(reserved_order, "SHP-BATCH-BAD", [line(FLOUR, 9, "UTR-A01")]))
     put_shipment(hub, shipment_detail(reserved_order, "SHP-BATCH-OK"))
     put_shipment(hub, shipment_detail("ord_" + uuid.uuid4().hex, "SHP-BATCH-NOORDER"))
     messages = hub.receive(INVOICING_QUEUE)
     assert len(messages) == 3
     by_shipment = {json.loads(m["Body"])["detail"]["data"]["shipment_id"]: m["MessageId"] for m in messages}
     result = run_invoicing_batch(hub, lambda_context, messages)
-    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
-        [by_shipment["SHP-BATCH-BAD"], by_shipment["SHP-BATCH-NOORDER"]]
-    )
-    assert hub.depth(INVOICING_QUEUE) == 2  # only the good message was deleted
+    # the unknown order may still arrive: retried; the over-shipment never becomes right: refused
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [by_shipment["SHP-BATCH-NOORDER"]]
+    assert hub.depth(INVOICING_QUEUE) == 1
+    assert [d["shipment_id"] for d in dead_letters(hub)] == ["SHP-BATCH-BAD"]
     assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-BATCH-OK"]
     assert read_order(reserved_order).state.value == "INVOICED"
 
 
 def test_over_shipment_is_rejected_and_writes_nothing(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
-    _assert_rejected(
+    _assert_refused(
         hub,
         lambda_context,
-        shipment_detail(reserved_order, "SHP-OVER-01", [{"sku": FLOUR, "quantity": 5}]),
-        ShipmentRejected,
+        shipment_detail(reserved_order, "SHP-OVER-01", [line(FLOUR, 5, "UTR-A01")]),
+        "ships 5 x FLOUR-T55-25KG; order .* has 4",
     )
     assert invoice_items(hub) == []
-    assert read_order(reserved_order).state.value == "RESERVED"
+    assert read_order(reserved_order).state.value == "RELEASED"
+
+
+def test_more_than_reserved_at_the_location_is_refused(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
+    # 4 flour ordered, but only 1 reserved at UTR-A02: the warehouse picked what the hub did not reserve there
+    _assert_refused(
+        hub,
+        lambda_context,
+        shipment_detail(reserved_order, "SHP-LOC-01", [line(FLOUR, 2, "UTR-A02")]),
+        "has 1 reserved there",
+    )
+    # a location where the order has nothing reserved
+    _assert_refused(
+        hub,
+        lambda_context,
+        shipment_detail(reserved_order, "SHP-LOC-02", [line(FLOUR, 1, "UTR-A09")]),
+        "no reservation of it",
+    )
+    # no location, and two reservations of the SKU at the site: the warehouse must say where
+    _assert_refused(
+        hub,
+        lambda_context,
+        shipment_detail(reserved_order, "SHP-LOC-03", [line(FLOUR, 1)]),
+        "several reservations",
+    )
+    assert read_order(reserved_order).state.value == "RELEASED"
+
+
+def test_a_line_without_location_takes_the_one_reservation_at_the_site(
+    hub: Hub, lambda_context: Any, reserved_order: str
+) -> None:
+    put_shipment(hub, shipment_detail(reserved_order, "SHP-NOLOC-01", [line(YEAST, 10)]))
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    order = read_order(reserved_order)
+    assert order.state.value == "SHIPPED" and order.shipped == {YEAST: 10}
+    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 40, "reserved": 0, "available": 40}
+    assert sorted((a.location_id, a.quantity) for a in order.allocations) == [("UTR-A01", 3), ("UTR-A02", 1)]
 
 
 def test_over_shipment_counts_earlier_shipments(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
-    put_shipment(hub, shipment_detail(reserved_order, "SHP-OVER-02", [{"sku": FLOUR, "quantity": 3}]))
+    put_shipment(hub, shipment_detail(reserved_order, "SHP-OVER-02", [line(FLOUR, 3, "UTR-A01")]))
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     assert read_order(reserved_order).state.value == "SHIPPED"
     # 3 already shipped + 2 more > 4 ordered, although 2 <= 4 on its own
-    _assert_rejected(
+    _assert_refused(
         hub,
         lambda_context,
-        shipment_detail(reserved_order, "SHP-OVER-03", [{"sku": FLOUR, "quantity": 2}]),
-        ShipmentRejected,
+        shipment_detail(reserved_order, "SHP-OVER-03", [line(FLOUR, 2, "UTR-A02")]),
+        "3 already shipped or closed",
     )
     assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-OVER-02"]
     assert read_order(reserved_order).shipped == {FLOUR: 3}
@@ -494,13 +563,11 @@ def test_over_shipment_counts_earlier_shipments(hub: Hub, lambda_context: Any, r
 def test_sku_not_on_the_order_is_rejected_and_writes_nothing(
     hub: Hub, lambda_context: Any, reserved_order: str
 ) -> None:
-    _assert_rejected(
+    _assert_refused(
         hub,
         lambda_context,
-        shipment_detail(
-            reserved_order, "SHP-SKU-01", [{"sku": FLOUR, "quantity": 4}, {"sku": "SUGAR-1KG", "quantity": 1}]
-        ),
-        ShipmentRejected,
+        shipment_detail(reserved_order, "SHP-SKU-01", [line(FLOUR, 3, "UTR-A01"), line("SUGAR-1KG", 1, "UTR-A05")]),
+        "SUGAR-1KG, which is not on order",
     )
     assert invoice_items(hub) == []
     assert outbox_events(hub, "InvoiceIssued") == []
@@ -512,62 +579,169 @@ def test_unknown_order_fails_and_is_retried_until_the_order_exists(
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     invoicing_handler = invoicing_worker(hub)
+    seed_sample_stock()
     order_id = "ord_" + uuid.uuid4().hex
     put_shipment(hub, shipment_detail(order_id, "SHP-EARLY-01"))
     before = snapshot(hub)
     messages = hub.receive(INVOICING_QUEUE)
     assert len(messages) == 1
     with pytest.raises(BatchProcessingError) as failed:
-        invoicing_handler(hub.sqs_event(INVOICING_QUEUE, messages), lambda_context)
+        invoicing_handler(lambda_event(hub, INVOICING_QUEUE, messages), lambda_context)
     assert [type(exc) for _, exc, _ in failed.value.child_exceptions] == [OrderNotFound]
     assert snapshot(hub) == before
     assert hub.depth(INVOICING_QUEUE) == 1  # not deleted: SQS redelivers it
 
-    # the order arrives later (the channel was slower than the WMS); the visibility timeout expires
+    # the order arrives later (the channel was slower than the WMS) and is reserved and released;
+    # then the visibility timeout expires
     import orders.logic
 
     monkeypatch.setattr(orders.logic, "new_order_id", lambda: order_id)
     assert accept_order() == order_id
+    reserve_through_queue(hub, lambda_context)
     hub.sqs.change_message_visibility(
         QueueUrl=hub.queue(INVOICING_QUEUE), ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0
     )
     redelivered = hub.receive(INVOICING_QUEUE)
     assert [m["MessageId"] for m in redelivered] == [messages[0]["MessageId"]]
     assert redelivered[0]["Attributes"]["ApproximateReceiveCount"] == "2"
-    result = invoicing_handler(hub.sqs_event(INVOICING_QUEUE, redelivered), lambda_context)
+    result = invoicing_handler(lambda_event(hub, INVOICING_QUEUE, redelivered), lambda_context)
     assert result["batchItemFailures"] == []
     assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-EARLY-01"]
     assert read_order(order_id).state.value == "INVOICED"
 
 
-def test_shipment_before_reservation_is_invoiced_and_late_order_accepted_reserves_nothing(
-    hub: Hub, lambda_context: Any
-) -> None:
-    reservation_handler = reservation_worker(hub)
+# -- the hold rule: never invoiced without consuming stock ---------------------------------------
+
+
+def peek(hub: Hub) -> list[dict[str, Any]]:
+    """The invoicing queue's visible messages, with their attributes, left visible."""
+    return hub.sqs.receive_message(
+        QueueUrl=hub.queue(INVOICING_QUEUE),
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=0,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+
+
+def _stock(hub: Hub) -> list[dict[str, Any]]:
+    return scan(hub, hub.inventory_table)
+
+
+def test_shipment_before_the_reservation_is_held_then_invoiced_once_reserved(hub: Hub, lambda_context: Any) -> None:
+    from invoicing.handler import HELD_SINCE
+
     seed_sample_stock()
-    stock_before = scan(hub, hub.inventory_table)
+    stock_before = _stock(hub)
     order_id = accept_order()  # OrderAccepted is still in the outbox: the reservation has not run
     assert read_order(order_id).state.value == "ACCEPTED"
 
-    put_shipment(hub, shipment_detail(order_id, "SHP-REORD-01"))
-    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    put_shipment(hub, shipment_detail(order_id, "SHP-HOLD-01"))
+    result = run_invoicing(hub, lambda_context)
+    assert result["delivered"] == 1 and result["batchItemFailures"] == []  # handled: parked, not failed
+    # parked: back on the invoicing queue, delayed (60 s the first time), marked with when it was first held
+    assert queued(hub, INVOICING_QUEUE) == 1 and hub.receive(INVOICING_QUEUE, visibility=0) == []
+    (delay,) = delays(hub)
+    assert 55 <= delay <= 60
+    assert hub.depth(INVOICING_DLQ) == 0
+    assert invoice_items(hub) == [] and outbox_events(hub, "InvoiceIssued") == []
+    assert _stock(hub) == stock_before  # no stock touched
     order = read_order(order_id)
-    assert order.state.value == "INVOICED"
-    assert order.allocations == []
-    assert [h.state.value for h in order.history] == ["SUBMITTED", "ACCEPTED", "SHIPPED", "INVOICED"]
-    assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-REORD-01"]
-    assert scan(hub, hub.inventory_table) == stock_before  # nothing was reserved, nothing to release
+    assert order.state.value == "ACCEPTED" and order.version == 1 and order.shipped == {}
 
-    # now the late OrderAccepted reaches the reservation worker
-    assert hub.publish_outbox() == 2  # OrderAccepted + InvoiceIssued
-    result = hub.run_worker(RESERVATION_QUEUE, reservation_handler, lambda_context)
+    # parked again while still not reserved: it keeps when it was first held, and waits longer
+    assert undelay(hub) == 1
+    (parked,) = peek(hub)
+    held_since = parked["MessageAttributes"][HELD_SINCE]["StringValue"]
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    (delay,) = delays(hub)
+    assert 115 <= delay <= 120
+    assert undelay(hub) == 1
+    (parked,) = peek(hub)
+    assert parked["MessageAttributes"][HELD_SINCE]["StringValue"] == held_since
+    assert parked["MessageAttributes"]["synchub-parked"]["StringValue"] == "2"
+    assert invoice_items(hub) == []
+
+    # now OrderAccepted reaches the reservation worker (RESERVED), then fulfilment (RELEASED)
+    reserve_through_queue(hub, lambda_context)
+    assert read_order(order_id).state.value == "RELEASED"
+    assert position(hub, FLOUR, "UTR-A01")["reserved"] == 3
+
+    # the held shipment is delivered again: invoiced, the reserved stock consumed
+    result = run_invoicing(hub, lambda_context)
     assert result["delivered"] == 1 and result["batchItemFailures"] == []
+    assert queued(hub, INVOICING_QUEUE) == 0 and hub.depth(INVOICING_DLQ) == 0
     order = read_order(order_id)
-    assert order.state.value == "INVOICED"
-    assert order.version == 2
+    assert order.state.value == "INVOICED" and order.version == 4
     assert order.allocations == []
-    assert scan(hub, hub.inventory_table) == stock_before  # no stock reserved for a shipped order
-    assert outbox_events(hub, "OrderReserved") == [] and outbox_events(hub, "OrderBackordered") == []
+    assert [h.state.value for h in order.history] == [
+        "SUBMITTED",
+        "ACCEPTED",
+        "RESERVED",
+        "RELEASED",
+        "SHIPPED",
+        "INVOICED",
+    ]
+    assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-HOLD-01"]
+    assert len(outbox_events(hub, "InvoiceIssued")) == 1
+    assert position(hub, FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    assert position(hub, FLOUR, "UTR-A02") == {"on_hand": 1, "reserved": 0, "available": 1}
+    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 40, "reserved": 0, "available": 40}
+
+
+def test_shipment_after_the_reservation_is_invoiced_at_once(hub: Hub, lambda_context: Any) -> None:
+    """RESERVED (fulfilment has not released it yet) is enough: the stock is the order's."""
+    seed_sample_stock()
+    order_id = accept_order()
+    hub.publish_outbox()
+    assert hub.run_worker(RESERVATION_QUEUE, reservation_worker(hub), lambda_context)["batchItemFailures"] == []
+    assert read_order(order_id).state.value == "RESERVED"
+    put_shipment(hub, shipment_detail(order_id, "SHP-AFTER-01"))
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    assert hub.depth(INVOICING_QUEUE) == 0
+    order = read_order(order_id)
+    assert order.state.value == "INVOICED" and order.version == 3
+    assert [i["pk"] for i in invoice_items(hub)] == ["INVOICE#SHP-AFTER-01"]
+    assert position(hub, YEAST, "UTR-B01") == {"on_hand": 40, "reserved": 0, "available": 40}
+    # the late OrderReserved reaches fulfilment: nothing to release, the order has shipped
+    hub.publish_outbox()
+    drain(hub, RELEASE_QUEUE, release_worker(hub), lambda_context)
+    assert read_order(order_id).version == 3 and outbox_events(hub, "OrderReleased") == []
+
+
+def test_shipment_held_longer_than_the_limit_is_dead_lettered_with_the_reason(hub: Hub, lambda_context: Any) -> None:
+    seed_sample_stock()
+    stock_before = _stock(hub)
+    order_id = accept_order()
+    put_shipment(hub, shipment_detail(order_id, "SHP-HOLD-MAX"))
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    assert undelay(hub) == 1
+    (parked,) = peek(hub)
+    # as if it was first held 49 hours ago (the limit is 48): on this delivery it gives up
+    from invoicing.handler import HELD_SINCE
+    from synchub_core.envelope import iso, utcnow
+
+    parked["MessageAttributes"][HELD_SINCE]["StringValue"] = iso(utcnow() - timedelta(hours=49))
+    result = invoicing_worker(hub)(lambda_event(hub, INVOICING_QUEUE, [parked]), lambda_context)
+    assert result["batchItemFailures"] == []
+    hub.sqs.delete_message(QueueUrl=hub.queue(INVOICING_QUEUE), ReceiptHandle=parked["ReceiptHandle"])
+    assert queued(hub, INVOICING_QUEUE) == 0  # not parked again
+    (refused,) = dead_letters(hub)
+    assert refused["shipment_id"] == "SHP-HOLD-MAX"
+    assert "which is ACCEPTED" in refused["reason"] and "longer than 48 h" in refused["reason"]
+    assert "replay it once the order is reserved" in refused["reason"]
+    assert invoice_items(hub) == [] and _stock(hub) == stock_before
+    assert read_order(order_id).state.value == "ACCEPTED"
+
+
+def test_the_hold_uses_the_functions_settings(hub: Hub) -> None:
+    from helpers.reservation import worker_environment
+    from invoicing.handler import hold_delay
+
+    env = worker_environment(hub, INVOICING_QUEUE)
+    assert env["SHIPMENT_HOLD_MAX_HOURS"] == "48"
+    assert env["WORK_QUEUE_URL"] == hub.queue(INVOICING_QUEUE)  # parked on its own queue
+    assert [hold_delay(n) for n in range(6)] == [60, 120, 240, 480, 900, 900]
 
 
 def test_cancelled_order_cannot_be_invoiced(hub: Hub, lambda_context: Any, reserved_order: str) -> None:
@@ -583,7 +757,7 @@ def test_cancelled_order_cannot_be_invoiced(hub: Hub, lambda_context: Any, reser
     order.updated_at = now_iso()
     ddb.transact(repository.transition_ops(order, expected, [(OrderState.CANCELLED, "cancelled by channel")], None))
 
-    _assert_rejected(hub, lambda_context, shipment_detail(reserved_order, "SHP-CANC-01"), ShipmentRejected)
+    _assert_refused(hub, lambda_context, shipment_detail(reserved_order, "SHP-CANC-01"), "is CANCELLED")
     assert invoice_items(hub) == []
     assert outbox_events(hub, "InvoiceIssued") == []
     stored = read_order(reserved_order)

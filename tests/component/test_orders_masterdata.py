@@ -257,7 +257,11 @@ def test_the_erp_price_is_fixed_on_the_order_and_the_invoice_carries_it(hub: Hub
     stock(YEAST, "UTR-B01", 50)
     publish_and_run(hub, lambda_context)
     shipment_id = f"SHP-{uuid.uuid4().hex[:8]}"
-    put_shipment(hub, shipment_detail(order_id, shipment_id))
+    picked = [
+        {"sku": FLOUR, "quantity": 4, "location_id": "UTR-A01"},
+        {"sku": YEAST, "quantity": 10, "location_id": "UTR-B01"},
+    ]  # where it was reserved
+    put_shipment(hub, shipment_detail(order_id, shipment_id, picked))
     result = hub.run_worker(INVOICING_QUEUE, invoicing_worker(hub), lambda_context)
     assert result["delivered"] == 1 and result["batchItemFailures"] == []
     from invoicing.api import load_invoice

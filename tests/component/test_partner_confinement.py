@@ -107,8 +107,10 @@ def inventory_worker(hub: Hub) -> Any:
 
 @pytest.fixture
 def reserved_order(hub: Hub, lambda_context: Any) -> str:
-    """The sample order (4 x FLOUR, 10 x YEAST) reserved at Utrecht (UTR-A01, UTR-B01)."""
-    stock(FLOUR, "UTR-A01", on_hand=20)
+    """The sample order (4 x FLOUR, 10 x YEAST) reserved at Utrecht where the sample shipment picks it:
+    3 x FLOUR at UTR-A01 and 1 at UTR-A02 (the most available first), 10 x YEAST at UTR-B01."""
+    stock(FLOUR, "UTR-A01", on_hand=3)
+    stock(FLOUR, "UTR-A02", on_hand=1)
     stock(YEAST, "UTR-B01", on_hand=50)
     order_id = accept()
     assert publish_and_run(hub, lambda_context, expect_published=1)["batchItemFailures"] == []

@@ -26,6 +26,7 @@ from helpers.reservation import (
     fake_accepted,
     handler,
     order,
+    order_body,
     outbox,
     position,
     positions,
@@ -494,3 +495,43 @@ def test_order_no_longer_accepted_is_ignored(hub: Hub, lambda_context: Any) -> N
     outcome = logic.reserve(env)
     assert outcome.result == "IGNORED" and outcome.detail == {"state": "RESERVED"}
     assert (positions(hub), order(order_id).model_dump(), len(outbox(hub))) == snapshot
+
+
+def test_lots_are_reserved_first_expiring_first_within_the_channels_shelf_life(hub: Hub, lambda_context: Any) -> None:
+    """FEFO over lot positions, never a lot that expires before the order's date plus its channel's
+    minimum shelf life; the lot and its best-before date go with the allocation and the event."""
+    from datetime import date, timedelta
+
+    from orders.logic import accept as accept_order
+    from orders.models import OrderIn
+    from reservation.logic import ORDER_RESERVED
+
+    today = date.today()
+    soon, later, latest = (today + timedelta(days=d) for d in (5, 40, 90))
+    stock(FLOUR, "UTR-A01", 10, lot="L-SOON", best_before=soon.isoformat())  # too short for 30 days
+    stock(FLOUR, "UTR-A02", 3, lot="L-LATER", best_before=later.isoformat())
+    stock(FLOUR, "UTR-A03", 10, lot="L-LATEST", best_before=latest.isoformat())
+    stock(YEAST, "UTR-B01", 20)
+    body = order_body()
+    result = accept_order(OrderIn.model_validate(body), "idem-fefo-1", "corr-fefo", min_shelf_life_days=30)
+    publish_and_run(hub, lambda_context)
+
+    stored = order(result.order_id)
+    assert stored.state.value == "RESERVED"
+    assert sorted((a.sku, a.location_id, a.lot, a.best_before, a.quantity) for a in stored.allocations) == [
+        (FLOUR, "UTR-A02", "L-LATER", later, 3),
+        (FLOUR, "UTR-A03", "L-LATEST", latest, 1),
+        (YEAST, "UTR-B01", None, None, 10),
+    ]
+    after = positions(hub)
+    assert after[(FLOUR, "UTR-A01#L-SOON")]["reserved"] == 0  # short-dated: untouched
+    assert after[(FLOUR, "UTR-A02#L-LATER")]["reserved"] == 3
+    assert after[(FLOUR, "UTR-A03#L-LATEST")]["reserved"] == 1
+    (reserved,) = outbox(hub, ORDER_RESERVED)
+    assert sorted(
+        (a["location_id"], a.get("lot"), a.get("best_before")) for a in reserved["event"]["data"]["allocations"]
+    ) == [
+        ("UTR-A02", "L-LATER", later.isoformat()),
+        ("UTR-A03", "L-LATEST", latest.isoformat()),
+        ("UTR-B01", None, None),
+    ]

@@ -4,7 +4,12 @@ worker run the way the Lambda SQS poller runs it. They need the ``hub`` fixture'
 
 Also how any worker's handler is run with the environment its function has in the stack
 (:func:`deployed`): the ``hub`` fixture sets the orders function's, and the workers differ from it
-in their own DLQ (``DEAD_LETTER_QUEUE_URL``, where they put what they refuse) and ``WAREHOUSES``."""
+in their own DLQ (``DEAD_LETTER_QUEUE_URL``, where they put what they refuse), ``WAREHOUSES`` and
+their own settings (the invoicing worker's ``WORK_QUEUE_URL``, ``SHIPMENT_HOLD_MAX_HOURS``, ...).
+
+Seeded stock (:func:`stock`) makes the inventory domain write a StockAvailable to the outbox; it is
+published at once (to the StockAvailable worker's queue) unless ``announce=True`` leaves it pending,
+so tests that count what ``hub.publish_outbox()`` publishes count only what they did themselves."""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ from helpers import Hub, sample
 
 QUEUE = "WorkersReservationWorkerQueue"
 DLQ = "WorkersReservationWorkerDeadLetterQueue"
+STOCK_QUEUE = "WorkersReservationStockAvailableWorkerQueue"
+RELEASE_QUEUE = "WorkersFulfilmentReleaseWorkerQueue"
+WAREHOUSE_QUEUE = "WorkersFulfilmentWarehouseWorkerQueue"
 FLOUR = "FLOUR-T55-25KG"
 YEAST = "YEAST-DRY-500G"
 
@@ -27,12 +35,12 @@ WAREHOUSES = {
     "wms.utrecht": {"warehouse_id": "UTR", "location_prefix": "UTR-"},
     "wms.tilburg": {"warehouse_id": "TLB", "location_prefix": "TLB-"},
 }
-WORKER_ENV = ("WAREHOUSES", "DEAD_LETTER_QUEUE_URL")
 
 
 def worker_environment(hub: Hub, queue_name: str) -> dict[str, str]:
-    """``WAREHOUSES`` and ``DEAD_LETTER_QUEUE_URL`` of the function draining ``queue_name``, as the
-    template sets them (the queue's own redrive DLQ and the spec's sites where it does not yet)."""
+    """The environment of the function draining ``queue_name``, as the template sets it, with
+    ``WAREHOUSES`` and ``DEAD_LETTER_QUEUE_URL`` always there (the queue's own redrive DLQ and the
+    spec's sites where the template does not set them yet)."""
     arn = hub.dep.queues[queue_name]["arn"]
     (mapping,) = [s for s in hub.dep.event_sources if s.kind == "sqs" and s.source_arn == arn]
     env = hub.dep.functions[mapping.function].environment
@@ -41,17 +49,21 @@ def worker_environment(hub: Hub, queue_name: str) -> dict[str, str]:
     if "DEAD_LETTER_QUEUE_URL" in env:  # refusals go where the redrive policy puts failures: one DLQ, one replay
         assert env["DEAD_LETTER_QUEUE_URL"] == redrive_dlq, queue_name
     return {
+        **{k: str(v) for k, v in env.items()},
         "WAREHOUSES": env.get("WAREHOUSES") or json.dumps(WAREHOUSES),
         "DEAD_LETTER_QUEUE_URL": env.get("DEAD_LETTER_QUEUE_URL") or redrive_dlq,
     }
 
 
-def deployed(hub: Hub, queue_name: str, handler: Callable[[dict, Any], Any]) -> Callable[[dict, Any], Any]:
-    """``handler`` run with the worker environment of the function draining ``queue_name``."""
-    env = worker_environment(hub, queue_name)
+def deployed(
+    hub: Hub, queue_name: str, handler: Callable[[dict, Any], Any], **overrides: str
+) -> Callable[[dict, Any], Any]:
+    """``handler`` run with the worker environment of the function draining ``queue_name``
+    (``overrides``: variables set otherwise, e.g. ``SHIPMENT_HOLD_MAX_HOURS="1"``)."""
+    env = {**worker_environment(hub, queue_name), **overrides}
 
     def run(event: dict, context: Any) -> Any:
-        saved = {k: os.environ.get(k) for k in WORKER_ENV}
+        saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
             return handler(event, context)
@@ -87,34 +99,61 @@ def accept(lines: list[tuple[str, int]] | None = None) -> str:
     return result.order_id
 
 
-def stock(sku: str, location_id: str, on_hand: int, quality_hold: int = 0, sequence: int = 1) -> None:
-    from inventory.logic import apply_report
+def stock(
+    sku: str,
+    location_id: str,
+    on_hand: int,
+    quality_hold: int = 0,
+    sequence: int = 1,
+    *,
+    lot: str | None = None,
+    best_before: str | None = None,
+    announce: bool = False,
+) -> None:
+    """A WMS report of ``sku`` at ``location_id`` (and ``lot``). The StockAvailable it writes to the
+    outbox (if stock rose) is published at once, unless ``announce`` leaves it pending for the test."""
+    from inventory.logic import apply_report, stock_event_id
     from inventory.models import PositionReport
 
     report = PositionReport(
         sku=sku,
         location_id=location_id,
+        lot=lot,
+        best_before=best_before,
         on_hand=on_hand,
         quality_hold=quality_hold,
         in_transit=0,
         as_of="2026-11-23T07:45:00Z",
     )
     assert apply_report(report, sequence, str(uuid.uuid4()))
+    if not announce:
+        from outbox import logic as outbox_logic
+        from outbox import repository as outbox_repository
+
+        item = outbox_repository.current(stock_event_id(report, sequence))
+        if outbox_repository.is_pending(item):
+            assert outbox_logic.publish([item]) == []
 
 
-def position(sku: str, location_id: str) -> dict[str, Any] | None:
-    from inventory.repository import position_key
-    from synchub_core import ddb
-    from synchub_core.config import settings
+def position(sku: str, location_id: str, lot: str | None = None) -> dict[str, Any] | None:
+    from inventory.api import get_position
 
-    return ddb.get(settings().inventory_table, position_key(sku, location_id))
+    return get_position(sku, location_id, lot=lot)
 
 
 def positions(hub: Hub) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every position by ``(sku, location_id)``; a lot's by ``(sku, "<location_id>#<lot>")``."""
     from synchub_core.ddb import from_ddb
 
     items = (from_ddb(i) for i in hub.ddb.scan(TableName=hub.inventory_table, ConsistentRead=True)["Items"])
-    return {(i["sku"], i["location_id"]): i for i in items}
+    return {(i["sku"], i["location_id"] + (f"#{i['lot']}" if i.get("lot") else "")): i for i in items}
+
+
+def quantities(sku: str, location_id: str, lot: str | None = None) -> dict[str, int]:
+    """``on_hand``, ``reserved`` and ``available`` of a position (which must exist)."""
+    item = position(sku, location_id, lot)
+    assert item is not None, f"no position {sku}@{location_id} {lot or ''}"
+    return {k: int(item[k]) for k in ("on_hand", "reserved", "available")}
 
 
 def order(order_id: str) -> Any:
@@ -151,8 +190,51 @@ def handler(hub: Hub) -> Callable[[dict, Any], Any]:
     return deployed(hub, QUEUE, lambda_handler)
 
 
+def stock_worker(hub: Hub) -> Callable[[dict, Any], Any]:
+    """The StockAvailable worker (backorders waiting for the SKUs), with its function's environment."""
+    from reservation.handler import stock_available_handler
+
+    return deployed(hub, STOCK_QUEUE, stock_available_handler)
+
+
+def release_worker(hub: Hub) -> Callable[[dict, Any], Any]:
+    """The fulfilment release worker (OrderReserved -> RELEASED), with its function's environment."""
+    from fulfilment.handler import release_handler
+
+    return deployed(hub, RELEASE_QUEUE, release_handler)
+
+
+def warehouse_worker(hub: Hub) -> Callable[[dict, Any], Any]:
+    """The fulfilment worker of the warehouses' answers, with its function's environment."""
+    from fulfilment.handler import warehouse_handler
+
+    return deployed(hub, WAREHOUSE_QUEUE, warehouse_handler)
+
+
 def run(hub: Hub, ctx: Any) -> dict[str, Any]:
     return hub.run_worker(QUEUE, handler(hub), ctx)
+
+
+def drain(hub: Hub, queue_name: str, worker: Callable[[dict, Any], Any], ctx: Any) -> int:
+    """Run ``worker`` on ``queue_name`` until nothing is visible; every record must succeed.
+    Returns how many messages it took."""
+    taken = 0
+    while True:
+        result = hub.run_worker(queue_name, worker, ctx)
+        assert result["batchItemFailures"] == [], result
+        if not result["delivered"]:
+            return taken
+        taken += result["delivered"]
+
+
+def settle(hub: Hub, ctx: Any) -> None:
+    """Publish the outbox and run reservation, then release, until both queues are empty: accepted
+    orders end RESERVED -> RELEASED (or BACKORDERED)."""
+    while True:
+        hub.publish_outbox()
+        moved = drain(hub, QUEUE, handler(hub), ctx) + drain(hub, RELEASE_QUEUE, release_worker(hub), ctx)
+        if not moved:
+            return
 
 
 def publish_and_run(hub: Hub, ctx: Any, expect_published: int | None = None) -> dict[str, Any]:

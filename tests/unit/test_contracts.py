@@ -43,8 +43,16 @@ def test_committed_schemas_are_generated_from_the_models() -> None:
         ("eventbridge-circuit-state-changed.json", "circuit-state-changed.schema.json", lambda s: s["detail"]),
         ("eventbridge-reconciliation-completed.json", "reconciliation-completed.schema.json", lambda s: s["detail"]),
         ("eventbridge-order-cancelled.json", "order-cancelled.schema.json", lambda s: s["detail"]),
-        ("eventbridge-order-cancellation-requested.json", "order-cancellation-requested.schema.json", lambda s: s["detail"]),
-        ("eventbridge-order-cancellation-answered.json", "order-cancellation-answered.schema.json", lambda s: s["detail"]),
+        (
+            "eventbridge-order-cancellation-requested.json",
+            "order-cancellation-requested.schema.json",
+            lambda s: s["detail"],
+        ),
+        (
+            "eventbridge-order-cancellation-answered.json",
+            "order-cancellation-answered.schema.json",
+            lambda s: s["detail"],
+        ),
         ("eventbridge-order-released.json", "order-released.schema.json", lambda s: s["detail"]),
         ("eventbridge-release-acknowledged.json", "release-acknowledged.schema.json", lambda s: s["detail"]),
         ("eventbridge-return-authorized.json", "return-authorized.schema.json", lambda s: s["detail"]),

@@ -293,3 +293,20 @@ def test_credits_add_up_to_the_invoiced_amounts_never_more() -> None:
     assert sum(nets) == Decimal("0.38") and sum(taxes) == Decimal("0.08")
     with pytest.raises(ReturnRejected, match="more than were invoiced"):
         credit_lines(order, [INVOICE], receipt(1, "RMA-9"))
+
+
+def test_an_order_takes_at_most_max_shipments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each shipment is kept on the order item: the 51st is refused with the reason, nothing read further."""
+    from invoicing import logic
+    from invoicing.models import MAX_SHIPMENTS_PER_ORDER
+    from synchub_core.envelope import new_event
+
+    order = stored(shipments=[{"shipment_id": f"S{n}"} for n in range(MAX_SHIPMENTS_PER_ORDER)])
+    monkeypatch.setattr(logic.repository, "load_order", lambda _: order)
+    monkeypatch.setattr(logic.repository, "invoice_exists", lambda _: False)
+    shipment = picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-A"})
+    envelope = new_event(
+        "ShipmentConfirmed", "SHP-1", 1, shipment.model_dump(mode="json"), correlation_id="c", causation_id=None
+    )
+    with pytest.raises(ShipmentRejected, match=f"has {MAX_SHIPMENTS_PER_ORDER} shipments already"):
+        logic.issue(envelope)

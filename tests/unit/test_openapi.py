@@ -260,6 +260,48 @@ def test_real_status_codes_per_route(document: dict[str, Any]) -> None:
     }
 
 
+def test_the_lifecycle_routes_document_their_outcomes(document: dict[str, Any]) -> None:
+    ops = operations(document)
+    statuses = {key: set(op["responses"]) for key, op in ops.items()}
+    assert statuses[("/orders/{order_id}/cancel", "post")] == {
+        "200", "202", "400", "401", "403", "404", "409", "415", "429"
+    }  # fmt: skip
+    assert statuses[("/orders/{order_id}/returns", "post")] == {
+        "200", "201", "400", "401", "403", "404", "409", "415", "422", "429"
+    }  # fmt: skip
+    for path in ("/invoices/{invoice_id}", "/credit-memos/{credit_memo_id}"):
+        assert statuses[(path, "get")] == {"200", "400", "401", "403", "404", "429"}
+    assert statuses[("/availability", "get")] == {"200", "400", "401", "403", "429"}
+    assert statuses[("/availability/query", "post")] == {"200", "400", "401", "403", "415", "429"}
+
+    def schema(path: str, method: str, status: str) -> Any:
+        return ops[(path, method)]["responses"][status]["content"]["application/json"]["schema"]
+
+    assert schema("/orders/{order_id}/cancel", "post", "200") == {"$ref": "#/components/schemas/Order"}
+    assert schema("/orders/{order_id}/cancel", "post", "202") == {"$ref": "#/components/schemas/Order"}
+    for status in ("200", "201"):
+        assert schema("/orders/{order_id}/returns", "post", status) == {
+            "$ref": "#/components/schemas/ReturnAuthorization"
+        }
+    assert schema("/invoices/{invoice_id}", "get", "200") == {"$ref": "#/components/schemas/Invoice"}
+    assert schema("/credit-memos/{credit_memo_id}", "get", "200") == {"$ref": "#/components/schemas/CreditMemo"}
+    # the keyed POSTs require an Idempotency-Key; the problems they answer are named
+    for path in ("/orders/{order_id}/cancel", "/orders/{order_id}/returns"):
+        headers = {p["name"].lower(): p for p in ops[(path, "post")]["parameters"] if p["in"] == "header"}
+        assert headers["idempotency-key"]["required"] is True
+    returns = ops[("/orders/{order_id}/returns", "post")]["responses"]
+    assert "order-not-returnable" in returns["409"]["description"] and "rma-conflict" in returns["409"]["description"]
+    assert "return-exceeds-shipped" in returns["422"]["description"]
+    assert "unknown-order-line" in returns["422"]["description"]
+    assert "order-not-cancellable" in ops[("/orders/{order_id}/cancel", "post")]["responses"]["409"]["description"]
+    assert "availability-request-invalid" in ops[("/availability", "get")]["responses"]["400"]["description"]
+    # what GET /orders/{id} shows of the lifecycle
+    order = document["components"]["schemas"]["Order"]["properties"]
+    assert {"shipments", "invoices", "returns", "credit_memos", "closed", "cancellation", "releases"} <= set(order)
+    memo = document["components"]["schemas"]["CreditMemo"]
+    assert {"credit_memo_id", "credit_memo_number", "lines", "gross_total"} <= set(memo["required"])
+
+
 def test_the_problem_schema_is_rfc_9457_with_extensions(document: dict[str, Any]) -> None:
     problem = document["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "instance"} <= set(problem["properties"])

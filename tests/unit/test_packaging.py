@@ -40,6 +40,7 @@ def test_functions_import_only_the_runtime_the_layer_and_themselves() -> None:
         "masterdata",
         "reconciliation",
         "operations",
+        "fulfilment",
         "synchub_core",
     }
     foreign: dict[str, str] = {}

@@ -7,6 +7,7 @@ decisions through moto; here the rule itself is checked case by case and as a pr
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
 from hypothesis import given
@@ -135,3 +136,62 @@ def test_every_line_is_either_allocated_in_full_within_stock_or_short(
             assert 0 < a["quantity"] <= stock[sku][a["location_id"]]  # never more than a location has
     assert set(short) | set(by_sku) == {ln["sku"] for ln in lines}
     assert not set(short) & set(by_sku)
+
+
+# -- lots: first-expiring-first-out and the channel's minimum shelf life ----------------------------
+
+
+def lot(location: str, name: str, best_before: str) -> tuple[str, str, date]:
+    return (location, name, date.fromisoformat(best_before))
+
+
+def test_lots_are_allocated_first_expiring_first_out_before_positions_without_a_lot() -> None:
+    stock = {
+        "MILK": {
+            "UTR-A01": 100,  # no lot: after every lot, however much it has
+            lot("UTR-A02", "L-LATE", "2027-03-01"): 50,
+            lot("UTR-A03", "L-SOON", "2027-01-10"): 2,
+        }
+    }
+    allocations, shortages = plan([{"sku": "MILK", "quantity": 5}], stock)
+    assert shortages == []
+    assert allocations == [
+        {"sku": "MILK", "location_id": "UTR-A03", "quantity": 2, "lot": "L-SOON", "best_before": "2027-01-10"},
+        {"sku": "MILK", "location_id": "UTR-A02", "quantity": 3, "lot": "L-LATE", "best_before": "2027-03-01"},
+    ]
+
+
+def test_a_lot_expiring_before_the_minimum_shelf_life_is_never_allocated() -> None:
+    stock = {"MILK": {lot("UTR-A03", "L-SOON", "2027-01-10"): 10, lot("UTR-A02", "L-LATE", "2027-03-01"): 3}}
+    allocations, shortages = plan([{"sku": "MILK", "quantity": 3}], stock, not_before=date(2027, 2, 1))
+    assert shortages == []
+    assert [(a["lot"], a["quantity"]) for a in allocations] == [("L-LATE", 3)]
+    # the short-dated lot does not count towards what is available either
+    allocations, shortages = plan([{"sku": "MILK", "quantity": 4}], stock, not_before=date(2027, 2, 1))
+    assert allocations == [] and shortages == [{"sku": "MILK", "requested": 4, "available": 3}]
+
+
+def test_a_lot_expiring_on_the_minimum_date_is_still_allowed() -> None:
+    stock = {"MILK": {lot("UTR-A03", "L-EDGE", "2027-02-01"): 1}}
+    allocations, _ = plan([{"sku": "MILK", "quantity": 1}], stock, not_before=date(2027, 2, 1))
+    assert [a["lot"] for a in allocations] == ["L-EDGE"]
+
+
+def test_lots_expiring_the_same_day_go_by_most_available_then_location() -> None:
+    stock = {
+        "MILK": {
+            lot("UTR-A02", "L-B", "2027-01-10"): 4,
+            lot("UTR-A01", "L-A", "2027-01-10"): 4,
+            lot("UTR-A03", "L-C", "2027-01-10"): 6,
+        }
+    }
+    allocations, _ = plan([{"sku": "MILK", "quantity": 8}], stock)
+    assert [(a["location_id"], a["quantity"]) for a in allocations] == [("UTR-A03", 6), ("UTR-A01", 2)]
+
+
+def test_not_before_ignores_positions_without_a_lot() -> None:
+    allocations, shortages = plan(
+        [{"sku": "SALT", "quantity": 2}], {"SALT": {"UTR-A01": 2}}, not_before=date(2099, 1, 1)
+    )
+    assert shortages == [] and [a["location_id"] for a in allocations] == ["UTR-A01"]
+    assert "lot" not in allocations[0]
