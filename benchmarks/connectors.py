@@ -163,6 +163,9 @@ def _run(dep: Any, template: Any, finance_url: str, admin: Any) -> None:
     env.update(BREAKER_OPEN_SECONDS="2", BREAKER_PROBE_SECONDS="5", TARGET_RATE_PER_SECOND="100000")
     os.environ.update(env)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # a log line per invoice would be measured too
+    from synchub_core.config import reset_settings
+
+    reset_settings()  # the settings of the function measured here, not of an earlier section
     ssm, secrets, sqs = boto3.client("ssm"), boto3.client("secretsmanager"), boto3.client("sqs")
     ssm.put_parameter(Name=env["FINANCE_BASE_URL_PARAMETER"], Value=finance_url, Type="String", Overwrite=True)
     secrets.put_secret_value(

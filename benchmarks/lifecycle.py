@@ -178,7 +178,6 @@ def _measure(name: str, setup: Callable[[], Any], op: Callable[[Any], Any], coun
 # -- 1. operations ------------------------------------------------------------------------------
 def _operations(table: str, counter: Calls) -> None:
     from fulfilment.logic import release
-
     from invoicing.logic import credit
     from orders.logic import authorize_return, cancel
     from orders.models import CancelIn, ReturnIn

@@ -20,6 +20,7 @@ from .models import (
     INVOICE_POSTED,
     INVOICE_SOURCE,
     MAX_ATTEMPTS,
+    MAX_SHIPMENTS_PER_ORDER,
     NOT_INVOICEABLE,
     NOT_RESERVED_YET,
     CreditMemo,
@@ -223,7 +224,7 @@ def admit(envelope: EventEnvelope, source: str | None, sites: Mapping[str, Wareh
     """
     site = _site(envelope, source, sites)
     shipment = ShipmentConfirmed.model_validate(envelope.data)
-    _own_warehouse(envelope, site, "shipment", shipment.shipment_id, shipment.warehouse_id)
+    _own_warehouse(envelope, site, "shipment", shipment.shipment_id, shipment.warehouse_id, "confirms shipments from")
     for line in shipment.lines:
         _own_location(envelope, site, line.location_id)
     return shipment
@@ -233,7 +234,7 @@ def admit_return(envelope: EventEnvelope, source: str | None, sites: Mapping[str
     """The return receipt of ``envelope`` if the site it names published it about its own locations."""
     site = _site(envelope, source, sites)
     receipt = ReturnReceived.model_validate(envelope.data)
-    _own_warehouse(envelope, site, "return", receipt.rma_id, receipt.warehouse_id)
+    _own_warehouse(envelope, site, "return", receipt.rma_id, receipt.warehouse_id, "receives returns at")
     for line in receipt.lines:
         _own_location(envelope, site, line.location_id)
     return receipt
@@ -249,12 +250,13 @@ def _site(envelope: EventEnvelope, source: str | None, sites: Mapping[str, Wareh
     return site
 
 
-def _own_warehouse(envelope: EventEnvelope, site: WarehouseSite, what: str, ref: str, warehouse_id: str) -> None:
+def _own_warehouse(
+    envelope: EventEnvelope, site: WarehouseSite, what: str, ref: str, warehouse_id: str, does: str
+) -> None:
     if warehouse_id != site.warehouse_id:
         raise Refused(
             f"{envelope.event_type} {envelope.event_id} ({what} {ref}) from {site.source} names "
-            f"warehouse {warehouse_id}, which is not its own: {site.source} reports for "
-            f"{site.warehouse_id} only"
+            f"warehouse {warehouse_id}, which is not its own: {site.source} {does} {site.warehouse_id} only"
         )
 
 
@@ -293,6 +295,11 @@ def issue(envelope: EventEnvelope, site: WarehouseSite | None = None) -> Outcome
             raise ShipmentHeld(
                 f"shipment {shipment.shipment_id} is for order {order.order_id}, which is {order.state.value}: "
                 "the hub has not reserved its stock yet; the shipment waits for the reservation"
+            )
+        if len(order.shipments) >= MAX_SHIPMENTS_PER_ORDER:
+            raise ShipmentRejected(
+                f"shipment {shipment.shipment_id}: order {order.order_id} has {len(order.shipments)} shipments "
+                f"already, the most one order takes; ship the rest together, or close the lines short"
             )
         done = {sku: order.shipped.get(sku, 0) + order.closed.get(sku, 0) for sku in {*order.shipped, *order.closed}}
         currency = order.doc["currency"]

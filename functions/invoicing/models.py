@@ -17,6 +17,9 @@ INVOICE_POSTED = "InvoicePosted"
 CREDIT_MEMO_ISSUED = "CreditMemoIssued"
 CREDIT_MEMO_POSTED = "CreditMemoPosted"
 INVOICE_SOURCE = "synchub.invoicing"
+# shipments per order: each is kept on the order item (where it was picked), which must stay well
+# within DynamoDB's 400 KB however many partial shipments an order has
+MAX_SHIPMENTS_PER_ORDER = 50
 MAX_ATTEMPTS = 10  # optimistic concurrency on the order and on the legal entity's number counter
 NOT_INVOICEABLE = frozenset({OrderState.CANCELLED, OrderState.REJECTED})
 # an order the hub has not reserved stock for yet: a shipment for it is held until it has

@@ -17,6 +17,7 @@ No ``from __future__ import annotations`` here: the resolver reads the annotatio
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path as FilePath
@@ -522,7 +523,14 @@ def _line_pointer(request: ReturnIn, line_id: str, field: str) -> str:
     return f"/lines/{index}/{field}"
 
 
+DOCUMENT_ID = {"invoice_number": re.compile(r"inv_[0-9a-f]{24}"), "credit_memo_number": re.compile(r"cm_[0-9a-f]{24}")}
+
+
 def _document(document_id: str, kind: str) -> Response:
+    """The invoice or credit memo ``document_id`` of the calling channel; anything else (another
+    channel's, the other kind, no such id, not even the shape of one) is the same 404."""
+    if not DOCUMENT_ID[kind].fullmatch(document_id):
+        return _no_resource()
     doc = invoicing.load_document(document_id, _channel())
     if doc is None or kind not in doc:
         return _no_resource()

@@ -486,4 +486,5 @@ def stock_available_put(cause_event: EventEnvelope, skus: list[str], cause: str)
         causation_id=cause_event.event_id,
         event_id=deterministic_event_id("stock-available", cause_event.event_id),
     )
-    return outbox_put(settings().orders_table, event, ORDER_SOURCE)
+    # published as inventory's event (its source and its envelope's), whichever domain gave the stock back
+    return outbox_put(settings().orders_table, event, inventory.INVENTORY_SOURCE)
