@@ -19,9 +19,8 @@ BASE_ID = "https://synchub.dev/schemas/"
 
 
 def _models() -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    from fulfilment.models import OrderCancellationAnsweredData, OrderReleasedData, ReleaseAcknowledgedData
-
     from connectors.models import CircuitStateChangedData
+    from fulfilment.models import OrderCancellationAnsweredData, OrderReleasedData, ReleaseAcknowledgedData
     from inventory.models import PositionReport, StockAvailableData
     from invoicing.models import (
         CreditMemo,
