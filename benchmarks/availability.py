@@ -130,31 +130,9 @@ def measure(name: str, op: Callable[[list[str]], Any], counter: Requests, size: 
 
 
 def main() -> None:
-    import boto3
-    from moto import mock_aws
+    from benchmarks.harness import provisioned
 
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="eu-west-1",
-        AWS_REGION="eu-west-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-        WAREHOUSES=json.dumps(SITES),
-    )
-    from synchub.local.moto_isolation import install
-    from synchub.local.provision import provision
-    from synchub.local.template import Template
-
-    install()
-    with mock_aws():
-        dep = provision(Template.load(ROOT / "cdk.out", "Synchub", "eu-west-1"), lambda s: boto3.client(s), "moto")
-        os.environ.update(
-            ORDERS_TABLE=dep.tables["DataOrdersTable"],
-            INVENTORY_TABLE=dep.tables["DataInventoryTable"],
-            EVENT_BUS_NAME=dep.bus_name,
-        )
+    with provisioned(WAREHOUSES=json.dumps(SITES)) as (dep, _):
         _run(dep.tables["DataInventoryTable"])
 
 

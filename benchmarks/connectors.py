@@ -119,31 +119,14 @@ class Consumer:
 
 
 def main() -> None:
-    import boto3
-    from moto import mock_aws
-
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="eu-west-1",
-        AWS_REGION="eu-west-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-    )
-    from synchub.local.moto_isolation import install
-    from synchub.local.provision import provision
-    from synchub.local.template import Template
+    from benchmarks.harness import provisioned
     from synchub.standins.control import FinanceAdmin, start_finance
 
-    install()
     work = Path(tempfile.mkdtemp(prefix="synchub-bench-finance-"))
     finance = start_finance(work / "finance", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit=100000)
     admin = FinanceAdmin(finance.admin_url)
     try:
-        with mock_aws():
-            template = Template.load(ROOT / "cdk.out", "Synchub", "eu-west-1")
-            dep = provision(template, lambda s: boto3.client(s), "moto")
+        with provisioned() as (dep, template):
             _run(dep, template, finance.url or finance.admin_url, admin)
     finally:
         finance.stop()

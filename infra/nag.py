@@ -150,6 +150,7 @@ def _suppress(stack: SynchubStack) -> None:
         workers.backorder_dlq,
         connectors.watchdog_dlq,
         connectors.reconciler_dlq,
+        *(o.dlq for o in stack.warehouses.outbound.values()),
     ]
     for dlq in dlqs:
         _suppress_on(dlq, "Serverless-SQSRedrivePolicy", dlq_reason)

@@ -16,6 +16,7 @@ from infra.constructs.connectors import Connectors
 from infra.constructs.data import DataStores
 from infra.constructs.orders_api import STAGE, OrdersApi
 from infra.constructs.outbox import Outbox
+from infra.constructs.warehouses import Warehouses
 from infra.constructs.workers import Workers
 
 
@@ -51,6 +52,9 @@ class SynchubStack(Stack):
         self.workers = workers = Workers(self, "Workers", defaults=defaults, data=data, bus=bus, warehouses=warehouses)
         self.connectors = connectors = Connectors(self, "Connectors", defaults=defaults, data=data, bus=bus)
         api.add_exceptions_routes(connectors.operations)
+        # what the hub sends each site (OrderReleased, OrderCancellationRequested, ReturnAuthorized): an
+        # outbound queue per site, which only that site's producer role may read (access.py)
+        self.warehouses = warehouses_out = Warehouses(self, "Warehouses", sites=self.sites, bus=bus)
         self.access = access = HubAccess(
             self,
             "Access",
@@ -60,6 +64,7 @@ class SynchubStack(Stack):
             workers=workers,
             outbox=self.outbox,
             connectors=connectors,
+            warehouses=warehouses_out,
         )
         # the inventory queue takes reports from every producer role (and the ReplayRole): the worker
         # tells a site's own role by the record's SenderId (<RoleId>:<session>)
@@ -81,6 +86,7 @@ class SynchubStack(Stack):
         CfnOutput(self, "ReplayRoleArn", value=access.replay_role.role_arn)
         for site in self.sites:
             CfnOutput(self, f"ProducerRoleArn{site.pascal}", value=access.producers[site.name].role_arn)
+            CfnOutput(self, f"OutboundQueueUrl{site.pascal}", value=warehouses_out.outbound[site.name].queue.queue_url)
         CfnOutput(self, "ExchangeBucketName", value=connectors.bucket.bucket_name)
         CfnOutput(self, "FinanceBaseUrlParameter", value=connectors.finance_base_url.parameter_name)
         CfnOutput(self, "FinanceCredentialsSecretArn", value=connectors.finance_credentials.secret_arn)

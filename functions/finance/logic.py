@@ -331,26 +331,20 @@ class Subject:
         """Ledger POSTED + the document POSTED + its InvoicePosted / CreditMemoPosted event."""
         ledger = repository.posted_op(self.doc, document_id, posted_at, attempts, self.kind)
         causes = {"correlation_id": envelope.correlation_id, "causation_id": envelope.event_id}
-        if self.kind == ENTITY_CREDIT_MEMO:
-            memo_event = invoicing.credit_memo_posted_event(
-                self.doc, document_id, posted_at, target=FINANCE_TARGET, **causes
-            )
-            return [ledger, *invoicing.credit_memo_posted_ops(self.doc, document_id, posted_at, memo_event)]
-        event = invoicing.invoice_posted_event(self.doc, document_id, posted_at, target=FINANCE_TARGET, **causes)
+        posted_event = (
+            invoicing.credit_memo_posted_event if self.kind == ENTITY_CREDIT_MEMO else invoicing.invoice_posted_event
+        )
+        event = posted_event(self.doc, document_id, posted_at, target=FINANCE_TARGET, **causes)
         return [ledger, *invoicing.posted_ops(self.doc, document_id, posted_at, event)]
 
     def reposted_ops(self, document_id: str, posted_at: str) -> list[dict[str, Any]]:
         """A POSTED document pointing at the document finance booked when it was posted again."""
         ledger = repository.reposted_op(self.entity_id, document_id, posted_at)
-        if self.kind == ENTITY_CREDIT_MEMO:
-            return [ledger, *invoicing.credit_memo_reposted_ops(self.doc, document_id, posted_at)]
         return [ledger, *invoicing.reposted_ops(self.doc, document_id, posted_at)]
 
     def rejected_ops(self, code: str, at: str, attempts: int) -> list[dict[str, Any]]:
         """Ledger REJECTED + the document's posting status REJECTED (both cancelled if POSTED)."""
         ledger = repository.rejected_op(self.doc, code, at, attempts, self.kind)
-        if self.kind == ENTITY_CREDIT_MEMO:
-            return [ledger, *invoicing.credit_memo_rejected_ops(self.doc, code, at)]
         return [ledger, *invoicing.rejected_ops(self.doc, code, at)]
 
     def refs(self, document: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

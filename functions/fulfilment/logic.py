@@ -88,6 +88,7 @@ def release(envelope: EventEnvelope, sites: Mapping[str, WarehouseSite]) -> str:
             channel_order_ref=order.doc["channel_order_ref"],
             ship_to=order.doc["ship_to"],
             requested_delivery_date=order.doc.get("requested_delivery_date"),
+            warehouse_ids=[w["warehouse_id"] for w in warehouses],
             warehouses=warehouses,  # type: ignore[arg-type]
         )
         event = new_event(

@@ -45,6 +45,10 @@ class OrderReleasedData(BaseModel):
     channel_order_ref: str
     ship_to: dict[str, Any]
     requested_delivery_date: date | None = None
+    warehouse_ids: list[str] = Field(
+        min_length=1,
+        description="the warehouses the order is released to (each site's outbound queue takes it by these)",
+    )
     warehouses: list[WarehouseRelease] = Field(min_length=1)
 
 

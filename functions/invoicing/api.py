@@ -1,7 +1,7 @@
 """What other domains may use of invoicing: the issued invoice of a shipment, the invoices issued
 in a window, an invoice or credit memo by id, an order's billing documents, the transaction entries
-that record a posting to finance (with its InvoicePosted / CreditMemoPosted event), and the event
-types."""
+that record a posting to finance of either (with its InvoicePosted / CreditMemoPosted event), and
+the event types."""
 
 from __future__ import annotations
 
@@ -22,9 +22,6 @@ from .models import (
     InvoicePostedData,
 )
 from .repository import (
-    credit_memo_posted_ops,
-    credit_memo_rejected_ops,
-    credit_memo_reposted_ops,
     documents_of,
     issued_between,
     load_credit_memo,
@@ -52,9 +49,6 @@ __all__ = [
     "Invoice",
     "InvoicePostedData",
     "credit_memo_posted_event",
-    "credit_memo_posted_ops",
-    "credit_memo_rejected_ops",
-    "credit_memo_reposted_ops",
     "documents_of",
     "invoice_posted_event",
     "issued_between",

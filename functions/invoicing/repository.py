@@ -116,16 +116,25 @@ def _posting_condition() -> str:
     return "attribute_exists(pk) AND (attribute_not_exists(posting_status) OR posting_status <> :posted)"
 
 
+def document_key(doc: dict[str, Any]) -> dict[str, str]:
+    """The item key of an invoice or a credit memo document."""
+    references = doc["references"]
+    if "credit_memo_id" in doc:
+        return credit_memo_key(references["order_id"], references["rma_id"])
+    return invoice_key(references["shipment_id"])
+
+
 def posted_ops(
-    invoice: dict[str, Any], finance_document_id: str, posted_at: str, event: EventEnvelope
+    doc: dict[str, Any], finance_document_id: str, posted_at: str, event: EventEnvelope
 ) -> list[dict[str, Any]]:
-    """Transaction entries marking the invoice POSTED with the target's document id, and its
-    InvoicePosted event in the outbox; cancelled when it is POSTED already."""
+    """Transaction entries marking the invoice or credit memo ``doc`` POSTED with the target's
+    document id, and its InvoicePosted / CreditMemoPosted event in the outbox; cancelled when it is
+    POSTED already."""
     table = settings().orders_table
     return [
         ddb.update(
             table,
-            invoice_key(invoice["references"]["shipment_id"]),
+            document_key(doc),
             "SET posting_status = :posted, finance_document_id = :doc, posted_at = :at REMOVE posting_rejection",
             condition=_posting_condition(),
             posted=POSTED,
@@ -136,13 +145,14 @@ def posted_ops(
     ]
 
 
-def reposted_ops(invoice: dict[str, Any], finance_document_id: str, posted_at: str) -> list[dict[str, Any]]:
-    """The transaction entry recording that a POSTED invoice is booked again under another document
-    (finance lost the first one; reconciliation re-posted it). No new event: it was announced."""
+def reposted_ops(doc: dict[str, Any], finance_document_id: str, posted_at: str) -> list[dict[str, Any]]:
+    """The transaction entry recording that a POSTED invoice or credit memo is booked again under
+    another document (finance lost the first one; reconciliation re-posted it). No new event: it
+    was announced."""
     return [
         ddb.update(
             settings().orders_table,
-            invoice_key(invoice["references"]["shipment_id"]),
+            document_key(doc),
             "SET finance_document_id = :doc, posted_at = :at",
             condition="posting_status = :posted",
             posted=POSTED,
@@ -152,12 +162,13 @@ def reposted_ops(invoice: dict[str, Any], finance_document_id: str, posted_at: s
     ]
 
 
-def rejected_ops(invoice: dict[str, Any], code: str, at: str) -> list[dict[str, Any]]:
-    """The transaction entry marking the invoice REJECTED by finance (``code``), unless it is POSTED."""
+def rejected_ops(doc: dict[str, Any], code: str, at: str) -> list[dict[str, Any]]:
+    """The transaction entry marking the invoice or credit memo REJECTED by finance (``code``),
+    unless it is POSTED."""
     return [
         ddb.update(
             settings().orders_table,
-            invoice_key(invoice["references"]["shipment_id"]),
+            document_key(doc),
             "SET posting_status = :rejected, posting_rejection = :code, posting_rejected_at = :at",
             condition=_posting_condition(),
             posted=POSTED,
@@ -376,56 +387,3 @@ def documents_of(
 def _batch_get_docs(table: str, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for start_at in range(0, len(keys), BATCH_GET_MAX):
         yield from _batch_get(table, keys[start_at : start_at + BATCH_GET_MAX], types=("INVOICE", "CREDIT_MEMO"))
-
-
-def _credit_memo_key_of(memo: dict[str, Any]) -> dict[str, str]:
-    return credit_memo_key(memo["references"]["order_id"], memo["references"]["rma_id"])
-
-
-def credit_memo_posted_ops(
-    memo: dict[str, Any], finance_document_id: str, posted_at: str, event: EventEnvelope
-) -> list[dict[str, Any]]:
-    """Transaction entries marking the credit memo POSTED with the target's document id, and its
-    CreditMemoPosted event in the outbox; cancelled when it is POSTED already."""
-    table = settings().orders_table
-    return [
-        ddb.update(
-            table,
-            _credit_memo_key_of(memo),
-            "SET posting_status = :posted, finance_document_id = :doc, posted_at = :at REMOVE posting_rejection",
-            condition=_posting_condition(),
-            posted=POSTED,
-            doc=finance_document_id,
-            at=posted_at,
-        ),
-        outbox_put(table, event, INVOICE_SOURCE),
-    ]
-
-
-def credit_memo_reposted_ops(memo: dict[str, Any], finance_document_id: str, posted_at: str) -> list[dict[str, Any]]:
-    return [
-        ddb.update(
-            settings().orders_table,
-            _credit_memo_key_of(memo),
-            "SET finance_document_id = :doc, posted_at = :at",
-            condition="posting_status = :posted",
-            posted=POSTED,
-            doc=finance_document_id,
-            at=posted_at,
-        )
-    ]
-
-
-def credit_memo_rejected_ops(memo: dict[str, Any], code: str, at: str) -> list[dict[str, Any]]:
-    return [
-        ddb.update(
-            settings().orders_table,
-            _credit_memo_key_of(memo),
-            "SET posting_status = :rejected, posting_rejection = :code, posting_rejected_at = :at",
-            condition=_posting_condition(),
-            posted=POSTED,
-            rejected=REJECTED,
-            code=code,
-            at=at,
-        )
-    ]

@@ -161,6 +161,12 @@ CORRELATION_ID_DOC = (
     "Without it the API Gateway request id is used."
 )
 
+# the headers the routes share (aliases keep one definition, and one OpenAPI description, of each)
+CorrelationIdHeader = Annotated[
+    str | None,
+    Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
+]
+
 
 # No return annotation: with enable_validation Powertools reads it at run time as the response model.
 @app.post(
@@ -211,10 +217,7 @@ def create_order(  # type: ignore[no-untyped-def]
         str,
         Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=IDEMPOTENCY_KEY_DOC),
     ],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    correlation_id: CorrelationIdHeader = None,
 ):
     channel = _channel()
     correlation_id = correlation_id or preflight.request_id(app.current_event.raw_event) or logic.new_order_id()
@@ -317,10 +320,7 @@ def _rejected(order: OrderIn, rejected: OrderRejected) -> Response:
 @_contained
 def get_order(  # type: ignore[no-untyped-def]
     order_id: Annotated[str, Path(description="The order id from POST /orders: `ord_` and 32 hex digits")],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    correlation_id: CorrelationIdHeader = None,
 ):
     order = logic.get(order_id, _channel())
     if order is None:  # answered, not raised: a 404 is no error to log or trace
@@ -346,6 +346,9 @@ KEYED_POST_DOC = (
     "8-128 characters of A-Z a-z 0-9 - _ . : . A retry with the same key answers the same outcome; the action "
     "itself is idempotent too."
 )
+KeyedPostHeader = Annotated[
+    str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=KEYED_POST_DOC)
+]
 
 
 @app.post(
@@ -384,13 +387,8 @@ KEYED_POST_DOC = (
 def cancel_order(  # type: ignore[no-untyped-def]
     order_id: Annotated[str, Path(description=ORDER_ID_DOC)],
     request: Annotated[CancelIn, Body(description="Optional: why (for the order's history)")],
-    idempotency_key: Annotated[
-        str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=KEYED_POST_DOC)
-    ],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    idempotency_key: KeyedPostHeader,
+    correlation_id: CorrelationIdHeader = None,
 ):
     channel = _channel()
     correlation = _correlation(correlation_id)
@@ -454,13 +452,8 @@ def cancel_order(  # type: ignore[no-untyped-def]
 def authorize_return(  # type: ignore[no-untyped-def]
     order_id: Annotated[str, Path(description=ORDER_ID_DOC)],
     request: Annotated[ReturnIn, Body(description="The return: RMA id, reason, lines")],
-    idempotency_key: Annotated[
-        str, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9\-_.:]{8,128}$", description=KEYED_POST_DOC)
-    ],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    idempotency_key: KeyedPostHeader,
+    correlation_id: CorrelationIdHeader = None,
 ):
     channel = _channel()
     correlation = _correlation(correlation_id)
@@ -553,10 +546,7 @@ def _document(document_id: str, kind: str) -> Response:
 @_contained
 def get_invoice(  # type: ignore[no-untyped-def]
     invoice_id: Annotated[str, Path(description="The invoice id (`inv_` and 24 hex digits)")],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    correlation_id: CorrelationIdHeader = None,
 ):
     return _document(invoice_id, "invoice_number")
 
@@ -580,10 +570,7 @@ def get_invoice(  # type: ignore[no-untyped-def]
 @_contained
 def get_credit_memo(  # type: ignore[no-untyped-def]
     credit_memo_id: Annotated[str, Path(description="The credit memo id (`cm_` and 24 hex digits)")],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    correlation_id: CorrelationIdHeader = None,
 ):
     return _document(credit_memo_id, "credit_memo_number")
 
@@ -632,10 +619,7 @@ AVAILABILITY_DOC = (
 def get_availability(  # type: ignore[no-untyped-def]
     sku: Annotated[list[str], Query(description="A SKU; repeat for up to 50")] = [],  # noqa: B006
     by: Annotated[date | None, Query(description="Also answer available_by this date (YYYY-MM-DD)")] = None,
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    correlation_id: CorrelationIdHeader = None,
 ):
     _channel()
     try:
@@ -675,10 +659,7 @@ def get_availability(  # type: ignore[no-untyped-def]
 @_contained
 def query_availability(  # type: ignore[no-untyped-def]
     request: Annotated[inventory.AvailabilityQuery, Body(description="The basket")],
-    correlation_id: Annotated[
-        str | None,
-        Header(alias="X-Correlation-Id", pattern=r"^[A-Za-z0-9\-_.:/]{1,128}$", description=CORRELATION_ID_DOC),
-    ] = None,
+    correlation_id: CorrelationIdHeader = None,
 ):
     _channel()
     try:

@@ -365,11 +365,15 @@ def authorize_return(
             request_hash=digest,
         )
         order.returns = [*order.returns, {**authorization.model_dump(mode="json"), "request_hash": digest}]
+        returned = {line["sku"] for line in lines}
         data = ReturnAuthorizedData(
             order_id=order_id,
             rma_id=request.rma_id,
             channel=channel,
             reason=request.reason,
+            warehouse_ids=sorted(
+                {s["warehouse_id"] for s in order.shipments if any(ln["sku"] in returned for ln in s["lines"])}
+            ),
             lines=lines,  # type: ignore[arg-type]
             authorized_at=order.updated_at,
         )

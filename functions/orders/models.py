@@ -155,6 +155,10 @@ class ReturnAuthorizedData(BaseModel):
     rma_id: str
     channel: str
     reason: str
+    warehouse_ids: list[str] = Field(
+        description="the warehouses that shipped the returned SKUs: where the return is expected (each site's "
+        "outbound queue takes it by these)"
+    )
     lines: list[ReturnLine] = Field(min_length=1)
     authorized_at: str
 

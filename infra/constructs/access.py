@@ -3,7 +3,8 @@
 * ``ProducerRole<Site>`` per warehouse site (context ``synchub:warehouses``): puts events with
   source ``wms.<site>`` on the bus, sends inventory reports to the inventory queue. The site's
   WMS integration assumes it (the account trusts it to; grant ``sts:AssumeRole`` on it to the
-  site's principal).
+  site's principal). It also reads the site's outbound queue (infra/constructs/warehouses.py): what
+  the hub sends that site, and only that site.
 * ``ReplayRole``: what ``synchub replay`` runs as on AWS: drain the DLQs, send back to the work
   queues, and re-run the sweeps their DLQs stand for.
 * The bus policy: the account may put events, but nobody puts ``wms.*`` events except the site's
@@ -11,6 +12,8 @@
 * The work queues' policies: nobody sends to them except the rules or the bucket that feed them,
   the producer roles (inventory queue), the ReplayRole and, for the connectors' queues and the
   invoicing queue (held shipments), the functions that park, resend, re-post or resubmit work there.
+* The outbound queues' policies (one per site): nobody sends to them but their rules and the
+  ReplayRole, and nobody receives, deletes or hides their messages but the site's producer role.
 
 These are explicit Denies in resource policies, so they hold against principals whose IAM
 policies allow more (an administrator's ``sqs:*``). Conditions use negated operators, which are
@@ -36,9 +39,21 @@ from .common import LEADING_KEYS_OPERATOR, WAITING_KEYS
 from .connectors import Connectors
 from .data import BACKORDERS_INDEX, OUTBOX_PENDING_INDEX, DataStores
 from .outbox import HUB_SOURCES, Outbox
+from .warehouses import Warehouses
 from .workers import Workers
 
 PUT_EVENTS = "events:PutEvents"
+# what a WMS does with its outbound queue: receive, delete what it processed, extend the visibility of
+# what it is still working on, and see the queue's depth
+OUTBOUND_READ = [
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+]
+# ... of which these only the site's producer role may do (GetQueueAttributes stays open: CloudFormation
+# and the console read the queue's attributes too)
+OUTBOUND_CONSUME = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"]
 
 
 class HubAccess(Construct):
@@ -53,6 +68,7 @@ class HubAccess(Construct):
         workers: Workers,
         outbox: Outbox,
         connectors: Connectors,
+        warehouses: Warehouses,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -74,6 +90,10 @@ class HubAccess(Construct):
                 )
             )
             role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[inventory_queue.queue_arn]))
+            # its own outbound queue, and no other site's
+            role.add_to_policy(
+                iam.PolicyStatement(actions=OUTBOUND_READ, resources=[warehouses.outbound[site.name].queue.queue_arn])
+            )
             self.producers[site.name] = role
 
         self.dead_letter_queues: list[sqs.IQueue] = [
@@ -84,10 +104,13 @@ class HubAccess(Construct):
             *(w.dlq for w in connectors.queue_workers),
             connectors.watchdog_dlq,
             connectors.reconciler_dlq,
+            *(o.dlq for o in warehouses.outbound.values()),
         ]
         self.work_queues: list[sqs.IQueue] = [
             *(w.queue for w in workers.queue_workers),
             *(w.queue for w in connectors.queue_workers),
+            # replay redrives an outbound DLQ to its outbound queue
+            *(o.queue for o in warehouses.outbound.values()),
         ]
         self.replay_role = iam.Role(
             self,
@@ -99,6 +122,7 @@ class HubAccess(Construct):
         self._bus_policy(stack, bus, sites)
         self._queue_policies(workers)
         self._connector_queue_policies(connectors)
+        self._outbound_queue_policies(warehouses)
 
     def _replay_policy(self, stack: Stack, data: DataStores, bus: events.IEventBus) -> None:
         role = self.replay_role
@@ -266,6 +290,38 @@ class HubAccess(Construct):
                     conditions={
                         "ArnNotEquals": {"aws:SourceArn": connectors.bucket.bucket_arn, "aws:PrincipalArn": replay}
                     },
+                )
+            )
+
+    def _outbound_queue_policies(self, warehouses: Warehouses) -> None:
+        """A site's outbound queue: sent to only by its rules (EventBridge's Allow is CDK's, per rule)
+        and the ReplayRole; received from, deleted from, hidden in only by the site's producer role."""
+        replay = self.replay_role.role_arn
+        for name, outbound in warehouses.outbound.items():
+            queue = outbound.queue
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheFeedingRulesAndReplay",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={
+                        "ArnNotEquals": {
+                            "aws:SourceArn": _one_or_list([r.rule_arn for r in outbound.rules]),
+                            "aws:PrincipalArn": replay,
+                        }
+                    },
+                )
+            )
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheSiteReceives",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=OUTBOUND_CONSUME,
+                    resources=[queue.queue_arn],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": self.producers[name].role_arn}},
                 )
             )
 

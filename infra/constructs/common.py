@@ -26,6 +26,9 @@ FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 FUNCTION_TIMEOUT = Duration.seconds(30)
 MAX_RECEIVE_COUNT = 5
+# a bus rule's delivery to its queue (bus_target): EventBridge's maximum retries and event age
+BUS_RETRY_ATTEMPTS = 185
+BUS_MAX_EVENT_AGE = Duration.hours(24)
 POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:{version}"
 # the `type` base of every RFC 9457 problem the API answers (synchub_core.problem.PROBLEM_BASE, which
 # infra cannot import: it pulls in Powertools); tests/infra/test_infra.py checks the two agree
@@ -144,6 +147,18 @@ def grant_table(
     arn = table.table_arn if index is None else f"{table.table_arn}/index/{index}"
     conditions = {LEADING_KEYS_OPERATOR: {"dynamodb:LeadingKeys": leading_keys}} if leading_keys else {}
     allow(fn, [f"dynamodb:{a}" for a in actions], [arn], **conditions)
+
+
+def bus_target(queue: sqs.IQueue, dlq: sqs.IQueue) -> targets.SqsQueue:
+    """A bus rule's SQS target: EventBridge retries a failed delivery for up to 24 hours (185
+    attempts), then dead-letters the event to ``dlq``, the queue's own DLQ, so one replay path
+    (``synchub replay``) serves both a failed delivery and a failed message."""
+    return targets.SqsQueue(
+        queue,
+        dead_letter_queue=dlq,
+        retry_attempts=BUS_RETRY_ATTEMPTS,
+        max_event_age=BUS_MAX_EVENT_AGE,
+    )
 
 
 def schedule(

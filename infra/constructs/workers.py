@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -35,6 +34,7 @@ from .common import (
     LambdaDefaults,
     QueueWorker,
     allow,
+    bus_target,
     dead_letter_queue,
     grant_table,
     schedule,
@@ -134,14 +134,7 @@ class EventWorker(Construct):
             description=f"{', '.join(detail_types)} -> {self._service}",
             # only the system that owns the event may trigger the worker
             event_pattern=events.EventPattern(detail_type=list(detail_types), source=sources),
-            targets=[
-                targets.SqsQueue(
-                    self.worker.queue,
-                    dead_letter_queue=self.worker.dlq,
-                    retry_attempts=185,
-                    max_event_age=Duration.hours(24),
-                )
-            ],
+            targets=[bus_target(self.worker.queue, self.worker.dlq)],
         )
         self.rules.append(rule)
         return rule

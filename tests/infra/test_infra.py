@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, sample
 
 FUNCTIONS_DIR = ROOT / "functions"
 STACK = "Synchub"
@@ -443,8 +443,8 @@ def test_every_work_queue_redrives_to_a_dlq(synth: Synth) -> None:
     assert dlqs <= set(queues), f"dead-letter targets that are not queues in the stack: {dlqs - set(queues)}"
     work_queues = set(queues) - dlqs
     # inventory (WMS feed), reservation, stock available, fulfilment release and warehouse answers,
-    # invoicing, returns; finance posting, ERP orders, ERP acks, master data
-    assert len(work_queues) == 11, f"unexpected work queues: {sorted(work_queues)}"
+    # invoicing, returns; finance posting, ERP orders, ERP acks, master data; one outbound queue per site
+    assert len(work_queues) == 11 + len(WAREHOUSES), f"unexpected work queues: {sorted(work_queues)}"
     for queue_id in work_queues:
         redrive = queues[queue_id]["Properties"].get("RedrivePolicy")
         assert redrive, f"{queue_id} has no RedrivePolicy: poison messages would loop forever"
@@ -462,7 +462,12 @@ def test_every_lambda_consumed_queue_is_a_work_queue_with_long_enough_visibility
     mappings = _sqs_mappings(synth)
     dlqs = _dead_letter_queue_ids(synth)
     consumed = {ref_target(m["Properties"]["EventSourceArn"]) for m in mappings.values()}
-    assert consumed == set(queues) - dlqs, "every work queue, and only work queues, must be drained by a Lambda"
+    # the outbound queues are drained by their warehouse's WMS, not by a Lambda
+    outbound = set(_outbound_queues(synth).values())
+    assert outbound and not outbound & consumed
+    assert consumed == set(queues) - dlqs - outbound, (
+        "every work queue, and only work queues, must be drained by a Lambda"
+    )
     for mapping_id, mapping in mappings.items():
         queue_id = ref_target(mapping["Properties"]["EventSourceArn"])
         function_id = ref_target(mapping["Properties"]["FunctionName"])
@@ -499,9 +504,9 @@ def test_all_queues_use_sqs_managed_encryption_and_tls(synth: Synth) -> None:
 def test_every_rule_target_has_dlq_and_retry_policy(synth: Synth) -> None:
     rules = synth.of_type("AWS::Events::Rule")
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(rules) == 4 + len(BUS_RULES), (
-        f"expected 4 schedules (outbox, backorders, ERP watchdog, reconcile) + {len(BUS_RULES)} bus rules, "
-        f"got {sorted(rules)}"
+    assert len(rules) == 4 + len(BUS_RULES) + len(OUTBOUND_EVENTS) * len(WAREHOUSES), (
+        f"expected 4 schedules (outbox, backorders, ERP watchdog, reconcile) + {len(BUS_RULES)} bus rules "
+        f"+ {len(OUTBOUND_EVENTS)} outbound rules per site, got {sorted(rules)}"
     )
     for rule_id, rule in rules.items():
         targets = rule["Properties"].get("Targets", [])
@@ -550,6 +555,47 @@ BUS_RULES: list[tuple[list[str], list[Any], str]] = [
 ]
 
 
+# what the hub sends a warehouse (infra/constructs/warehouses.py): owner -> its detail-types; per site one
+# rule per owner onto the site's outbound queue, matching the site's id in detail.data.warehouse_ids
+OUTBOUND_EVENTS: dict[str, list[str]] = {
+    "synchub.fulfilment": ["OrderReleased"],
+    "synchub.orders": ["OrderCancellationRequested", "ReturnAuthorized"],
+}
+
+
+def _pascal(site: str) -> str:
+    return "".join(p.capitalize() for p in site.split("-"))
+
+
+def _outbound_pattern(source: str, warehouse_id: str) -> dict[str, Any]:
+    return {
+        "detail-type": OUTBOUND_EVENTS[source],
+        "source": [source],
+        "detail": {"data": {"warehouse_ids": [warehouse_id]}},
+    }
+
+
+def _outbound_queues(s: Synth) -> dict[str, str]:
+    """Site pascal name -> its outbound queue (the output OutboundQueueUrl<Site> is the queue's Ref)."""
+    found = {
+        k.removeprefix("OutboundQueueUrl"): ref_target(v["Value"]) or ""
+        for k, v in s.json["Outputs"].items()
+        if k.startswith("OutboundQueueUrl")
+    }
+    for queue in found.values():
+        assert s.resources[queue]["Type"] == "AWS::SQS::Queue", queue
+    return found
+
+
+def _outbound_rules(s: Synth, queue: str) -> dict[str, dict[str, Any]]:
+    """The bus rules targeting ``queue``."""
+    return {
+        k: v
+        for k, v in s.of_type("AWS::Events::Rule").items()
+        if any(ref_target(t["Arn"]) == queue for t in v["Properties"].get("Targets", []))
+    }
+
+
 def _rule_for(synth: Synth, handler: str, detail_type: str | None = None) -> tuple[str, dict[str, Any]]:
     """The bus rule whose target queue the function ``handler`` drains (the one matching
     ``detail_type`` where several feed it)."""
@@ -582,7 +628,12 @@ def test_bus_rules(synth: Synth) -> None:
         if "EventPattern" in v["Properties"]
     )
     assert patterns == sorted(
-        json.dumps({"detail-type": dts, "source": sources}, sort_keys=True) for dts, sources, _ in BUS_RULES
+        [json.dumps({"detail-type": dts, "source": sources}, sort_keys=True) for dts, sources, _ in BUS_RULES]
+        + [
+            json.dumps(_outbound_pattern(source, warehouse_id), sort_keys=True)
+            for warehouse_id, _ in WAREHOUSES.values()
+            for source in OUTBOUND_EVENTS
+        ]
     )
 
 
@@ -984,6 +1035,7 @@ def test_outputs_the_cli_reads(synth: Synth) -> None:
         "InventoryQueueUrl",
         "ReplayRoleArn",
         *(f"ProducerRoleArn{site.capitalize()}" for site in WAREHOUSES),
+        *(f"OutboundQueueUrl{site.capitalize()}" for site in WAREHOUSES),
         "ExchangeBucketName",
         "FinanceBaseUrlParameter",
         "FinanceCredentialsSecretArn",
@@ -1009,6 +1061,7 @@ def test_outputs_the_cli_reads(synth: Synth) -> None:
     for name in ["ReplayRoleArn", *(f"ProducerRoleArn{site.capitalize()}" for site in WAREHOUSES)]:
         role = ref_target(outputs[name]["Value"])
         assert role is not None and synth.resources[role]["Type"] == "AWS::IAM::Role", name
+    assert set(_outbound_queues(synth)) == {site.capitalize() for site in WAREHOUSES}
 
 
 def test_stage_access_logs_are_json_without_personal_data(synth: Synth) -> None:
@@ -1373,8 +1426,8 @@ def test_cdk_json_context_drives_the_python_synth(template: dict[str, Any]) -> N
 
 def test_every_dead_letter_queue_alarms_on_its_first_message(synth: Synth) -> None:
     dlqs = _dead_letter_queue_ids(synth)
-    # 7 + 4 work queues' DLQs, the stream's, 4 schedules'
-    assert len(dlqs) == 16
+    # 7 + 4 work queues' DLQs, the stream's, 4 schedules', one per site's outbound queue
+    assert len(dlqs) == 16 + len(WAREHOUSES)
     topics = synth.of_type("AWS::SNS::Topic")
     assert len(topics) == 1
     alarmed: set[str] = set()
@@ -1397,11 +1450,16 @@ def test_api_function_times_out_before_api_gateway_does(synth: Synth) -> None:
 
 def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> None:
     sources: dict[str, list[Any]] = {}
+    outbound = set(_outbound_queues(synth).values())
     for rule in synth.of_type("AWS::Events::Rule").values():
         pattern = rule["Properties"].get("EventPattern")
+        to_a_warehouse = {ref_target(t["Arn"]) for t in rule["Properties"]["Targets"]} <= outbound
         for detail_type in (pattern or {}).get("detail-type", []):
             assert sources.setdefault(detail_type, pattern["source"]) == pattern["source"], detail_type
-            assert set(pattern) == {"detail-type", "source"}, pattern
+            # a worker takes every event of its types; a warehouse's queue only those naming it
+            assert set(pattern) == (
+                {"detail-type", "source", "detail"} if to_a_warehouse else {"detail-type", "source"}
+            )
     assert sources == {
         "OrderAccepted": ["synchub.orders"],
         "ShipmentConfirmed": WMS,
@@ -1415,6 +1473,10 @@ def test_workers_only_listen_to_the_system_that_owns_the_event(synth: Synth) -> 
         "ReleaseAcknowledged": WMS,
         "OrderCancellationAnswered": WMS,
         "ReturnReceived": WMS,
+        # what the hub sends the warehouses, each from its owner only
+        "OrderReleased": ["synchub.fulfilment"],
+        "OrderCancellationRequested": ["synchub.orders"],
+        "ReturnAuthorized": ["synchub.orders"],
     }
 
 
@@ -1606,6 +1668,8 @@ def test_producer_roles(synth: Synth, synth_alt: Synth, alt: bool) -> None:
         "ReplayRoleArn",
         *(f"ProducerRoleArn{''.join(p.capitalize() for p in site.split('-'))}" for site in sites),
     }
+    outbound = _outbound_queues(s)
+    assert set(outbound) == {_pascal(site) for site in sites}
     for site in sites:
         role = ref_target(
             s.json["Outputs"][f"ProducerRoleArn{''.join(p.capitalize() for p in site.split('-'))}"]["Value"]
@@ -1622,15 +1686,28 @@ def test_producer_roles(synth: Synth, synth_alt: Synth, alt: bool) -> None:
         ]
         assert not props.get("ManagedPolicyArns") and not props.get("Policies")
         assert sorted(
-            (st["Action"], json.dumps(st["Resource"]), json.dumps(st.get("Condition"))) for st in statements
+            (json.dumps(st["Action"]), json.dumps(st["Resource"]), json.dumps(st.get("Condition"))) for st in statements
         ) == sorted(
             [
                 (
-                    "events:PutEvents",
+                    json.dumps("events:PutEvents"),
                     json.dumps({"Fn::GetAtt": [bus, "Arn"]}),
                     json.dumps({"StringEquals": {"events:source": f"wms.{site}"}}),
                 ),
-                ("sqs:SendMessage", json.dumps({"Fn::GetAtt": [inventory_queue, "Arn"]}), "null"),
+                (json.dumps("sqs:SendMessage"), json.dumps({"Fn::GetAtt": [inventory_queue, "Arn"]}), "null"),
+                # its own outbound queue: receive, delete, extend the visibility, see the depth
+                (
+                    json.dumps(
+                        [
+                            "sqs:ChangeMessageVisibility",
+                            "sqs:DeleteMessage",
+                            "sqs:GetQueueAttributes",
+                            "sqs:ReceiveMessage",
+                        ]
+                    ),
+                    json.dumps({"Fn::GetAtt": [outbound[_pascal(site)], "Arn"]}),
+                    "null",
+                ),
             ]
         )
 
@@ -1736,6 +1813,159 @@ def test_work_queue_policies_admit_only_their_feeders(synth: Synth) -> None:
         dlq = ref_target(synth.props(queue)["RedrivePolicy"]["deadLetterTargetArn"]) or ""
         worker = _role_arn(synth, synth.props(ref_target(mapping["Properties"]["FunctionName"]) or "")["Handler"])
         assert not denied(dlq, {"aws:PrincipalArn": worker}), dlq
+
+
+# --------------------------------------------------------------------------------------------------
+# what the hub sends the warehouses: an outbound queue per site (infra/constructs/warehouses.py)
+# --------------------------------------------------------------------------------------------------
+
+OUTBOUND_READ = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+# what only the site's producer role may do on its outbound queue (GetQueueAttributes stays open to
+# whoever IAM allows: CloudFormation and the console read queue attributes)
+OUTBOUND_CONSUME = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"]
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["cdk.json", "context"])
+def test_outbound_queue_per_site_fed_by_its_rules(synth: Synth, synth_alt: Synth, alt: bool) -> None:
+    s = synth_alt if alt else synth
+    sites = (
+        {site: v["warehouse_id"] for site, v in ALT_WAREHOUSES.items()}
+        if alt
+        else {site: wid for site, (wid, _) in WAREHOUSES.items()}
+    )
+    bus = next(iter(s.of_type("AWS::Events::EventBus")))
+    outbound = _outbound_queues(s)
+    assert set(outbound) == {_pascal(site) for site in sites}
+    for site, warehouse_id in sites.items():
+        queue = outbound[_pascal(site)]
+        props = s.props(queue)
+        assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert props["SqsManagedSseEnabled"] is True and "KmsMasterKeyId" not in props
+        assert props["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVE_COUNT
+        assert props["ReceiveMessageWaitTimeSeconds"] == 20  # the WMS long-polls
+        dlq = ref_target(props["RedrivePolicy"]["deadLetterTargetArn"]) or ""
+        assert s.props(dlq)["MessageRetentionPeriod"] == 14 * 24 * 3600 and "RedrivePolicy" not in s.props(dlq)
+        # the DLQ alarms on its first message
+        assert any(
+            ref_target(a["Properties"]["Dimensions"][0]["Value"]) == dlq
+            for a in s.of_type("AWS::CloudWatch::Alarm").values()
+        )
+        rules = _outbound_rules(s, queue)
+        assert sorted(json.dumps(r["Properties"]["EventPattern"], sort_keys=True) for r in rules.values()) == sorted(
+            json.dumps(_outbound_pattern(source, warehouse_id), sort_keys=True) for source in OUTBOUND_EVENTS
+        ), site
+        for rule_id, rule in rules.items():
+            rp = rule["Properties"]
+            assert rp["EventBusName"] == {"Ref": bus} and rp.get("State", "ENABLED") == "ENABLED"
+            (target,) = rp["Targets"]
+            # the bus workers' delivery policy: 24 h of retries, then the queue's own DLQ
+            assert ref_target(target["DeadLetterConfig"]["Arn"]) == dlq, rule_id
+            assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+            assert "Input" not in target and "InputPath" not in target  # the whole event, as the bus has it
+            # EventBridge may send to the queue and to its DLQ, for this rule
+            for q in (queue, dlq):
+                assert any(
+                    st["Effect"] == "Allow"
+                    and st.get("Principal") == {"Service": "events.amazonaws.com"}
+                    and "sqs:SendMessage" in as_list(st["Action"])
+                    and _holds(st.get("Condition"), {"aws:SourceArn": f"${{{rule_id}.Arn}}"})
+                    for st in _queue_statements(s, q)
+                ), (rule_id, q)
+        # no other rule delivers to the site's queue, and its rules deliver nowhere else
+        assert all(ref_target(t["Arn"]) == queue for r in rules.values() for t in r["Properties"]["Targets"])
+
+
+def test_outbound_rules_route_by_warehouse_ids(synth: Synth) -> None:
+    """The patterns as EventBridge reads them: an array field matches when any element is listed, so an
+    event for several warehouses reaches each of their queues, and a site never sees another's."""
+    from synchub.local.patterns import matches
+
+    patterns = {
+        site: [r["Properties"]["EventPattern"] for r in _outbound_rules(synth, queue).values()]
+        for site, queue in _outbound_queues(synth).items()
+    }
+
+    def routed(event: dict[str, Any]) -> set[str]:
+        return {site for site, ps in patterns.items() if any(matches(p, event) for p in ps)}
+
+    for name in (
+        "eventbridge-order-released.json",
+        "eventbridge-order-cancellation-requested.json",
+        "eventbridge-return-authorized.json",
+    ):
+        event = sample(name)
+        for ids, expected in (
+            (["UTR"], {"Utrecht"}),
+            (["TLB"], {"Tilburg"}),
+            (["TLB", "UTR"], {"Utrecht", "Tilburg"}),
+            (["DBS"], set()),
+            ([], set()),
+        ):
+            event["detail"]["data"]["warehouse_ids"] = ids
+            assert routed(event) == expected, (name, ids)
+        # only from the owner of the event
+        event["detail"]["data"]["warehouse_ids"] = ["UTR"]
+        assert routed({**event, "source": "synchub.inventory"}) == set(), name
+        del event["detail"]["data"]["warehouse_ids"]
+        assert routed(event) == set(), name
+    # an event type the warehouses do not take, even naming one
+    other = sample("eventbridge-order-released.json")
+    other["detail-type"] = "OrderCancelled"
+    assert routed(other) == set()
+
+
+@pytest.mark.parametrize("alt", [False, True], ids=["cdk.json", "context"])
+def test_outbound_queue_policies_admit_the_rules_and_replay_and_only_the_site_reads(
+    synth: Synth, synth_alt: Synth, alt: bool
+) -> None:
+    s = synth_alt if alt else synth
+    roles = _roles(s)
+    replay = roles["ReplayRoleArn"]
+    producers = {k.removeprefix("ProducerRoleArn"): v for k, v in roles.items() if k.startswith("ProducerRoleArn")}
+    outbound = _outbound_queues(s)
+    assert set(producers) == set(outbound)
+    admin = "arn:aws:iam::123456789012:role/Admin"
+    tls = {"aws:SecureTransport": "true"}
+    functions = [_role_arn(s, h) for h in sorted(EXPECTED_HANDLERS)]
+    every_rule = [k for k, v in s.of_type("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]]
+
+    for site, queue in outbound.items():
+        statements = _queue_statements(s, queue)
+
+        def denied(action: str, request: dict[str, str]) -> bool:
+            return _denied(statements, action, {**tls, **request})  # noqa: B023
+
+        own_rules = set(_outbound_rules(s, queue))
+        assert len(own_rules) == len(OUTBOUND_EVENTS)
+        for rule in every_rule:
+            assert denied("sqs:SendMessage", {"aws:SourceArn": f"${{{rule}.Arn}}"}) is (rule not in own_rules), rule
+        assert not denied("sqs:SendMessage", {"aws:PrincipalArn": replay}), "replay redrives the DLQ here"
+        for principal in (admin, *producers.values(), *functions):
+            assert denied("sqs:SendMessage", {"aws:PrincipalArn": principal}), (site, principal)
+        # only the site's own producer role receives, deletes, changes visibility
+        for action in OUTBOUND_CONSUME:
+            assert not denied(action, {"aws:PrincipalArn": producers[site]}), (site, action)
+            for principal in (admin, replay, *functions, *(v for k, v in producers.items() if k != site)):
+                assert denied(action, {"aws:PrincipalArn": principal}), (site, action, principal)
+        # plain HTTP stays refused, for the site too
+        assert _denied(
+            statements, "sqs:ReceiveMessage", {"aws:SecureTransport": "false", "aws:PrincipalArn": producers[site]}
+        )
+        # ... and IAM: no role of the stack but the site's may receive from it (the others' Allows)
+        for role_id in s.of_type("AWS::IAM::Role"):
+            receives = [
+                st
+                for p in s.of_type("AWS::IAM::Policy").values()
+                if {"Ref": role_id} in p["Properties"]["Roles"]
+                for st in allows(p["Properties"]["PolicyDocument"]["Statement"], "sqs:ReceiveMessage")
+                if references(st["Resource"], queue)
+            ]
+            is_site = "${" + role_id + ".Arn}" == producers[site]
+            assert bool(receives) is is_site, (site, role_id)
+            if is_site:
+                (statement,) = receives
+                assert sorted(as_list(statement["Action"])) == OUTBOUND_READ
+                assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -2344,7 +2574,7 @@ def test_replay_finds_every_work_queues_dlq(synth: Synth) -> None:
         redrive = queue["Properties"].get("RedrivePolicy")
         if redrive:
             targets.setdefault(ref_target(redrive["deadLetterTargetArn"]) or "", []).append(queue_id)
-    assert len(targets) == 11
+    assert len(targets) == 11 + len(WAREHOUSES)
     for dlq, sources in targets.items():
         assert len(sources) == 1, (dlq, sources)
         assert "DeadLetter" in friendly(dlq), dlq
@@ -2354,5 +2584,12 @@ def test_replay_finds_every_work_queues_dlq(synth: Synth) -> None:
         "WorkersFulfilmentReleaseWorkerDeadLetterQueue",
         "WorkersFulfilmentWarehouseWorkerDeadLetterQueue",
         "WorkersInvoicingReturnsWorkerDeadLetterQueue",
+        # a site's outbound DLQ: replay redrives it to the site's outbound queue
+        *(f"Warehouses{site.capitalize()}OutboundDeadLetterQueue" for site in WAREHOUSES),
+        *(f"Warehouses{site.capitalize()}OutboundQueue" for site in WAREHOUSES),
     ):
         assert name in names, sorted(names)
+    for site in WAREHOUSES:
+        queue = _outbound_queues(synth)[site.capitalize()]
+        dlq = ref_target(synth.props(queue)["RedrivePolicy"]["deadLetterTargetArn"]) or ""
+        assert targets[dlq] == [queue] and friendly(dlq) == f"Warehouses{site.capitalize()}OutboundDeadLetterQueue"

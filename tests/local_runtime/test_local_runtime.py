@@ -306,6 +306,9 @@ def test_provisioning_mirrors_the_template(moto_server: Any, cdk_out: Any) -> No
         if "DeadLetter" not in name:
             policy = json.loads(attrs["RedrivePolicy"])
             assert int(policy["maxReceiveCount"]) == 5
+            if name.endswith("OutboundQueue"):  # a site's outbound queue: its WMS drains it, no function
+                assert q["url"] not in timeout_of and attrs["VisibilityTimeout"] == "300"
+                continue
             assert attrs["VisibilityTimeout"] == str(6 * timeout_of[q["url"]])  # six times its consumer's timeout
     ddb = moto_server("dynamodb")
     table = ddb.describe_table(TableName=dep.tables["DataOrdersTable"])["Table"]
