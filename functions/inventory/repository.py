@@ -205,56 +205,55 @@ def _as_of_condition(position: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def ship_op(
-    position: dict[str, Any], quantity: int, shipped_at: str, shipment_id: str, release: int = 0
+    position: dict[str, Any],
+    quantity: int,
+    shipped_at: str,
+    shipment_id: str,
+    release: int = 0,
+    unreserved: int = 0,
 ) -> dict[str, Any]:
-    """Consume ``quantity`` reserved units that physically left the location, and give back
-    ``release`` further reserved units (``available`` rises by them: the rest of a line closed
-    short), in one update (a transaction may not touch an item twice).
+    """Consume ``quantity`` reserved units that physically left the location, give back ``release``
+    further reserved units (``available`` rises by them: the rest of a line closed short), and
+    consume ``unreserved`` units that left without a reservation (a shipment that arrives after a
+    later one closed its line: the close had released them), in one update (a transaction may not
+    touch an item twice).
 
     If the position's last WMS report is as of the shipment or later, its on_hand already lacks
     the units: only the reservation goes, and they stop being counted twice. Otherwise on_hand
-    drops now (available stays as it was: the units were reserved) and the shipment is kept in
-    ``pending_shipments`` until a WMS report as of a later time includes it. Both are conditional
-    on the report the decision was made against.
+    drops now (available stays as it was for reserved units, drops for unreserved ones) and the
+    shipment is kept in ``pending_shipments`` until a WMS report as of a later time includes it.
+    Both are conditional on the report the decision was made against.
     """
     table = settings().inventory_table
     key = position_key(position["sku"], position["location_id"], position.get("lot"))
     as_of, as_of_vals = _as_of_condition(position)
-    condition = f"reserved >= :q AND {as_of}"
-    if release:
-        condition = f"reserved >= :qr AND {as_of}"
-        as_of_vals = as_of_vals | {"qr": quantity + release, "r": release}
+    condition = f"reserved >= :qr AND {as_of}"
+    values = as_of_vals | {"qr": quantity + release}
     if position.get("as_of", "") >= shipped_at:
-        if release:
-            return ddb.update(
-                table,
-                key,
-                "SET reserved = reserved - :qr, available = available + :qr",
-                condition=condition,
-                **as_of_vals,
-            )
+        # counted by the WMS already: the reservation goes (unreserved units: nothing left to change)
         return ddb.update(
             table,
             key,
-            "SET reserved = reserved - :q, available = available + :q",
+            "SET reserved = reserved - :qr, available = available + :qr",
             condition=condition,
-            q=quantity,
-            **as_of_vals,
+            **values,
         )
-    reserved = "reserved = reserved - :qr, available = available + :r" if release else "reserved = reserved - :q"
+    gone = quantity + unreserved
     return ddb.update(
         table,
         key,
-        f"SET {reserved}, on_hand = on_hand - :q, "
+        "SET reserved = reserved - :qr, available = available + :r - :u, on_hand = on_hand - :gone, "
         "pending_shipments = list_append(if_not_exists(pending_shipments, :empty), :entry), "
         "pending_rev = if_not_exists(pending_rev, :zero) + :one",
         condition=condition,
-        q=quantity,
+        r=release,
+        u=unreserved,
+        gone=gone,
         empty=[],
         zero=0,
         one=1,
-        entry=[PendingShipment(shipment_id, shipped_at, quantity).to_item()],
-        **as_of_vals,
+        entry=[PendingShipment(shipment_id, shipped_at, gone).to_item()],
+        **values,
     )
 
 

@@ -124,15 +124,25 @@ def _where(location_id: str | None, lot: str | None, prefix: str) -> str:
 
 
 def pick(
-    order_id: str, allocations: list[dict[str, Any]], shipment: ShipmentConfirmed, location_prefix: str
-) -> dict[int, int]:
-    """Units each of the order's allocations (by index) gives up to ``shipment``: exactly the
+    order_id: str,
+    allocations: list[dict[str, Any]],
+    shipment: ShipmentConfirmed,
+    location_prefix: str,
+    reopenable: Mapping[str, int] | None = None,
+) -> tuple[dict[int, int], list[dict[str, Any]]]:
+    """What each of the order's allocations (by index) gives up to ``shipment``: exactly the
     allocation at the location (and lot) each line names. A line without a location takes the
-    order's one allocation of the SKU at the shipping site (``location_prefix``); none, several, or
-    fewer units reserved there than shipped is :class:`ShipmentRejected` (the warehouse shipped
-    something the hub did not reserve there: it must say where it picked)."""
+    order's one allocation of the SKU at the shipping site (``location_prefix``).
+
+    ``reopenable``: units of a SKU a later shipment closed short while this one (shipped before
+    that close, delivered after it) was on its way; they left without a reservation (the close had
+    released it) and are returned as ``unreserved`` picks ``{sku, location_id, lot, quantity}``.
+    Anything else the order has not reserved there (no or several reservations, fewer units) is
+    :class:`ShipmentRejected`: the hub never guesses where a unit came from."""
     left = [int(a["quantity"]) for a in allocations]
+    reopen = dict(reopenable or {})
     taken: dict[int, int] = {}
+    unreserved: list[dict[str, Any]] = []
     for line in shipment.lines:
         matches = [
             i
@@ -154,64 +164,91 @@ def pick(
             )
             or "nowhere"
         )
-        if not matches:
-            raise ShipmentRejected(
-                f"shipment {shipment.shipment_id} ships {line.sku} from {where}, where order {order_id} has "
-                f"no reservation of it (reserved: {reserved_at})"
-            )
         if len(matches) > 1:
             raise ShipmentRejected(
                 f"shipment {shipment.shipment_id} ships {line.sku} from {where}, where order {order_id} has "
                 f"several reservations ({reserved_at}): name the location_id and lot picked"
             )
-        index = matches[0]
-        if line.quantity > left[index]:
+        index = matches[0] if matches else None
+        take = min(line.quantity, left[index]) if index is not None else 0
+        short = line.quantity - take
+        location = line.location_id or (allocations[index]["location_id"] if index is not None else None)
+        if short and (location is None or reopen.get(line.sku, 0) < short):
+            if index is None:
+                raise ShipmentRejected(
+                    f"shipment {shipment.shipment_id} ships {line.sku} from {where}, where order {order_id} has "
+                    f"no reservation of it (reserved: {reserved_at})"
+                )
             raise ShipmentRejected(
                 f"shipment {shipment.shipment_id} ships {line.quantity} x {line.sku} from {where}; order "
                 f"{order_id} has {left[index]} reserved there (reserved: {reserved_at})"
             )
-        left[index] -= line.quantity
-        taken[index] = taken.get(index, 0) + line.quantity
-    return taken
+        if index is not None and take:
+            left[index] -= take
+            taken[index] = taken.get(index, 0) + take
+        if short:
+            reopen[line.sku] -= short
+            lot = line.lot or (allocations[index].get("lot") if index is not None else None)
+            unreserved.append({"sku": line.sku, "location_id": location, "lot": lot, "quantity": short})
+    return taken, unreserved
 
 
 def stock_changes(
     order: orders_api.StoredOrder, shipment: ShipmentConfirmed, location_prefix: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
-    """What ``shipment`` does to the order's reservations: ``(changes, remaining, closed)``.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int], dict[str, int]]:
+    """What ``shipment`` does to the order's reservations: ``(changes, remaining, closed, reopened)``.
 
-    ``changes``: per touched allocation ``{sku, location_id, lot, consume, release}``: units
-    shipped from it, and units given back because a line was closed short (both on one position
-    update). ``remaining``: the allocations left on the order. ``closed``: units closed per SKU.
+    ``changes``: per touched position ``{sku, location_id, lot, consume, release, unreserved}``:
+    reserved units shipped from it, reserved units given back because a line was closed short, and
+    units shipped from it without a reservation (all on one position update). ``remaining``: the
+    allocations left on the order. ``closed``: units this shipment closes per SKU. ``reopened``:
+    units of a closed line this shipment turns out to have shipped before the close.
     """
-    taken = pick(order.order_id, order.allocations, shipment, location_prefix)
+    shipped_at = iso(shipment.shipped_at)
+    reopenable = {
+        sku: units
+        for sku, units in order.closed.items()
+        if units > 0 and sku in order.closed_at and shipped_at < order.closed_at[sku]
+    }
+    taken, unreserved = pick(order.order_id, order.allocations, shipment, location_prefix, reopenable)
+    reopened: dict[str, int] = {}
+    for u in unreserved:
+        reopened[u["sku"]] = reopened.get(u["sku"], 0) + u["quantity"]
     shipped_now: dict[str, int] = {}
     for line in shipment.lines:
         shipped_now[line.sku] = shipped_now.get(line.sku, 0) + line.quantity
     closing = {line.sku for line in shipment.lines if line.close_short}
-    closed = {
-        sku: order.open_units(sku) - shipped_now.get(sku, 0)
-        for sku in sorted(closing)
-        if order.open_units(sku) - shipped_now.get(sku, 0) > 0
-    }
-    changes, remaining = [], []
+    closed = {}
+    for sku in sorted(closing):
+        rest = order.open_units(sku) + reopened.get(sku, 0) - shipped_now.get(sku, 0)
+        if rest > 0:
+            closed[sku] = rest
+    changes: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    remaining = []
     for index, allocation in enumerate(order.allocations):
         consume = taken.get(index, 0)
         left = int(allocation["quantity"]) - consume
         release = left if allocation["sku"] in closing else 0
         if consume or release:
-            changes.append(
-                {
-                    "sku": allocation["sku"],
-                    "location_id": allocation["location_id"],
-                    "lot": allocation.get("lot"),
-                    "consume": consume,
-                    "release": release,
-                }
-            )
+            place = (allocation["sku"], allocation["location_id"], allocation.get("lot"))
+            changes[place] = {
+                "sku": place[0],
+                "location_id": place[1],
+                "lot": place[2],
+                "consume": consume,
+                "release": release,
+                "unreserved": 0,
+            }
         if left - release > 0:
             remaining.append({**allocation, "quantity": left - release})
-    return changes, remaining, closed
+    for u in unreserved:
+        place = (u["sku"], u["location_id"], u["lot"])
+        entry = changes.setdefault(
+            place,
+            {"sku": place[0], "location_id": place[1], "lot": place[2], "consume": 0, "release": 0, "unreserved": 0},
+        )
+        entry["unreserved"] += u["quantity"]
+    return list(changes.values()), remaining, closed, reopened
 
 
 def admit(envelope: EventEnvelope, source: str | None, sites: Mapping[str, WarehouseSite]) -> ShipmentConfirmed:
@@ -301,16 +338,22 @@ def issue(envelope: EventEnvelope, site: WarehouseSite | None = None) -> Outcome
                 f"shipment {shipment.shipment_id}: order {order.order_id} has {len(order.shipments)} shipments "
                 f"already, the most one order takes; ship the rest together, or close the lines short"
             )
-        done = {sku: order.shipped.get(sku, 0) + order.closed.get(sku, 0) for sku in {*order.shipped, *order.closed}}
+        changes, remaining, closed, reopened = stock_changes(order, shipment, prefix)
+        done = {
+            sku: order.shipped.get(sku, 0) + order.closed.get(sku, 0) - reopened.get(sku, 0)
+            for sku in {*order.shipped, *order.closed}
+        }
         currency = order.doc["currency"]
         totals = price(order.order_id, order.doc["lines"], done, shipment, currency)
-        changes, remaining, closed = stock_changes(order, shipment, prefix)
         expected = order.version
         order.allocations = remaining
         for line in shipment.lines:
             order.shipped[line.sku] = order.shipped.get(line.sku, 0) + line.quantity
+        for sku, units in reopened.items():
+            order.closed[sku] -= units
         for sku, units in closed.items():
             order.closed[sku] = order.closed.get(sku, 0) + units
+            order.closed_at[sku] = iso(shipment.shipped_at)
         order.version += 1
         order.updated_at = now_iso()
         year = int(order.updated_at[:4])
@@ -352,6 +395,11 @@ def issue(envelope: EventEnvelope, site: WarehouseSite | None = None) -> Outcome
         if closed:
             closed_text = ", ".join(f"{units} x {sku}" for sku, units in closed.items())
             transitions.append((OrderState.SHIPPED, f"closed short by shipment {shipment.shipment_id}: {closed_text}"))
+        if reopened:
+            late = ", ".join(f"{units} x {sku}" for sku, units in reopened.items())
+            transitions.append(
+                (OrderState.SHIPPED, f"shipment {shipment.shipment_id} shipped {late} before the line was closed")
+            )
         cancellation = order.cancellation or {}
         if cancellation.get("status") == "REQUESTED":
             refusal = f"shipment {shipment.shipment_id} left {shipment.warehouse_id} before the cancellation"

@@ -206,12 +206,21 @@ def _stock_ops(changes: list[dict[str, Any]], shipped_at: str, shipment_id: str)
     ops = []
     for change in changes:
         sku, location, lot = change["sku"], change["location_id"], change.get("lot")
-        if change["consume"]:
+        if change["consume"] or change.get("unreserved"):
             position = inventory.get_position(sku, location, lot=lot)
-            if position is None:  # pragma: no cover - allocations only come from existing positions
-                raise ShipmentRejected(f"position {sku}@{location} vanished")
+            if position is None:
+                raise ShipmentRejected(
+                    f"shipment {shipment_id} ships {sku} from {location}, where the hub has no stock of it"
+                )
             ops.append(
-                inventory.ship_op(position, change["consume"], shipped_at, shipment_id, release=change["release"])
+                inventory.ship_op(
+                    position,
+                    change["consume"],
+                    shipped_at,
+                    shipment_id,
+                    release=change["release"],
+                    unreserved=change.get("unreserved", 0),
+                )
             )
         else:
             ops.append(inventory.release_op(sku, location, change["release"], lot=lot))

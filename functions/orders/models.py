@@ -283,6 +283,9 @@ class StoredOrder:
     updated_at: str = ""
     correlation_id: str | None = None  # of the request that created it; later work on it carries it on
     closed: dict[str, int] = field(default_factory=dict)  # units that will not ship, by SKU
+    # when a short shipment closed a SKU's line (its shipped_at): a shipment of that SKU shipped before
+    # then but delivered after takes its units back from ``closed``
+    closed_at: dict[str, str] = field(default_factory=dict)
     shipments: list[dict[str, Any]] = field(default_factory=list)  # ShipmentRecord dicts
     releases: dict[str, dict[str, Any]] = field(default_factory=dict)  # warehouse id -> release state
     cancellation: dict[str, Any] | None = None  # Cancellation dict

@@ -69,6 +69,7 @@ def order_key(order_id: str) -> dict[str, str]:
 
 _JSON_FIELDS: dict[str, Any] = {
     "closed": dict,
+    "closed_at": dict,
     "shipments": list,
     "releases": dict,
     "returns": list,
@@ -99,6 +100,7 @@ def from_item(item: dict[str, Any]) -> StoredOrder:
         updated_at=item["updated_at"],
         correlation_id=item.get("correlation_id"),
         closed={k: int(v) for k, v in _loads(item, "closed", dict).items()},
+        closed_at=_loads(item, "closed_at", dict),
         shipments=_loads(item, "shipments", list),
         releases=_loads(item, "releases", dict),
         cancellation=json.loads(cancellation) if cancellation else None,

@@ -150,3 +150,37 @@ def test_close_short_releases_the_rest_and_closes_the_order(hub: Hub, lambda_con
     put_shipment(hub, shipment_detail(split_order, "SHP-CLOSE-2", SECOND))
     assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
     assert len(hub.receive(DLQ)) == 1 and len(invoices(hub)) == 1
+
+
+def test_a_shipment_delivered_after_a_later_one_closed_its_line_is_invoiced_not_refused(
+    hub: Hub, lambda_context: Any, split_order: str
+) -> None:
+    """The warehouse ships 2 flour at 10:00, then the last flour with close_short at 11:00; the bus
+    delivers them the other way round. The close released what was still reserved (2 at A01, 1 at
+    A02); the earlier shipment then takes its 2 units back from the closed ones: both invoiced,
+    every unit accounted for once, nothing refused."""
+    early = shipment_detail(split_order, "SHP-EARLY", [line(FLOUR, 2, "UTR-A01")])
+    early["data"]["shipped_at"] = "2026-11-24T10:00:00Z"
+    late = shipment_detail(
+        split_order, "SHP-LATE", [line(FLOUR, 1, "UTR-A01", close_short=True), line(YEAST, 10, "UTR-B01")]
+    )
+    late["data"]["shipped_at"] = "2026-11-24T11:00:00Z"
+    for detail in (late, early):
+        put_shipment(hub, detail)
+        result = run_invoicing(hub, lambda_context)
+        assert result["delivered"] == 1 and result["batchItemFailures"] == []
+    assert hub.receive(DLQ) == []
+    stored = order(split_order)
+    assert stored.state.value == "INVOICED"
+    assert stored.shipped == {FLOUR: 3, YEAST: 10} and stored.closed == {FLOUR: 1} and stored.allocations == []
+    assert any("before the line was closed" in h.reason for h in stored.history)
+    assert sorted(i["references"]["shipment_id"] for i in invoices(hub)) == ["SHP-EARLY", "SHP-LATE"]
+    # 3 flour left A01 (all it had), A02's unit went back to stock when the line was closed
+    assert quantities(FLOUR, "UTR-A01") == {"on_hand": 0, "reserved": 0, "available": 0}
+    assert quantities(FLOUR, "UTR-A02") == {"on_hand": 2, "reserved": 0, "available": 2}
+    no_negative_position(hub)
+    # the early shipment again: a duplicate, nothing changes
+    before = scan(hub)
+    put_shipment(hub, early)
+    assert run_invoicing(hub, lambda_context)["batchItemFailures"] == []
+    assert scan(hub) == before

@@ -159,8 +159,10 @@ def stored(allocations: list[dict[str, Any]] | None = None, **extra: Any) -> Sto
 
 
 def test_a_shipment_consumes_exactly_the_allocations_at_the_locations_it_names() -> None:
-    taken = pick("ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-B"}), "UTR-")
-    assert taken == {1: 1}  # UTR-B, not the first FLOUR allocation in the list
+    taken, unreserved = pick(
+        "ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-B"}), "UTR-"
+    )
+    assert taken == {1: 1} and unreserved == []  # UTR-B, not the first FLOUR allocation in the list
 
 
 def test_partial_shipments_in_either_order_consume_their_own_locations() -> None:
@@ -168,16 +170,16 @@ def test_partial_shipments_in_either_order_consume_their_own_locations() -> None
     second = picked({"sku": "FLOUR", "quantity": 1, "location_id": "UTR-B"})
     for one, other in ((first, second), (second, first)):
         order = stored()
-        changes, remaining, _ = stock_changes(order, one, "UTR-")
+        changes, remaining, _, _ = stock_changes(order, one, "UTR-")
         order.allocations = remaining
-        changes2, remaining2, _ = stock_changes(order, other, "UTR-")
+        changes2, remaining2, _, _ = stock_changes(order, other, "UTR-")
         consumed = {c["location_id"]: c["consume"] for c in changes + changes2 if c["sku"] == "FLOUR"}
         assert consumed == {"UTR-A": 3, "UTR-B": 1}
         assert [a["sku"] for a in remaining2] == ["YEAST"]
 
 
 def test_a_line_without_location_needs_one_allocation_of_the_sku_at_the_site() -> None:
-    assert pick("ord_1", ALLOCATIONS, picked({"sku": "YEAST", "quantity": 4}), "UTR-") == {2: 4}
+    assert pick("ord_1", ALLOCATIONS, picked({"sku": "YEAST", "quantity": 4}), "UTR-") == ({2: 4}, [])
     with pytest.raises(ShipmentRejected, match="name the location_id"):
         pick("ord_1", ALLOCATIONS, picked({"sku": "FLOUR", "quantity": 1}), "UTR-")
 
@@ -196,19 +198,22 @@ def test_lots_are_matched_by_the_lot_the_warehouse_names() -> None:
         {"sku": "MILK", "location_id": "UTR-A", "quantity": 2, "lot": "L1", "best_before": "2026-12-10"},
         {"sku": "MILK", "location_id": "UTR-A", "quantity": 2, "lot": "L2", "best_before": "2026-12-20"},
     ]
-    assert pick("ord_1", lots, picked({"sku": "MILK", "quantity": 2, "location_id": "UTR-A", "lot": "L2"}), "") == {
-        1: 2
-    }
+    assert pick("ord_1", lots, picked({"sku": "MILK", "quantity": 2, "location_id": "UTR-A", "lot": "L2"}), "") == (
+        {1: 2},
+        [],
+    )
     with pytest.raises(ShipmentRejected, match="several reservations"):
         pick("ord_1", lots, picked({"sku": "MILK", "quantity": 1, "location_id": "UTR-A"}), "")
 
 
 def test_a_short_shipment_without_close_keeps_the_rest_reserved() -> None:
     order = stored()
-    changes, remaining, closed = stock_changes(
+    changes, remaining, closed, _ = stock_changes(
         order, picked({"sku": "YEAST", "quantity": 6, "location_id": "UTR-A"}), ""
     )
-    assert changes == [{"sku": "YEAST", "location_id": "UTR-A", "lot": None, "consume": 6, "release": 0}]
+    assert changes == [
+        {"sku": "YEAST", "location_id": "UTR-A", "lot": None, "consume": 6, "release": 0, "unreserved": 0}
+    ]
     assert {"sku": "YEAST", "location_id": "UTR-A", "quantity": 4} in remaining
     assert closed == {}
 
@@ -216,10 +221,10 @@ def test_a_short_shipment_without_close_keeps_the_rest_reserved() -> None:
 def test_close_short_releases_the_rest_of_the_line_everywhere_and_closes_it() -> None:
     order = stored()
     line = {"sku": "FLOUR", "quantity": 2, "location_id": "UTR-A", "close_short": True}
-    changes, remaining, closed = stock_changes(order, picked(line), "")
+    changes, remaining, closed, _ = stock_changes(order, picked(line), "")
     assert changes == [
-        {"sku": "FLOUR", "location_id": "UTR-A", "lot": None, "consume": 2, "release": 1},
-        {"sku": "FLOUR", "location_id": "UTR-B", "lot": None, "consume": 0, "release": 1},
+        {"sku": "FLOUR", "location_id": "UTR-A", "lot": None, "consume": 2, "release": 1, "unreserved": 0},
+        {"sku": "FLOUR", "location_id": "UTR-B", "lot": None, "consume": 0, "release": 1, "unreserved": 0},
     ]
     assert [a["sku"] for a in remaining] == ["YEAST"]
     assert closed == {"FLOUR": 2}
@@ -310,3 +315,37 @@ def test_an_order_takes_at_most_max_shipments(monkeypatch: pytest.MonkeyPatch) -
     )
     with pytest.raises(ShipmentRejected, match=f"has {MAX_SHIPMENTS_PER_ORDER} shipments already"):
         logic.issue(envelope)
+
+
+def test_a_shipment_delivered_after_a_later_one_closed_its_line_takes_its_units_back() -> None:
+    """Shipped 2 (at 10:00), then 1 with close_short (at 11:00): delivered the other way round, the
+    close released the 2 units still reserved; the first shipment then takes them back from the
+    closed units, unreserved, and nothing is refused or lost."""
+    order = stored([{"sku": "FLOUR", "location_id": "UTR-A", "quantity": 4}])
+    late = ShipmentConfirmed(
+        shipment_id="SHP-2",
+        order_id="ord_1",
+        warehouse_id="UTR",
+        shipped_at=datetime(2026, 11, 24, 11, 0, tzinfo=UTC),
+        lines=[ShippedLine(sku="FLOUR", quantity=1, location_id="UTR-A", close_short=True)],
+    )
+    changes, remaining, closed, reopened = stock_changes(order, late, "")
+    assert closed == {"FLOUR": 3} and remaining == [] and reopened == {}
+    order.allocations, order.shipped, order.closed = remaining, {"FLOUR": 1}, closed
+    order.closed_at = {"FLOUR": "2026-11-24T11:00:00.000Z"}
+    early = ShipmentConfirmed(
+        shipment_id="SHP-1",
+        order_id="ord_1",
+        warehouse_id="UTR",
+        shipped_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+        lines=[ShippedLine(sku="FLOUR", quantity=2, location_id="UTR-A")],
+    )
+    changes, remaining, closed, reopened = stock_changes(order, early, "")
+    assert reopened == {"FLOUR": 2} and closed == {}
+    assert changes == [
+        {"sku": "FLOUR", "location_id": "UTR-A", "lot": None, "consume": 0, "release": 0, "unreserved": 2}
+    ]
+    # shipped after the close: that is no late delivery but more than the order has left
+    after = early.model_copy(update={"shipped_at": datetime(2026, 11, 24, 12, 0, tzinfo=UTC)})
+    with pytest.raises(ShipmentRejected, match="no reservation of it"):
+        stock_changes(order, after, "")
