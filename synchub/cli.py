@@ -65,7 +65,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     print(f"synchub local hub is up ({'moto, embedded' if args.endpoint is None else args.endpoint})")
-    print(f"  API            {hub.api_url}   (POST /orders, GET /orders/{{order_id}}; contract: /openapi.json)")
+    print(f"  API            {hub.api_url}   (orders, invoices, credit memos, availability; contract: /openapi.json)")
     print(f"  token URL      {hub.api_url}/oauth2/token   (OAuth 2.0 client credentials)")
     print("  credentials    .venv/bin/synchub channels add <channel>   (prints the channel's client id and secret)")
     print(f"  AWS endpoint   {hub.endpoint}   region {hub.region}")
