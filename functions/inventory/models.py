@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from synchub_core.vocabulary import LocationId, Sku
+from synchub_core.vocabulary import IsoDate, LocationId, Sku
 
 POSITION_REPORTED = "InventoryPositionReported"
 STOCK_AVAILABLE = "StockAvailable"
@@ -189,7 +189,7 @@ class AvailabilityQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lines: list[AvailabilityLine] = Field(min_length=1, max_length=100)
-    by: date | None = None
+    by: IsoDate | None = None
 
 
 class LineAnswer(BaseModel):

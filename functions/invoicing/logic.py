@@ -193,6 +193,25 @@ def pick(
     return taken, unreserved
 
 
+def done_units(order: orders_api.StoredOrder, reopened: Mapping[str, int]) -> dict[str, int]:
+    """Units of each SKU shipped or closed, less those a shipment takes back from a close."""
+    return {
+        sku: order.shipped.get(sku, 0) + order.closed.get(sku, 0) - reopened.get(sku, 0)
+        for sku in {*order.shipped, *order.closed}
+    }
+
+
+def reopenable_units(order: orders_api.StoredOrder, shipment: ShipmentConfirmed) -> dict[str, int]:
+    """Closed units of each SKU that ``shipment`` may turn out to have shipped: those of lines a
+    later shipment closed (``shipment`` was shipped before that close)."""
+    shipped_at = iso(shipment.shipped_at)
+    return {
+        sku: units
+        for sku, units in order.closed.items()
+        if units > 0 and sku in order.closed_at and shipped_at < order.closed_at[sku]
+    }
+
+
 def stock_changes(
     order: orders_api.StoredOrder, shipment: ShipmentConfirmed, location_prefix: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int], dict[str, int]]:
@@ -204,12 +223,7 @@ def stock_changes(
     allocations left on the order. ``closed``: units this shipment closes per SKU. ``reopened``:
     units of a closed line this shipment turns out to have shipped before the close.
     """
-    shipped_at = iso(shipment.shipped_at)
-    reopenable = {
-        sku: units
-        for sku, units in order.closed.items()
-        if units > 0 and sku in order.closed_at and shipped_at < order.closed_at[sku]
-    }
+    reopenable = reopenable_units(order, shipment)
     taken, unreserved = pick(order.order_id, order.allocations, shipment, location_prefix, reopenable)
     reopened: dict[str, int] = {}
     for u in unreserved:
@@ -338,13 +352,14 @@ def issue(envelope: EventEnvelope, site: WarehouseSite | None = None) -> Outcome
                 f"shipment {shipment.shipment_id}: order {order.order_id} has {len(order.shipments)} shipments "
                 f"already, the most one order takes; ship the rest together, or close the lines short"
             )
-        changes, remaining, closed, reopened = stock_changes(order, shipment, prefix)
-        done = {
-            sku: order.shipped.get(sku, 0) + order.closed.get(sku, 0) - reopened.get(sku, 0)
-            for sku in {*order.shipped, *order.closed}
-        }
         currency = order.doc["currency"]
-        totals = price(order.order_id, order.doc["lines"], done, shipment, currency)
+        # more than the order has left, even with every unit it could take back from a close: that
+        # is the problem to name, before where the units were picked
+        price(
+            order.order_id, order.doc["lines"], done_units(order, reopenable_units(order, shipment)), shipment, currency
+        )
+        changes, remaining, closed, reopened = stock_changes(order, shipment, prefix)
+        totals = price(order.order_id, order.doc["lines"], done_units(order, reopened), shipment, currency)
         expected = order.version
         order.allocations = remaining
         for line in shipment.lines:

@@ -19,7 +19,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -35,6 +35,7 @@ from inventory import api as inventory
 from invoicing import api as invoicing
 from synchub_core.lambda_support import Powertools
 from synchub_core.problem import PROBLEM_CONTENT_TYPE, Problem, failure_place, problem, refusal_response
+from synchub_core.vocabulary import IsoDate, Sku
 
 from . import logic, preflight
 from .models import (
@@ -606,8 +607,8 @@ AVAILABILITY_DOC = (
             "content": {content_types.APPLICATION_JSON: {"model": list[inventory.SkuAvailability]}},
         },
         **_problems(
-            s400="availability-request-invalid: no sku, more than 50, or one that is no SKU (`errors`); "
-            "validation-error: `by` is no date; correlation-id-invalid",
+            s400="validation-error: no sku, more than 50, one that is no SKU, or `by` is no date (`errors`); "
+            "availability-request-invalid; correlation-id-invalid",
             s401=UNAUTHORIZED,
             s403=FORBIDDEN,
             s429=THROTTLED,
@@ -617,8 +618,8 @@ AVAILABILITY_DOC = (
 @tracer.capture_method(capture_response=False)
 @_contained
 def get_availability(  # type: ignore[no-untyped-def]
-    sku: Annotated[list[str], Query(description="A SKU; repeat for up to 50")] = [],  # noqa: B006
-    by: Annotated[date | None, Query(description="Also answer available_by this date (YYYY-MM-DD)")] = None,
+    sku: Annotated[list[Sku], Query(description="A SKU; repeat for up to 50", min_length=1, max_length=50)],
+    by: Annotated[IsoDate | None, Query(description="Also answer available_by this date (YYYY-MM-DD)")] = None,
     correlation_id: CorrelationIdHeader = None,
 ):
     _channel()
@@ -723,7 +724,7 @@ def _invalid(exc: RequestValidationError) -> Response:
     return problem(
         400,
         "validation-error",
-        "Request body is invalid",
+        "Request is invalid",
         f"{len(errors)} validation error(s); nothing was written.",
         instance=_public(app.current_event.path),
         errors=errors,

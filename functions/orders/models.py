@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from synchub_core.vocabulary import Allocation, Money, OrderState, Rate, Sku
+from synchub_core.vocabulary import Allocation, IsoDate, Money, OrderState, Rate, Sku
 
 ORDER_ACCEPTED = "OrderAccepted"
 ORDER_CANCELLED = "OrderCancelled"
@@ -87,7 +87,7 @@ class OrderIn(_Strict):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     customer: Customer
     ship_to: Address
-    requested_delivery_date: date | None = None
+    requested_delivery_date: IsoDate | None = None
     lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
 
     @model_validator(mode="after")
@@ -104,7 +104,7 @@ class OrderIn(_Strict):
 class CancelIn(_Strict):
     """What a channel posts to ``POST /orders/{order_id}/cancel`` (the body is optional)."""
 
-    reason: str = Field(default="cancelled by the channel", min_length=1, max_length=200)
+    reason: str = Field(default="cancelled by the channel", min_length=1, max_length=200, pattern=r"\S")
 
 
 class ReturnLineIn(_Strict):
@@ -116,7 +116,7 @@ class ReturnIn(_Strict):
     """What a channel posts to ``POST /orders/{order_id}/returns``: a return authorization (RMA)."""
 
     rma_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-_]+$")
-    reason: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=200, pattern=r"\S")
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=MAX_LINES)
 
     @model_validator(mode="after")

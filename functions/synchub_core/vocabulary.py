@@ -6,12 +6,13 @@ is reached through its ``api`` module.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9\-_.]{0,63}$")]
 LocationId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9\-_]{0,31}$")]
@@ -46,6 +47,21 @@ Rate = Annotated[
         }
     ),
 ]
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_text(value: object) -> object:
+    """A date in a request is text (``YYYY-MM-DD``), as the schemas say: pydantic would otherwise
+    take a number as seconds since 1970, which no channel means."""
+    if isinstance(value, date) or (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("a date as YYYY-MM-DD")
+
+
+# a calendar date as requests send it: ISO 8601 text only
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
 
 CENT = Decimal("0.01")
 

@@ -489,12 +489,19 @@ def test_a_basket_is_answered_line_by_line(hub: Hub, lambda_context: Any, reserv
 
 def test_availability_requests_that_cannot_be_answered_are_400(hub: Hub, lambda_context: Any, stocked: None) -> None:
     before = counts(hub)
+    # the contract itself says 1-50 SKUs of the SKU pattern: the resolver refuses the rest, with pointers
     for query in ({}, {"sku": ["bad sku"]}, {"sku": [f"SKU-{n}" for n in range(51)]}):
         status, headers, problem = call(lambda_context, "GET", "/availability", query=query)
-        assert is_problem(status, headers, problem, 400, "availability-request-invalid")
+        assert is_problem(status, headers, problem, 400, "validation-error")
+        assert problem["errors"] and all(e["pointer"].startswith("/sku") for e in problem["errors"]), problem
     status, headers, problem = call(lambda_context, "GET", "/availability", query={"sku": [FLOUR], "by": ["tomorrow"]})
     assert is_problem(status, headers, problem, 400, "validation-error")
-    for body in ({"lines": []}, {"lines": [{"sku": FLOUR, "quantity": 0}]}, {"lines": [{"sku": FLOUR}]}):
+    for body in (
+        {"lines": []},
+        {"lines": [{"sku": FLOUR, "quantity": 0}]},
+        {"lines": [{"sku": FLOUR}]},
+        {"lines": [{"sku": FLOUR, "quantity": 1}], "by": 0},  # a date is text, never seconds since 1970
+    ):
         status, headers, problem = call(lambda_context, "POST", "/availability/query", body)
         assert status == 400, problem
         assert problem["type"].rsplit("/", 1)[1] in ("validation-error", "availability-request-invalid")

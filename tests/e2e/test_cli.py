@@ -76,7 +76,7 @@ def test_demo_and_replay_commands_against_a_running_hub(cdk_out: Path, tmp_path:
             timeout=300,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "invoices on the order: 1" in demo.stdout
+        assert "invoices on the order: 2" in demo.stdout and "credit memos on the order: 1" in demo.stdout
         listing = subprocess.run(
             [sys.executable, "-m", "synchub.cli", "replay", "--list", "--state-dir", str(tmp_path)],
             cwd=ROOT,

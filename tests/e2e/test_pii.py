@@ -74,7 +74,7 @@ def test_no_customer_data_in_any_function_log(
     def ledger(pk: str, sk: str) -> dict:
         return env.clients()("dynamodb").get_item(TableName=connectors, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
-    invoice_id = invoiced["invoices"][0]
+    invoice_id = invoiced["invoices"][0]["invoice_id"]
     demo.wait_for("finance posting", lambda: ledger(f"POSTING#{invoice_id}", "POSTING").get("Item"), timeout=60)
     demo.wait_for(
         "the ERP's answer",
