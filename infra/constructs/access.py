@@ -211,35 +211,16 @@ class HubAccess(Construct):
         for worker in workers.event_workers:
             # the invoicing worker parks held shipments on its own queue: its role sends there too
             senders = [replay, *(_role_arn(fn) for fn in workers.senders(worker))]
-            worker.worker.queue.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="OnlyTheFeedingRuleAndReplay",
-                    effect=iam.Effect.DENY,
-                    principals=[iam.StarPrincipal()],
-                    actions=["sqs:SendMessage"],
-                    resources=[worker.worker.queue.queue_arn],
-                    # both keys in one operator: denied when the request is neither from the rule
-                    # nor from the ReplayRole (or a sender the worker's code needs)
-                    conditions={
-                        "ArnNotEquals": {
-                            "aws:SourceArn": _one_or_list([r.rule_arn for r in worker.rules]),
-                            "aws:PrincipalArn": _one_or_list(senders),
-                        }
-                    },
-                )
+            _only_senders(
+                worker.worker.queue,
+                "OnlyTheFeedingRuleAndReplay",
+                sources=_one_or_list([r.rule_arn for r in worker.rules]),
+                principals=_one_or_list(senders),
             )
-        inventory = workers.inventory.worker.queue
-        inventory.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyProducersAndReplay",
-                effect=iam.Effect.DENY,
-                principals=[iam.StarPrincipal()],
-                actions=["sqs:SendMessage"],
-                resources=[inventory.queue_arn],
-                conditions={
-                    "ArnNotEquals": {"aws:PrincipalArn": [*(r.role_arn for r in self.producers.values()), replay]}
-                },
-            )
+        _only_senders(
+            workers.inventory.worker.queue,
+            "OnlyProducersAndReplay",
+            principals=[*(r.role_arn for r in self.producers.values()), replay],
         )
 
     def _connector_queue_policies(self, connectors: Connectors) -> None:
@@ -263,34 +244,16 @@ class HubAccess(Construct):
         }
         for worker in (connectors.finance, connectors.erp_orders):
             queue = worker.worker.queue
-            queue.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="OnlyTheFeedingRuleReplayAndConnectors",
-                    effect=iam.Effect.DENY,
-                    principals=[iam.StarPrincipal()],
-                    actions=["sqs:SendMessage"],
-                    resources=[queue.queue_arn],
-                    conditions={
-                        "ArnNotEquals": {
-                            # finance: InvoiceIssued's rule and CreditMemoIssued's
-                            "aws:SourceArn": _one_or_list([r.rule_arn for r in worker.rules]),
-                            "aws:PrincipalArn": [replay, *(_role_arn(fn) for fn in senders[queue])],
-                        }
-                    },
-                )
+            _only_senders(
+                queue,
+                "OnlyTheFeedingRuleReplayAndConnectors",
+                # finance: InvoiceIssued's rule and CreditMemoIssued's
+                sources=_one_or_list([r.rule_arn for r in worker.rules]),
+                principals=[replay, *(_role_arn(fn) for fn in senders[queue])],
             )
         for queue in (connectors.erp_acks.queue, connectors.masterdata.queue):
-            queue.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="OnlyTheExchangeBucketAndReplay",
-                    effect=iam.Effect.DENY,
-                    principals=[iam.StarPrincipal()],
-                    actions=["sqs:SendMessage"],
-                    resources=[queue.queue_arn],
-                    conditions={
-                        "ArnNotEquals": {"aws:SourceArn": connectors.bucket.bucket_arn, "aws:PrincipalArn": replay}
-                    },
-                )
+            _only_senders(
+                queue, "OnlyTheExchangeBucketAndReplay", sources=connectors.bucket.bucket_arn, principals=replay
             )
 
     def _outbound_queue_policies(self, warehouses: Warehouses) -> None:
@@ -299,20 +262,11 @@ class HubAccess(Construct):
         replay = self.replay_role.role_arn
         for name, outbound in warehouses.outbound.items():
             queue = outbound.queue
-            queue.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="OnlyTheFeedingRulesAndReplay",
-                    effect=iam.Effect.DENY,
-                    principals=[iam.StarPrincipal()],
-                    actions=["sqs:SendMessage"],
-                    resources=[queue.queue_arn],
-                    conditions={
-                        "ArnNotEquals": {
-                            "aws:SourceArn": _one_or_list([r.rule_arn for r in outbound.rules]),
-                            "aws:PrincipalArn": replay,
-                        }
-                    },
-                )
+            _only_senders(
+                queue,
+                "OnlyTheFeedingRulesAndReplay",
+                sources=_one_or_list([r.rule_arn for r in outbound.rules]),
+                principals=replay,
             )
             queue.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -329,6 +283,25 @@ class HubAccess(Construct):
 def _role_arn(fn: lambda_.IFunction) -> str:
     assert fn.role is not None, fn.node.path
     return fn.role.role_arn
+
+
+def _only_senders(
+    queue: sqs.IQueue, sid: str, *, principals: str | list[str], sources: str | list[str] | None = None
+) -> None:
+    """Deny ``sqs:SendMessage`` on ``queue`` to every request that comes neither from one of
+    ``sources`` (the feeding rules or bucket: ``aws:SourceArn``) nor from one of ``principals``
+    (both keys in one operator: denied only when neither matches)."""
+    arns: dict[str, str | list[str]] = {"aws:SourceArn": sources} if sources is not None else {}
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            effect=iam.Effect.DENY,
+            principals=[iam.StarPrincipal()],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions={"ArnNotEquals": {**arns, "aws:PrincipalArn": principals}},
+        )
+    )
 
 
 def _one_or_list(values: list[str]) -> str | list[str]:
