@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
 from orders import api as orders_api
 from synchub_core.config import WarehouseSite, legal_entity
 from synchub_core.envelope import EventEnvelope, Refused, deterministic_event_id, iso, new_event, now_iso
@@ -463,8 +465,7 @@ def invoice_posted_event(
     causation_id: str | None,
     target: str = "finance",
 ) -> EventEnvelope:
-    """The InvoicePosted event of ``invoice`` booked as ``finance_document_id`` (its id derives from
-    the invoice: a repeated posting writes the same event, which the outbox takes once)."""
+    """The InvoicePosted event of ``invoice`` booked as ``finance_document_id``."""
     references = invoice["references"]
     data = InvoicePostedData(
         invoice_id=invoice["invoice_id"],
@@ -477,15 +478,28 @@ def invoice_posted_event(
         currency=invoice["currency"],
         gross_total=invoice["gross_total"],
     )
+    return _posted_event(INVOICE_POSTED, "invoice-posted", invoice["invoice_id"], data, correlation_id, causation_id)
+
+
+def _posted_event(
+    event_type: str,
+    id_kind: str,
+    document_id: str,
+    data: BaseModel,
+    correlation_id: str,
+    causation_id: str | None,
+) -> EventEnvelope:
+    """A document's posted event (InvoicePosted, CreditMemoPosted): its id derives from the
+    document, so a repeated posting writes the same event, which the outbox takes once."""
     return new_event(
-        INVOICE_POSTED,
-        entity_id=invoice["invoice_id"],
+        event_type,
+        entity_id=document_id,
         sequence=2,
         data=data.model_dump(mode="json"),
         correlation_id=correlation_id,
         causation_id=causation_id,
         source_system=INVOICE_SOURCE,
-        event_id=deterministic_event_id("invoice-posted", invoice["invoice_id"]),
+        event_id=deterministic_event_id(id_kind, document_id),
     )
 
 
@@ -670,8 +684,7 @@ def credit_memo_posted_event(
     causation_id: str | None,
     target: str = "finance",
 ) -> EventEnvelope:
-    """The CreditMemoPosted event of ``memo`` booked as ``finance_document_id`` (its id derives from
-    the credit memo: a repeated posting writes the same event, which the outbox takes once)."""
+    """The CreditMemoPosted event of ``memo`` booked as ``finance_document_id``."""
     data = CreditMemoPostedData(
         credit_memo_id=memo["credit_memo_id"],
         credit_memo_number=memo["credit_memo_number"],
@@ -683,13 +696,6 @@ def credit_memo_posted_event(
         currency=memo["currency"],
         gross_total=memo["gross_total"],
     )
-    return new_event(
-        CREDIT_MEMO_POSTED,
-        entity_id=memo["credit_memo_id"],
-        sequence=2,
-        data=data.model_dump(mode="json"),
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        source_system=INVOICE_SOURCE,
-        event_id=deterministic_event_id("credit-memo-posted", memo["credit_memo_id"]),
+    return _posted_event(
+        CREDIT_MEMO_POSTED, "credit-memo-posted", memo["credit_memo_id"], data, correlation_id, causation_id
     )
