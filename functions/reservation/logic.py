@@ -202,20 +202,26 @@ def serve_waiting(
     """Stock of ``skus`` became available: retry the backorders waiting for each, oldest first
     (oldest first with skip-ahead: an order that still cannot be served stays waiting and the next
     one is tried). For a SKU, the walk stops once none of it is available any more. Hints of orders
-    no longer backordered are deleted on the way."""
+    no longer backordered are deleted on the way. The SKU's stock is read again only after a
+    reservation took some of it (an order skipped or a stale hint leaves it as it was)."""
     counts = {"tried": 0, "reserved": 0, "still_backordered": 0, "stale_hints": 0}
     tried: set[str] = set()
     for sku in skus:
         stale: list[tuple[str, str]] = []
+        available: int | None = None
         for sort_key, order_id in repository.waiting_for(sku):
-            if repository.available_units(sku) <= 0:
-                break
             if order_id in tried:
                 continue
+            if available is None:
+                available = repository.available_units(sku)
+            if available <= 0:
+                break
             tried.add(order_id)
             outcome = retry_backorder(order_id, causation_id)
             _count(counts, outcome, observe)
-            if outcome.result == "IGNORED":  # no longer backordered: the hint is stale
+            if outcome.result == OrderState.RESERVED.value:
+                available = None  # it took stock: read what is left before the next order
+            elif outcome.result == "IGNORED":  # no longer backordered: the hint is stale
                 stale.append((sku, sort_key))
         if stale:
             counts["stale_hints"] += len(stale)
