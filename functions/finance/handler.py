@@ -24,7 +24,7 @@ from .models import (
     PostingOutcome,
 )
 
-pt = Powertools.for_service("finance")
+pt = Powertools.for_service("finance", traced=("botocore", "httplib"))  # and the calls to the finance API
 DEFAULT_RATE_PER_SECOND = 20
 
 _runtime: logic.Runtime | None = None  # one per invocation (the breaker's read is reused within it)

@@ -6,7 +6,6 @@ tests/unit/test_boundaries.py)."""
 
 from __future__ import annotations
 
-from .logic import cancelled, cancelled_event
 from .models import ORDER_ACCEPTED, ORDER_CANCELLATION_REQUESTED, ORDER_CANCELLED, RETURN_AUTHORIZED, StoredOrder
 from .repository import (
     accepted_between,
@@ -20,6 +19,7 @@ from .repository import (
     transition_ops,
     waiting_for,
 )
+from .transitions import cancelled, cancelled_event
 
 __all__ = [
     "ORDER_ACCEPTED",

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from masterdata import api as masterdata
-from synchub_core.envelope import EventEnvelope, deterministic_event_id, iso, new_event, now_iso, utcnow
+from synchub_core.envelope import deterministic_event_id, iso, new_event, now_iso, utcnow
 
 from . import repository
 from .models import (
@@ -27,7 +27,6 @@ from .models import (
     MAX_RETURNS,
     ORDER_ACCEPTED,
     ORDER_CANCELLATION_REQUESTED,
-    ORDER_CANCELLED,
     ORDER_SOURCE,
     RETURN_AUTHORIZED,
     RETURNABLE,
@@ -41,7 +40,6 @@ from .models import (
     Order,
     OrderAcceptedData,
     OrderCancellationRequestedData,
-    OrderCancelledData,
     OrderIn,
     OrderLine,
     OrderRejected,
@@ -54,6 +52,7 @@ from .models import (
     StoredOrder,
     UnknownOrderLine,
 )
+from .transitions import cancelled, cancelled_event
 
 MAX_ATTEMPTS = 5
 
@@ -253,44 +252,6 @@ def _why_not_cancellable(order: StoredOrder) -> str:
             "authorize a return (POST /orders/{order_id}/returns) instead"
         )
     return f"order {order.order_id} is {order.state.value} and cannot be cancelled"
-
-
-def cancelled(order: StoredOrder, reason: str, at: str) -> dict[str, Any]:
-    """``order`` CANCELLED (the caller bumps the version): every open unit closed, no allocation left.
-    Returns the OrderCancelled data with what it released (the allocations it had)."""
-    released = order.allocations
-    for line in order.doc["lines"]:
-        open_units = order.open_units(line["sku"])
-        if open_units > 0:
-            order.closed[line["sku"]] = order.closed.get(line["sku"], 0) + open_units
-    order.allocations = []
-    order.state = OrderState.CANCELLED
-    order.cancellation = {
-        **(order.cancellation or {"requested_at": at, "answers": {}}),
-        "status": "CANCELLED",
-        "reason": (order.cancellation or {}).get("reason", reason),
-    }
-    return OrderCancelledData(
-        order_id=order.order_id,
-        channel=order.channel,
-        channel_order_ref=order.doc["channel_order_ref"],
-        reason=order.cancellation["reason"],
-        cancelled_at=at,
-        released=released,  # type: ignore[arg-type]
-    ).model_dump(mode="json")
-
-
-def cancelled_event(order: StoredOrder, data: dict[str, Any], correlation_id: str, causation: str) -> EventEnvelope:
-    return new_event(
-        ORDER_CANCELLED,
-        entity_id=order.order_id,
-        sequence=order.version,
-        data=data,
-        correlation_id=correlation_id,
-        causation_id=causation,
-        source_system=ORDER_SOURCE,
-        event_id=deterministic_event_id("order-cancelled", order.order_id),
-    )
 
 
 def _cancel_now(order: StoredOrder, reason: str, correlation_id: str, causation: str) -> StoredOrder | None:

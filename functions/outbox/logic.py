@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from synchub_core.envelope import utcnow
+from synchub_core.basics import utcnow
 from synchub_core.outbox import OUTBOX_ITEM_TYPE
 
 from . import repository

@@ -14,7 +14,7 @@ from synchub_core.lambda_support import Powertools
 from . import logic
 from .models import WindowInvalid
 
-pt = Powertools.for_service("reconciliation")
+pt = Powertools.for_service("reconciliation", traced=("botocore", "httplib"))  # and the finance API
 
 
 def _day(value: Any, name: str) -> date | None:

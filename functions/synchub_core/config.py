@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 
-from .envelope import Refused
+from .basics import Refused
 
 
 @dataclass(frozen=True)

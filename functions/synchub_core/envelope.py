@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .basics import Refused as Refused
+from .basics import iso as iso
+from .basics import now_iso as now_iso
+from .basics import utcnow as utcnow
+
 EVENT_SOURCE_PREFIX = "synchub."
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    """The current time as the hub stores it (UTC, milliseconds, ``Z``)."""
-    return iso(utcnow())
 
 
 class EventEnvelope(BaseModel):
@@ -89,15 +81,6 @@ def from_message_body(body: str) -> EventEnvelope:
     if isinstance(raw, dict) and "detail" in raw and "detail-type" in raw:
         raw = raw["detail"]
     return EventEnvelope.model_validate(raw)
-
-
-class Refused(Exception):
-    """A message the hub will not take, whatever it is retried: the worker dead-letters it at once
-    with ``reason`` (a readable sentence naming ids, never personal data) instead of retrying it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # what every EventBridge event has. ``account`` is left out: EventBridge always sends it, but moto's

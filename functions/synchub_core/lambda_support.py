@@ -20,22 +20,25 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import ValidationError
 
 from .aws import client
+from .basics import Refused
 from .config import replay_role_id
-from .envelope import BusEvent, EventEnvelope, Refused, from_bus_message, from_producer_message
+
+if TYPE_CHECKING:  # imported by the first envelope_batch_handler: pydantic only where envelopes are read
+    from .envelope import BusEvent, EventEnvelope
 
 __all__ = [
     "ORIGINAL_SENDER",
@@ -60,6 +63,8 @@ SOURCE_QUEUE = "synchub-source-queue"
 ORIGINAL_SENDER = "synchub-original-sender"
 MAX_REASON_CHARS = 1000
 MAX_MESSAGE_ATTRIBUTES = 10  # SQS's limit per message
+# what the functions' X-Ray subsegments cover: every AWS call (botocore); connectors add "httplib"
+TRACED_LIBRARIES = ("botocore",)
 
 R = TypeVar("R")
 
@@ -71,9 +76,13 @@ class Powertools:
     metrics: Metrics
 
     @classmethod
-    def for_service(cls, service: str) -> Powertools:
+    def for_service(cls, service: str, *, traced: Collection[str] = TRACED_LIBRARIES) -> Powertools:
+        """``traced``: the libraries the X-Ray SDK patches (Powertools' default patches every one it
+        knows, importing ``requests``, ``sqlite3``, ``httplib``... on every cold start)."""
         return cls(
-            Logger(service=service), Tracer(service=service), Metrics(namespace=METRICS_NAMESPACE, service=service)
+            Logger(service=service),
+            Tracer(service=service, patch_modules=tuple(traced)),
+            Metrics(namespace=METRICS_NAMESPACE, service=service),
         )
 
     def handler(self, fn: Callable[[dict, Any], R], *, log_event: bool = False) -> Callable[[dict, Any], R]:
@@ -126,6 +135,7 @@ class Powertools:
         ``handle`` fails is logged and reported as a batch item failure; one it refuses is
         dead-lettered (see the module docstring)."""
         by = self.logger.service
+        from . import envelope as _  # noqa: F401  # at init (this runs when the handler module is imported)
 
         def record_handler(record: SQSRecord) -> None:
             try:
@@ -216,6 +226,8 @@ class RefusalNotDeadLettered(Exception):
 def _delivery(
     record: SQSRecord, feed: Feed, event_type: str | Collection[str], queue: str, sources: Collection[str] | None
 ) -> Delivery:
+    from .envelope import from_bus_message, from_producer_message
+
     sender, recorded = sender_of(record), recorded_sender_of(record)
     if feed is Feed.BUS:
         bus = from_bus_message(record.body)
@@ -263,7 +275,8 @@ def explain(exc: Exception) -> str:
     field and complaint, without the input values (which may be personal data)."""
     if isinstance(exc, Refused):
         return exc.reason
-    if isinstance(exc, ValidationError):
+    pydantic = sys.modules.get("pydantic")  # no pydantic error where pydantic was never imported
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
         complaints = []
         for e in exc.errors(include_url=False, include_input=False, include_context=False):
             where = ".".join(str(p) for p in e["loc"])

@@ -16,10 +16,13 @@ can be published more than once but never lost; consumers are idempotent per ent
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .basics import now_iso
 from .ddb import put
-from .envelope import EventEnvelope, now_iso
+
+if TYPE_CHECKING:  # the outbox publisher reads outbox items without pydantic
+    from .envelope import EventEnvelope
 
 OUTBOX_ITEM_TYPE = "OUTBOX"
 PENDING_INDEX = "outbox-pending"
