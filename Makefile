@@ -70,4 +70,4 @@ lint: synth            ## ruff + mypy on the code (as .pre-commit-config.yaml do
 	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/Synchub.template.json  # W3005: CDK's redundant DependsOn
 
 clean:
-	rm -rf cdk.out .synchub .pytest_cache
+	rm -rf cdk.out .synchub .pytest_cache build/code-asset

@@ -3,6 +3,12 @@ queue + DLQ worker."""
 
 from __future__ import annotations
 
+import compileall
+import hashlib
+import py_compile
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+# the code asset as deployed: functions/ with its bytecode compiled at synth (stage_code)
+STAGED_CODE_DIR = Path(__file__).resolve().parents[2] / "build" / "code-asset"
+ASSET_EXCLUDE = ("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
 # the Python the tests run on (pyproject's requires-python, the venv), so what is tested is what runs
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 FUNCTION_TIMEOUT = Duration.seconds(30)
@@ -29,7 +38,10 @@ MAX_RECEIVE_COUNT = 5
 # a bus rule's delivery to its queue (bus_target): EventBridge's maximum retries and event age
 BUS_RETRY_ATTEMPTS = 185
 BUS_MAX_EVENT_AGE = Duration.hours(24)
-POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:{version}"
+# Graviton: the same code at 20 % less per GB-second than x86_64 (benchmarks/bill.py; ADR 0012); the
+# Powertools layer must be the build of the same architecture (pydantic-core is compiled)
+ARCHITECTURE = lambda_.Architecture.ARM_64
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:{version}"
 # the `type` base of every RFC 9457 problem the API answers (synchub_core.problem.PROBLEM_BASE, which
 # infra cannot import: it pulls in Powertools); tests/infra/test_infra.py checks the two agree
 PROBLEM_BASE = "https://synchub.dev/problems/"
@@ -45,14 +57,58 @@ OUTBOX_KEYS = ["OUTBOX#*"]
 WAITING_KEYS = ["WAITING#*"]
 
 
+def stage_code(target: Path | None = None) -> Path:
+    """``functions/`` as the asset ships it: the sources plus their bytecode, compiled here.
+
+    ``/var/task`` is read-only, so a function whose asset carries no ``.pyc`` compiles every module
+    of its own on every cold start (benchmarks/coldstart.py). The bytecode is *unchecked-hash*
+    (PEP 552): valid whatever the files' timestamps in the zip, and the same bytes on every synth of
+    the same sources (a stable asset hash). It is compiled only when synth runs on the functions'
+    Python (RUNTIME); on another one the asset carries the sources alone, as before.
+
+    ``target`` None: a directory under ``build/`` named after the sources' digest, written once
+    (atomically) and reused by every synth of the same sources."""
+    digest = hashlib.sha256()
+    for path in sorted(FUNCTIONS_DIR.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            digest.update(path.relative_to(FUNCTIONS_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    compiled = sys.version_info[:2] == (3, 11)  # RUNTIME: python3.11
+    if target is None:
+        target = STAGED_CODE_DIR / f"{digest.hexdigest()[:16]}{'' if compiled else '-src'}"
+        if target.is_dir():
+            return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    try:
+        shutil.copytree(FUNCTIONS_DIR, scratch / "code", ignore=shutil.ignore_patterns(*ASSET_EXCLUDE))
+        if compiled:
+            compileall.compile_dir(
+                scratch / "code",
+                quiet=1,
+                ddir=str(target),  # tracebacks of the local hub point at sources that exist
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        try:
+            (scratch / "code").rename(target)
+        except OSError:  # another synth staged the same sources first
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if target.parent == STAGED_CODE_DIR:  # earlier sources' stagings are never read again
+        for old in STAGED_CODE_DIR.iterdir():
+            if old != target and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 class LambdaDefaults(Construct):
-    """One code asset (``functions/``) and the Powertools layer, shared by every function."""
+    """One code asset (``functions/`` with its bytecode, :func:`stage_code`) and the Powertools
+    layer, shared by every function."""
 
     def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str]) -> None:
         super().__init__(scope, construct_id)
-        self.code = lambda_.Code.from_asset(
-            str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
-        )
+        self.code = lambda_.Code.from_asset(str(stage_code()))
         version = str(self.node.try_get_context("synchub:powertoolsLayerVersion") or "28")
         self.layer = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", POWERTOOLS_LAYER.format(region=Stack.of(self).region, version=version)
@@ -99,7 +155,7 @@ class LambdaDefaults(Construct):
             construct_id,
             role=role,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
+            architecture=ARCHITECTURE,
             code=self.code,
             handler=handler,
             layers=[self.layer],
@@ -113,6 +169,9 @@ class LambdaDefaults(Construct):
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": "synchub",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                # no pydantic plugin is installed: skip the scan of every distribution's entry
+                # points that the first model class would make on each cold start
+                "PYDANTIC_DISABLE_PLUGINS": "__all__",
                 **(environment or {}),
             },
             on_failure=destinations.SqsDestination(on_failure) if on_failure is not None else None,

@@ -16,6 +16,7 @@ The per-function permissions are pinned in test_least_privilege.py, cdk-nag in t
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -95,7 +96,7 @@ WORKER_TIMEOUTS = {
 # its role; the local hub applies the notification configuration itself)
 NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 POWERTOOLS_LAYER = re.compile(
-    r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:\d+$"
+    r"^arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:\d+$"
 )
 # cdk.json's default sites; the alternative synthesis swaps them for ALT_WAREHOUSES
 WAREHOUSES = {"utrecht": ("UTR", "UTR-"), "tilburg": ("TLB", "TLB-")}
@@ -796,7 +797,7 @@ def test_every_function_runtime_tracing_env_layer_and_logs(synth: Synth) -> None
         props = function["Properties"]
         assert props["Runtime"] == runtime, function_id
         assert props.get("TracingConfig") == {"Mode": "Active"}, function_id
-        assert props.get("Architectures", ["x86_64"]) == ["x86_64"], f"{function_id}: layer is the x86_64 build"
+        assert props.get("Architectures") == ["arm64"], f"{function_id}: Graviton, and the layer is the arm64 build"
         env = props["Environment"]["Variables"]
         assert env.get("ORDERS_TABLE") == {"Ref": orders_table}, function_id
         assert env.get("INVENTORY_TABLE") == {"Ref": inventory_table}, function_id
@@ -1261,9 +1262,17 @@ def _assert_asset_is_functions_dir(asset: Path) -> None:
         assert (asset / package / "__init__.py").is_file(), package
     for package in FUNCTION_PACKAGES - {"synchub_core"}:
         assert (asset / package / "handler.py").is_file(), package
-    assert not list(asset.rglob("__pycache__")) and not list(asset.rglob("*.pyc")), "bytecode shipped"
     expected = {p.relative_to(FUNCTIONS_DIR) for p in FUNCTIONS_DIR.rglob("*.py") if "__pycache__" not in p.parts}
     assert {p.relative_to(asset) for p in asset.rglob("*.py")} == expected
+    # every module ships its bytecode for the runtime's Python, unchecked-hash (PEP 552: valid whatever
+    # the zip's timestamps, the same bytes on every synth): no cold start compiles the hub's code
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    shipped = {p.relative_to(asset) for p in asset.rglob("*.pyc")}
+    assert shipped == {m.parent / "__pycache__" / f"{m.stem}.{tag}.pyc" for m in expected}
+    for pyc in asset.rglob("*.pyc"):
+        header = pyc.read_bytes()[:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, f"{pyc}: bytecode of another Python"
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{pyc}: not unchecked-hash bytecode"
 
 
 def test_code_asset_is_plain_functions_dir_without_docker_bundling(synth: Synth) -> None:
@@ -2052,6 +2061,7 @@ SHARED_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "PYDANTIC_DISABLE_PLUGINS",  # no plugin installed: no entry-point scan on a cold start
 }
 # handler -> (timeout s, memory MB)
 CONNECTOR_SIZES = {
