@@ -437,18 +437,21 @@ def issue(envelope: EventEnvelope, site: WarehouseSite | None = None) -> Outcome
             event_id=deterministic_event_id("invoice", shipment.shipment_id),
         )
         released = sorted({c["sku"] for c in changes if c["release"]})
-        saved = repository.save(
-            invoice,
-            shipment.shipment_id,
-            iso(shipment.shipped_at),
-            changes,
-            order,
-            expected,
-            transitions,
-            event,
-            numbered.op,
-            released,
-        )
+        try:
+            saved = repository.save(
+                invoice,
+                shipment.shipment_id,
+                iso(shipment.shipped_at),
+                changes,
+                order,
+                expected,
+                transitions,
+                event,
+                numbered.op,
+                released,
+            )
+        except Refused as full:  # the order's item or its InvoiceIssued would be too large (orders' refusal)
+            raise ShipmentRejected(f"shipment {shipment.shipment_id} cannot be invoiced: {full.reason}") from full
         if saved:
             return Outcome(shipment.shipment_id, invoice_id, created=True)
         # a duplicate won the race (checked at the top), the order moved on or another invoice took
@@ -668,9 +671,13 @@ def credit(envelope: EventEnvelope) -> Outcome:
             event_id=deterministic_event_id("credit-memo", receipt.order_id, receipt.rma_id),
         )
         restocked = sorted({line.sku for line in receipt.lines if line.condition == "RESALEABLE"})
-        if repository.save_credit_memo(
-            memo, receipt, order, expected, [(order.state, note)], event, numbered.op, restocked
-        ):
+        try:
+            saved = repository.save_credit_memo(
+                memo, receipt, order, expected, [(order.state, note)], event, numbered.op, restocked
+            )
+        except Refused as full:  # the order's item or its CreditMemoIssued would be too large (orders' refusal)
+            raise ReturnRejected(f"return {receipt.rma_id} cannot be credited: {full.reason}") from full
+        if saved:
             return Outcome(receipt.rma_id, memo_id, created=True)
     raise InvoicingContention(receipt.rma_id)
 

@@ -21,6 +21,10 @@ from synchub_core.vocabulary import OrderState
 from . import numbering
 from .models import INVOICE_SOURCE, POSTED, REJECTED, ReturnReceived, ShipmentRejected
 
+TRANSACTION_MAX_ITEMS = 100  # DynamoDB's TransactWriteItems
+# stock positions a shipment's transaction always has room for: 100 less the invoice, its pointer, the
+# counter, the order, at most 5 history entries, InvoiceIssued and StockAvailable
+SHIPMENT_MAX_POSITIONS = TRANSACTION_MAX_ITEMS - 11
 BY_DAY_INDEX = "by-day"  # sparse: invoice items carry day_key INVOICE#<issue day>, day_at <issued_at>#<invoice_id>
 BATCH_GET_MAX = 100
 DOC_PREFIX = "DOC#"
@@ -250,8 +254,26 @@ def save(
     """Store the invoice (once per shipment) with its pointer and its number, consume the shipped
     stock at the positions it was picked from (and release what a short close gives back), and move
     the order on with its event (and StockAvailable for released SKUs): one transaction. False when
-    a duplicate won the race, the order moved on or the number was taken (the caller re-reads)."""
+    a duplicate won the race, the order moved on or the number was taken (the caller re-reads).
+
+    The transaction holds 3 + P + 1 + H + 1 (+ 1) items: the invoice, its pointer and the counter, one
+    update per stock position the shipment touches (P: those it picks from, and with ``close_short``
+    those whose reservations it releases), the order, its history entries (H: 1 to 5) and InvoiceIssued
+    (and StockAvailable when it released any). A shipment that would take more than DynamoDB's 100 is
+    :class:`ShipmentRejected` with the reason (all 80 allocations of the largest order in one shipment:
+    at most 91)."""
     key = invoice_key(shipment_id)
+    order_ops = orders.transition_ops(order, expected_version, transitions, event, source=INVOICE_SOURCE)
+    if released:
+        order_ops.append(orders.stock_available_put(event, released, "short-close"))
+    items = 3 + len(changes) + len(order_ops)
+    if items > TRANSACTION_MAX_ITEMS:
+        raise ShipmentRejected(
+            f"shipment {shipment_id} touches {len(changes)} stock positions of order {order.order_id} (those it "
+            f"picks from and those a close_short releases): with its invoice, number, order, history and events "
+            f"that is {items} items in one transaction, more than the {TRANSACTION_MAX_ITEMS} DynamoDB takes; "
+            f"send it as several shipments of at most {SHIPMENT_MAX_POSITIONS} positions each"
+        )
     ops = [
         ddb.put(
             settings().orders_table,
@@ -270,9 +292,7 @@ def save(
         counter_op,
     ]
     ops += _stock_ops(changes, shipped_at, shipment_id)
-    ops += orders.transition_ops(order, expected_version, transitions, event, source=INVOICE_SOURCE)
-    if released:
-        ops.append(orders.stock_available_put(event, released, "short-close"))
+    ops += order_ops
     return _commit(ops)
 
 

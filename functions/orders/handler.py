@@ -466,8 +466,7 @@ def authorize_return(  # type: ignore[no-untyped-def]
             409,
             "order-not-returnable",
             "Nothing to return",
-            f"Order {order_id} is {refused.state}: nothing of it has shipped, so nothing can be returned. "
-            "Cancel it instead.",
+            f"Order {order_id} is {refused.state}: {refused.why}",
             instance=instance,
             state=refused.state,
         )

@@ -24,6 +24,7 @@ from synchub_core.envelope import deterministic_event_id, iso, new_event, now_is
 from . import repository
 from .models import (
     CANCELLABLE_NOW,
+    MAX_RETURN_CREDIT_LINES,
     MAX_RETURNS,
     ORDER_ACCEPTED,
     ORDER_CANCELLATION_REQUESTED,
@@ -44,6 +45,7 @@ from .models import (
     OrderLine,
     OrderRejected,
     OrderState,
+    OrderTooLarge,
     ReturnAuthorization,
     ReturnAuthorizedData,
     ReturnConflict,
@@ -315,8 +317,19 @@ def authorize_return(
         if order.state not in RETURNABLE or not any(order.shipped.values()):
             raise NotReturnable(order_id, order.state.value)
         if len(order.returns) >= MAX_RETURNS:
-            raise NotReturnable(order_id, f"{order.state.value} with {MAX_RETURNS} returns already")
+            raise NotReturnable(
+                order_id, order.state.value, f"it has {MAX_RETURNS} returns already, the most one order takes."
+            )
         lines = _return_lines(order, request)
+        credit_lines = order.credit_lines_bound(lines)
+        if credit_lines > MAX_RETURN_CREDIT_LINES:
+            # its credit memo would be too large for one item and one event: several returns instead
+            raise NotReturnable(
+                order_id,
+                order.state.value,
+                f"this return could credit {credit_lines} invoice lines (its units over the order's shipments), "
+                f"more than the {MAX_RETURN_CREDIT_LINES} one return may: split it into several returns.",
+            )
         expected = _bump(order)
         authorization = ReturnAuthorization(
             rma_id=request.rma_id,
@@ -349,7 +362,13 @@ def authorize_return(
             event_id=deterministic_event_id("return-authorized", order_id, request.rma_id),
         )
         note = f"return {request.rma_id} authorized: {request.reason}"
-        if repository.save_transition(order, expected, [(order.state, note)], event):
+        try:
+            saved = repository.save_transition(order, expected, [(order.state, note)], event)
+        except OrderTooLarge as full:  # its record has no room left for this return and its receipt
+            raise NotReturnable(
+                order_id, order.state.value, f"its record has no room left for this return: {full.measure}."
+            ) from full
+        if saved:
             return authorization, True
     raise ConcurrentChange(order_id)
 

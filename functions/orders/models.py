@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from synchub_core.envelope import Refused
 from synchub_core.vocabulary import Allocation, IsoDate, Money, OrderState, Rate, Sku
 
 ORDER_ACCEPTED = "OrderAccepted"
@@ -20,8 +21,27 @@ ORDER_SOURCE = "synchub.orders"
 # order's cancellation is asked of its warehouses, which may refuse it (already picked)
 CANCELLABLE_NOW = frozenset({OrderState.ACCEPTED, OrderState.BACKORDERED, OrderState.RESERVED})
 RETURNABLE = frozenset({OrderState.SHIPPED, OrderState.INVOICED})
-MAX_RETURNS = 50  # returns authorized per order: the order item stays far below DynamoDB's 400 KB
-MAX_LINES = 40  # a reservation transaction touches each line's positions plus 3 bookkeeping items
+MAX_RETURNS = 50  # returns authorized per order (and each must fit in the order's item: ORDER_ITEM_MAX_BYTES)
+# lines per order. With at most 2 positions per line (reservation.models.MAX_LOCATIONS_PER_LINE) an order
+# holds at most 80 allocations, and every transaction of its life fits DynamoDB's 100 items: reserving
+# 80 + 3, cancelling 80 + 4, a shipment of all of it 80 + 11 (ADR 0012)
+MAX_LINES = 40
+# what DynamoDB takes in one item (400 KB = 409,600 bytes: attribute names and values, UTF-8), less a
+# margin: an order that would grow past it (shipments, returns, credit memos, answers) is refused with
+# the reason instead of failing in DynamoDB (OrderTooLarge)
+ORDER_ITEM_MAX_BYTES = 400_000
+# what EventBridge takes in one PutEvents entry (source + detail-type + detail, UTF-8: less than 256 KB),
+# less 1 KB for the envelope an SQS target gets it in (SQS takes 256 KB a message): an event of an order
+# must fit, or its change is refused (the event would stay in the outbox, never published)
+EVENT_ENTRY_MAX_BYTES = 255 * 1024
+# invoice lines one return may credit (at most one per returned unit and invoice of its SKU): the credit
+# memo and its CreditMemoIssued stay far below EVENT_ENTRY_MAX_BYTES; split a larger return into several
+MAX_RETURN_CREDIT_LINES = 200
+# what a return's receipt adds to the order's item at most: the return RECEIVED (received_at, credit memo
+# id) and the memo's id on the order; and per invoice line it credits one ``credited`` entry
+# ("<invoice id>#<line id>": units, net, tax; a line id of 32 characters, amounts of 20 digits: 142 bytes)
+RECEIPT_BYTES = 200
+CREDITED_ENTRY_BYTES = 150
 # a sales channel's id: its OAuth client id, the `channel` claim its API requests carry
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9\-]{1,31}$"
 
@@ -311,6 +331,25 @@ class StoredOrder:
         """Every line shipped or closed."""
         return all(self.open_units(line["sku"]) <= 0 for line in self.doc["lines"])
 
+    def credit_lines_bound(self, lines: list[dict[str, Any]]) -> int:
+        """The most invoice lines a return of ``lines`` (``{sku, quantity}``) can credit: per SKU one
+        per unit, and at most one per shipment (each has one invoice, with one line per order line)."""
+        shipments_of: dict[str, int] = {}
+        for shipment in self.shipments:
+            for sku in {line["sku"] for line in shipment["lines"]}:
+                shipments_of[sku] = shipments_of.get(sku, 0) + 1
+        return sum(min(int(line["quantity"]), shipments_of.get(line["sku"], 0)) for line in lines)
+
+    def receipts_reserve(self) -> int:
+        """Bytes the order's item keeps free for the receipts of its AUTHORIZED returns (what a receipt
+        adds: the return received with its credit memo, one ``credited`` entry per invoice line it
+        credits), so that goods that came back always get their credit memo."""
+        return sum(
+            RECEIPT_BYTES + CREDITED_ENTRY_BYTES * self.credit_lines_bound(r["lines"])
+            for r in self.returns
+            if r.get("status", "AUTHORIZED") == "AUTHORIZED"
+        )
+
 
 @dataclass
 class CreateResult:
@@ -351,11 +390,13 @@ class NotCancellable(Exception):
 
 
 class NotReturnable(Exception):
-    """Nothing of the order shipped yet: there is nothing to return."""
+    """The order takes no (more) return: ``why`` says what stands in the way (nothing shipped yet,
+    its returns used up, its record full, a return too large for one credit memo)."""
 
-    def __init__(self, order_id: str, state: str):
-        super().__init__(order_id, state)
+    def __init__(self, order_id: str, state: str, why: str | None = None):
+        super().__init__(order_id, state, why)
         self.order_id, self.state = order_id, state
+        self.why = why or "nothing of it has shipped, so nothing can be returned. Cancel it instead."
 
 
 class ReturnConflict(Exception):
@@ -378,6 +419,16 @@ class UnknownOrderLine(Exception):
     def __init__(self, line_id: str):
         super().__init__(line_id)
         self.line_id = line_id
+
+
+class OrderTooLarge(Refused):
+    """The change would take the order's item (or the event it writes) past what DynamoDB (or
+    EventBridge) takes: refused with the reason, nothing written. A worker dead-letters it at once.
+    ``measure`` says what would be too large, by how much."""
+
+    def __init__(self, order_id: str, measure: str, advice: str = ""):
+        super().__init__(f"order {order_id}: {measure}{advice}; nothing was written")
+        self.order_id, self.measure = order_id, measure
 
 
 class ConcurrentChange(Exception):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from inventory import api as inventory
@@ -40,6 +41,8 @@ from synchub_core.outbox import outbox_put
 from synchub_core.vocabulary import Allocation
 
 from .models import (
+    EVENT_ENTRY_MAX_BYTES,
+    ORDER_ITEM_MAX_BYTES,
     ORDER_SOURCE,
     Cancellation,
     CreateResult,
@@ -48,6 +51,7 @@ from .models import (
     IdempotencyConflict,
     Order,
     OrderState,
+    OrderTooLarge,
     ReturnAuthorization,
     ShipmentRecord,
     StoredOrder,
@@ -172,6 +176,62 @@ def history_put(
     )
 
 
+def value_size(value: Any) -> int:
+    """The bytes DynamoDB counts for an attribute value (its "Item sizes and formats"): a string its
+    UTF-8 bytes, a number 1 byte per two significant digits plus 1, a boolean or null 1, a list or
+    map 3 plus, per element, 1 and the element (a map's keys too). Rounded up: never fewer than
+    DynamoDB counts."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, int | Decimal):
+        digits = sum(ch.isdigit() for ch in str(value))
+        return (digits + 1) // 2 + 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, dict):
+        return 3 + sum(1 + len(str(k).encode()) + value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 3 + sum(1 + value_size(v) for v in value)
+    raise TypeError(f"no DynamoDB size for {type(value).__name__}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """The bytes DynamoDB counts for ``item`` (a plain item, as :func:`ddb.to_ddb` takes it:
+    attributes that are None are not stored): attribute names and values."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items() if value is not None)
+
+
+def entry_size(outbox_op: dict[str, Any]) -> int:
+    """What EventBridge counts for the PutEvents entry of an outbox item (``outbox_put``'s entry):
+    source, detail-type and detail, UTF-8."""
+    item = outbox_op["Put"]["Item"]
+    return sum(len(item[name]["S"].encode()) for name in ("source", "detail_type", "detail"))
+
+
+def order_put(order: StoredOrder, expected_version: int) -> dict[str, Any]:
+    """The transaction item that stores ``order`` at its new version (conditional on the one read).
+    Raises :class:`OrderTooLarge` when its item, with the room kept for the receipts of its
+    authorized returns, would be more than ``ORDER_ITEM_MAX_BYTES``."""
+    item = to_item(order)
+    size, reserve = item_size(item), order.receipts_reserve()
+    if size + reserve > ORDER_ITEM_MAX_BYTES:
+        kept = f" (and {reserve:,} kept for the receipts of its authorized returns)" if reserve else ""
+        raise OrderTooLarge(
+            order.order_id,
+            f"its record would be {size:,} bytes{kept}, more than the {ORDER_ITEM_MAX_BYTES:,} an order may "
+            "take (DynamoDB keeps at most 400 KB in an item)",
+            ": the order takes no more shipments, returns or answers that make it larger",
+        )
+    return ddb.put(
+        settings().orders_table,
+        item,
+        condition="version = :v",
+        ExpressionAttributeValues=ddb.values(v=expected_version),
+    )
+
+
 def transition_ops(
     order: StoredOrder,
     expected_version: int,
@@ -180,13 +240,11 @@ def transition_ops(
     source: str = ORDER_SOURCE,
 ) -> list[dict[str, Any]]:
     """Transaction items that store ``order`` (already mutated by the caller, ``version`` bumped),
-    record ``transitions`` in its history and queue ``event`` in the outbox."""
+    record ``transitions`` in its history and queue ``event`` in the outbox. Raises
+    :class:`OrderTooLarge` (a refusal: nothing is written) when the order's item would be more than
+    DynamoDB takes (:func:`order_put`) or the event more than one EventBridge entry."""
     table = settings().orders_table
-    ops = [
-        ddb.put(
-            table, to_item(order), condition="version = :v", ExpressionAttributeValues=ddb.values(v=expected_version)
-        )
-    ]
+    ops = [order_put(order, expected_version)]
     for n, (state, reason) in enumerate(transitions):
         ops.append(
             history_put(
@@ -194,7 +252,15 @@ def transition_ops(
             )
         )
     if event is not None:
-        ops.append(outbox_put(table, event, source))
+        entry = outbox_put(table, event, source)
+        size = entry_size(entry)
+        if size > EVENT_ENTRY_MAX_BYTES:
+            raise OrderTooLarge(
+                order.order_id,
+                f"its {event.event_type} would be {size:,} bytes, more than the {EVENT_ENTRY_MAX_BYTES:,} "
+                "EventBridge takes in one event",
+            )
+        ops.append(entry)
     return ops
 
 
