@@ -13,7 +13,7 @@ from synchub_core.basics import utcnow
 from synchub_core.outbox import OUTBOX_ITEM_TYPE
 
 from . import repository
-from .models import PUT_EVENTS_MAX, SWEEP_GRACE, SWEEP_MAX_ITEMS, PublishFailed
+from .models import PUT_EVENTS_MAX, PUT_EVENTS_MAX_BYTES, SWEEP_GRACE, SWEEP_MAX_ITEMS, PublishFailed
 
 __all__ = ["SWEEP_GRACE", "PublishFailed", "SweepResult", "publish", "publish_stream_image", "sweep"]
 
@@ -23,16 +23,35 @@ def publish(items: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]
 
     Returns ``(item, error)`` for every item EventBridge did not accept (it stays pending).
     """
-    pending = list(items)
     failed: list[tuple[dict[str, Any], str]] = []
-    for start in range(0, len(pending), PUT_EVENTS_MAX):
-        chunk = pending[start : start + PUT_EVENTS_MAX]
+    for chunk in chunks(items):
         for item, result in zip(chunk, repository.put_events(chunk), strict=True):
             if result.get("ErrorCode"):
                 failed.append((item, f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"))
                 continue
             repository.mark_published(item, result.get("EventId", ""), utcnow())
     return failed
+
+
+def entry_size(item: dict[str, Any]) -> int:
+    """What EventBridge counts of an outbox item's entry: its source, detail type and detail, in UTF-8."""
+    return sum(len(str(item.get(k) or "").encode()) for k in ("source", "detail_type", "detail"))
+
+
+def chunks(items: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    """``items`` in PutEvents calls: at most 10 entries and 256 KB of entries a call (ten events of a
+    large order would pass the size limit together; one always fits, see orders' event size check)."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        item_size = entry_size(item)
+        if chunk and (len(chunk) == PUT_EVENTS_MAX or size + item_size > PUT_EVENTS_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
 
 
 def correlation_of(item: dict[str, Any]) -> str | None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from synchub_core import ddb
 from synchub_core.aws import client
-from synchub_core.config import settings
 from synchub_core.basics import iso, utcnow
+from synchub_core.config import settings
 from synchub_core.outbox import PENDING_INDEX, PENDING_PARTITION, outbox_key
 
 from .models import PUBLISHED_RETENTION

@@ -556,3 +556,27 @@ def test_late_stream_record_after_sweep_publishes_nothing_again(
     assert run_stream(stream_event(reader.read()), lambda_context) == {"batchItemFailures": []}
     assert observer.drain() == []
     _consumers_dedupe(hub, lambda_context, order_id, copies=len(delivered))
+
+
+def test_publish_calls_stay_within_eventbridges_request_size() -> None:
+    """Ten events of a large order (tens of KB each) would pass PutEvents' 256 KB per call together:
+    the sweep's calls are cut by size as well as by count, and keep the items' order."""
+    from outbox.logic import chunks, entry_size
+    from outbox.models import PUT_EVENTS_MAX, PUT_EVENTS_MAX_BYTES
+
+    def item(n: int, kb: int) -> dict[str, Any]:
+        return {
+            "event_id": str(n),
+            "source": "synchub.orders",
+            "detail_type": "OrderReserved",
+            "detail": "x" * kb * 1024,
+        }
+
+    large = [item(n, 60) for n in range(10)]
+    calls = list(chunks(large))
+    assert [i["event_id"] for call in calls for i in call] == [str(n) for n in range(10)]
+    assert all(sum(entry_size(i) for i in call) <= PUT_EVENTS_MAX_BYTES for call in calls)
+    assert [len(call) for call in calls] == [4, 4, 2]
+    small = [item(n, 1) for n in range(25)]
+    assert [len(call) for call in chunks(small)] == [PUT_EVENTS_MAX, PUT_EVENTS_MAX, 5]
+    assert [len(call) for call in chunks([item(0, 250)])] == [1]  # one entry always goes (orders checks its size)
