@@ -11,7 +11,11 @@ soak benchmark (``benchmarks/soak.py``; ``BENCH_SOAK=0`` skips it), after the fi
 outage-and-drain benchmark (``benchmarks/connectors.py``; ``BENCH_CONNECTORS=0`` skips it) and the
 availability-to-promise benchmark (``benchmarks/availability.py``; ``BENCH_AVAILABILITY=0`` skips it)
 and the order lifecycle's (``benchmarks/lifecycle.py``: release, cancel, partial shipments, credit
-memos, backorders served at volume; ``BENCH_LIFECYCLE=0`` skips it).
+memos, backorders served at volume; ``BENCH_LIFECYCLE=0`` skips it), then every function's cold start
+against ``import boto3`` (``benchmarks/coldstart.py``, ``BENCH_COLD=0``), the orders function's warm
+overhead against a hand-written boto3 handler (``benchmarks/warm.py``, ``BENCH_WARM=0``) and one
+order's AWS bill, counted by service and operation, now and at the design's floor
+(``benchmarks/bill.py``, ``BENCH_BILL=0``).
 
 Cost is counted from the calls actually made (botocore event hooks), in DynamoDB request units
 (write: 1 per KB per item, 2 in a transaction; read: 1 per 4 KB strongly consistent) and
@@ -270,6 +274,22 @@ def main() -> None:
 
         print()
         lifecycle.main()
+    # issue 10: cold start, warm overhead, and what an order costs in AWS requests
+    if os.environ.get("BENCH_COLD", "1") != "0":
+        from benchmarks import coldstart
+
+        print()
+        coldstart.main()
+    if os.environ.get("BENCH_WARM", "1") != "0":
+        from benchmarks import warm
+
+        print()
+        warm.main()
+    if os.environ.get("BENCH_BILL", "1") != "0":
+        from benchmarks import bill
+
+        print()
+        bill.main()
     if os.environ.get("BENCH_SOAK", "1") != "0":
         from benchmarks import soak
 

@@ -13,7 +13,8 @@ both alike.
 
 Time is the child process's CPU time (user + system, from ``wait4``): wall time on a shared
 machine measures the neighbours too. Memory is the child's peak resident set (``ru_maxrss``).
-Figures are medians over ``BENCH_COLD_ROUNDS`` rounds (default 7). Goal: every function within
+Figures are the least over ``BENCH_COLD_ROUNDS`` rounds (default 7): the work of an import is
+the same every time, and a busy neighbour only ever adds to it. Goal: every function within
 1.5x of ``import boto3``.
 
 ``BENCH_COLD=0`` skips it in ``make bench``.
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -172,13 +172,13 @@ def measure(
 
 
 def report(fns: list[Function], base: list[Sample], rows: dict[str, list[Sample]]) -> list[dict[str, Any]]:
-    base_cpu = statistics.median(s.cpu_s for s in base)
-    base_mb = statistics.median(s.peak_mb for s in base)
+    base_cpu = min(s.cpu_s for s in base)
+    base_mb = min(s.peak_mb for s in base)
     out = []
     for f in fns:
         samples = rows[f.logical_id]
-        cpu = statistics.median(s.cpu_s for s in samples)
-        mb = statistics.median(s.peak_mb for s in samples)
+        cpu = min(s.cpu_s for s in samples)
+        mb = min(s.peak_mb for s in samples)
         out.append(
             {
                 "function": f.logical_id,
@@ -195,14 +195,14 @@ def report(fns: list[Function], base: list[Sample], rows: dict[str, list[Sample]
 
 def main() -> None:
     fns, base, refs, rows = measure()
-    base_cpu = statistics.median(s.cpu_s for s in base) * 1000
-    base_mb = statistics.median(s.peak_mb for s in base)
+    base_cpu = min(s.cpu_s for s in base) * 1000
+    base_mb = min(s.peak_mb for s in base)
     print(f"cold start: each function's init (import of its handler as deployed) vs `{BASELINE}`, {ROUNDS} rounds")
     print(f"{'function':44s} {'handler':44s} {'CPU ms':>7s} {'x':>6s} {'peak MB':>8s} {'x':>6s}")
     print(f"{'(baseline) ' + BASELINE:89s} {base_cpu:7.0f} {1:6.2f} {base_mb:8.1f} {1:6.2f}")
     for name, samples in refs.items():
-        cpu = statistics.median(s.cpu_s for s in samples) * 1000
-        mb = statistics.median(s.peak_mb for s in samples)
+        cpu = min(s.cpu_s for s in samples) * 1000
+        mb = min(s.peak_mb for s in samples)
         print(f"{'(floor) ' + name:89s} {cpu:7.0f} {cpu / base_cpu:6.2f} {mb:8.1f} {mb / base_mb:6.2f}")
     over = []
     for row in report(fns, base, rows):
