@@ -619,6 +619,13 @@ class Function:
         self.memory = int(props.get("MemorySize") or 128)
         self.arch = (props.get("Architectures") or ["x86_64"])[0]
         self.traced = (props.get("TracingConfig") or {}).get("Mode") == "Active"
+        logging_config = props.get("LoggingConfig") or {}
+        # Lambda's START/END/REPORT lines are INFO system logs: a JSON-format function whose system log
+        # level is WARN or above has none (the text format always has them; JSON at INFO: counted as text)
+        self.platform_lines = not (
+            logging_config.get("LogFormat") == "JSON"
+            and logging_config.get("SystemLogLevel") in ("WARN", "ERROR", "FATAL")
+        )
         self.arn = template.physical.get(spec.logical_id, {}).get("Arn", f"arn:aws:lambda:::function:{spec.name}")
         self.env = {
             **{k: str(v) for k, v in spec.environment.items()},
@@ -628,6 +635,10 @@ class Function:
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
         }
+        if logging_config.get("LogFormat"):  # what Lambda's advanced logging controls set (Powertools reads them)
+            self.env["AWS_LAMBDA_LOG_FORMAT"] = str(logging_config["LogFormat"])
+        if logging_config.get("ApplicationLogLevel"):
+            self.env["AWS_LAMBDA_LOG_LEVEL"] = str(logging_config["ApplicationLogLevel"])
         if self.traced:  # Lambda sets it on every traced invocation (Powertools puts it on every log line)
             self.env["_X_AMZN_TRACE_ID"] = "Root=1-6741c7a2-3f1c2a9b8d7e6f5a4b3c2d1e;Parent=3f1c2a9b8d7e6f5a;Sampled=1"
         self._handler: Callable[[dict, Any], Any] | None = None
@@ -678,7 +689,11 @@ class Function:
                 error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
             elapsed_ms = (time.perf_counter() - started) * 1000
         billed = max(1, math.ceil(elapsed_ms))
-        platform = PLATFORM_LINES.format(rid=request_id, ms=elapsed_ms, billed=billed, mem=self.memory)
+        platform = (
+            PLATFORM_LINES.format(rid=request_id, ms=elapsed_ms, billed=billed, mem=self.memory)
+            if self.platform_lines
+            else ""
+        )
         logged = log.size + len(platform.encode())
         if LOG_DIR:
             with open(Path(LOG_DIR) / f"{self.name}.log", "ab") as kept:
@@ -868,7 +883,8 @@ class Hub:
         """What the template says that the bill depends on (it changes as the stack does)."""
         shapes = defaultdict(list)
         for fn in self.functions.values():
-            shapes[f"{fn.memory} MB {fn.arch}{' traced' if fn.traced else ''}"].append(fn.name)
+            logs = "" if fn.platform_lines else ", JSON logs without platform lines"
+            shapes[f"{fn.memory} MB {fn.arch}{' traced' if fn.traced else ''}{logs}"].append(fn.name)
         functions = "; ".join(f"{len(names)} at {shape}" for shape, names in sorted(shapes.items()))
         ttl = self.authorizer.ttl if self.authorizer is not None else None
         built = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.template.path.stat().st_mtime))
@@ -1455,7 +1471,8 @@ ASSUMPTIONS = (
     "writes 1 WRU per KB of the index entry, not doubled in a transaction; TTL deletes and stream reads "
     "by Lambda are free",
     "X-Ray: an upper bound of one trace per entry point, 5 % recorded (the default rule above its 1/s "
-    "reservoir); Lambda logs: text format as deployed, START/END/REPORT lines added",
+    "reservoir); Lambda logs: Lambda's START/END/REPORT lines added where the function's logging config "
+    "keeps them (text format, or JSON with system log level INFO)",
     "Lambda GB-s: the emulator's in-process time billed per 1 ms (median of the rounds): a proxy for AWS "
     "time, not a measurement of it; everything else is counted from the calls made",
     "not per order (fixed monthly, or per GB stored): idle polling of the event sources, the WMS and the "

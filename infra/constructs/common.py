@@ -164,6 +164,12 @@ class LambdaDefaults(Construct):
             description=description,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
+            # JSON: Powertools' lines pass as they are and Lambda's own START/END/REPORT lines (INFO, a
+            # third of a quiet function's log bytes: benchmarks/bill.py) are dropped; WARN keeps the
+            # platform's timeouts and crashes. Duration and memory stay in the function's metrics.
+            logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             environment={
                 **self.environment,
                 "POWERTOOLS_SERVICE_NAME": service,

@@ -809,6 +809,13 @@ def test_every_function_runtime_tracing_env_layer_and_logs(synth: Synth) -> None
         assert log_group is not None, f"{function_id} logs to an unmanaged /aws/lambda group (no retention)"
         assert synth.resources[log_group]["Type"] == "AWS::Logs::LogGroup"
         assert synth.props(log_group).get("RetentionInDays", 0) > 0, f"{log_group} keeps logs forever"
+        # JSON (Powertools' lines as they are), no START/END/REPORT lines (system INFO), application INFO
+        logging = props["LoggingConfig"]
+        assert (logging["LogFormat"], logging["SystemLogLevel"], logging["ApplicationLogLevel"]) == (
+            "JSON",
+            "WARN",
+            "INFO",
+        ), function_id
 
 
 def test_every_handler_resolves_to_a_callable(synth: Synth) -> None:
