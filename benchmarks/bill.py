@@ -1443,6 +1443,12 @@ def main() -> None:
     print()
     summary = "  ".join(f"{lines} lines ${b.dollars() * 1e6:,.2f}" for lines, b in result.bills.items())
     print(f"$ per 1M orders: {summary}")
+    from benchmarks.floor import floor, report
+
+    print()
+    for line in report({lines: floor(b) for lines, b in result.bills.items()}):
+        print(line)
+    print()
     if result.flat is not None:
         flat = "the same" if not result.flat else "DIFFERENT: " + "; ".join(result.flat)
         print(f"counts with {FILLER_ITEMS:,} more items in the orders table and the orders above in it: {flat}")

@@ -118,6 +118,17 @@ SHEET: dict[str, Price] = _sheet(
         "regions' (cloudburn.io/blog/amazon-eventbridge-pricing, 2026-03)",
     ),
     Price(
+        "pipes.request",
+        "EventBridge Pipes",
+        "requests after filtering (each 64 KB chunk is one request); priced for the floor only",
+        0.40,
+        1e6,
+        EVENTS,
+        "$0.40/M us-east-1, 'consistent across most commercial regions' (cloudburn.io/blog/amazon-eventbridge-"
+        "pricing, 2026-03; awsnegotiations.com/eventbridge-pipes-cost: 64 KB chunks); Ireland assumed equal",
+        verified=False,
+    ),
+    Price(
         "events.archive_gb",
         "EventBridge",
         "GB of events archived (archive processing; storage $0.023/GB-month not included)",

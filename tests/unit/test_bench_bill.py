@@ -205,3 +205,46 @@ def test_bills_compare_counts_exactly_bytes_loosely_and_time_not_at_all() -> Non
     assert median.rows[("Lambda", "orders")].charges["lambda.gbs.arm64"] == 0.02
     assert median.counts()["dynamodb.wru"] == 1
     assert median.as_dict()["counts"] == median.counts()
+
+
+def test_floor_removes_only_what_each_step_names() -> None:
+    """benchmarks.floor: each step is computed from the bill's own calls and items, priced with the
+    same sheet; what no step names (the intake transaction, the events) stays in the floor."""
+    from benchmarks import prices
+    from benchmarks.bill import Bill
+    from benchmarks.floor import floor
+
+    bill = Bill(2)
+    bill.add("DynamoDB", "TransactWriteItems", "orders.lambda_handler", 1, {"dynamodb.wru": 14})
+    bill.add("DynamoDB", "index writes (Orders.outbox-pending)", "orders.lambda_handler", 0, {"dynamodb.wru": 1})
+    bill.add("Lambda", "outbox", "outbox.stream_handler", 2, {"lambda.request": 2, "lambda.gbs.arm64": 0.01})
+    bill.add("DynamoDB", "UpdateItem", "outbox.stream_handler", 2, {"dynamodb.wru": 3})
+    bill.add("EventBridge", "PutEvents", "outbox.stream_handler", 2, {"events.custom": 2})
+    bill.add("DynamoDB", "TransactWriteItems", "fulfilment.release_handler", 1, {"dynamodb.wru": 10})
+    bill.writes.append(
+        ("fulfilment.release_handler", "TransactWriteItems", [("Put", "Orders", "ORDER#o/ORDER", 1100, 1200, 4)])
+    )
+    bill.add("DynamoDB", "TransactWriteItems", "finance.lambda_handler", 1, {"dynamodb.wru": 8})
+    bill.writes.append(
+        ("finance.lambda_handler", "TransactWriteItems", [("Update", "Orders", "INVOICE#S/INVOICE", 1263, 1347, 4)])
+    )
+    bill.add("SQS", "ReceiveMessage", "event source of reservation.lambda_handler", 1, {"sqs.request": 1})
+    bill.add("Lambda", "reservation", "reservation.lambda_handler", 1, {"lambda.request": 1})
+    bill.add("Lambda", "authorizer", "channels.authorizer_handler", 1, {"lambda.request": 1})
+
+    result = floor(bill)
+    by_name = {s.name: s.delta for s in result.steps}
+    assert by_name["outbox by EventBridge Pipes"] == {
+        "lambda.request": -2,
+        "lambda.gbs.arm64": -0.01,
+        "dynamodb.wru": -4,  # its mark-published write and the other actor's pending-index write
+        "pipes.request": 2,
+    }
+    assert by_name["order state in a header item"] == {"dynamodb.wru": -2}  # 4 WRU -> a 2-WRU header
+    assert by_name["no POSTED rewrite of the invoice"] == {"dynamodb.wru": -4}
+    batches = by_name["full batches (load, not design)"]
+    assert batches["sqs.request"] == pytest.approx(-0.9) and batches["lambda.request"] == pytest.approx(-0.9)
+    assert by_name["authorizer cache 300 s (a setting)"]["lambda.request"] == pytest.approx(-299 / 300)
+    counts = result.counts()
+    assert counts["events.custom"] == 2 and counts["dynamodb.wru"] == 14 + 1 + 3 + 10 + 8 - 4 - 2 - 4
+    assert result.dollars() == pytest.approx(prices.price(counts)) and result.dollars() < bill.dollars()
