@@ -26,6 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import synchub_core
 from synchub_core.lambda_support import Powertools
 
 from . import logic, repository
@@ -198,3 +199,6 @@ def authorizer_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     if policy is None:
         raise Exception("Unauthorized")  # the exact message API Gateway expects
     return dict(policy)
+
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import synchub_core
 from synchub_core.envelope import Refused, from_bus_message
 from synchub_core.lambda_support import METRICS_NAMESPACE, Powertools, RefusalNotDeadLettered, explain
 
@@ -233,3 +234,5 @@ def _watchdog(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 watchdog_handler = pt.handler(_watchdog)
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

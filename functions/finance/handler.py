@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+import synchub_core
 from connectors import api as connectors
 from invoicing import api as invoicing
 from synchub_core.lambda_support import METRICS_NAMESPACE, Delivery, Feed, Powertools
@@ -115,3 +116,6 @@ def lambda_handler(event: dict, context: Any) -> Any:
         return _batch(event, context)
     finally:
         _runtime = None
+
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

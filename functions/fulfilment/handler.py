@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+import synchub_core
 from synchub_core.config import warehouse_sites
 from synchub_core.lambda_support import Delivery, Feed, Powertools
 
@@ -48,3 +49,5 @@ def _answer(delivery: Delivery) -> None:
 warehouse_handler = pt.envelope_batch_handler(
     WAREHOUSE_ANSWERS, "warehouse-answers", _answer, feed=Feed.BUS, admit=_admit
 )
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+import synchub_core
 from synchub_core.config import replay_role_id, warehouse_sites
 from synchub_core.lambda_support import Delivery, Feed, Powertools
 
@@ -40,3 +41,5 @@ def _handle(delivery: Delivery) -> None:
 
 
 lambda_handler = pt.envelope_batch_handler(POSITION_REPORTED, "inventory", _handle, feed=Feed.PRODUCER, admit=_admit)
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

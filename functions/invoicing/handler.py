@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+import synchub_core
 from connectors import api as connectors
 from synchub_core.config import warehouse_sites
 from synchub_core.envelope import Refused, iso, utcnow
@@ -109,3 +110,5 @@ def _handle_return(delivery: Delivery) -> None:
 returns_handler = pt.envelope_batch_handler(
     RETURN_RECEIVED, "returns", _handle_return, feed=Feed.BUS, admit=_admit_return
 )
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

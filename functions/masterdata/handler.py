@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import synchub_core
 from synchub_core.lambda_support import Powertools
 
 from . import files, logic
@@ -91,3 +92,5 @@ def _record(record: SQSRecord) -> None:
 
 
 lambda_handler = pt.batch_handler(EventType.SQS, _record)
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

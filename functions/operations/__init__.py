@@ -1,2 +1,1 @@
-
-import synchub_core  # noqa: F401  # first: Powertools batch before pydantic (synchub_core/__init__.py)
+import synchub_core  # noqa: F401  # first: see synchub_core/__init__.py

@@ -31,6 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, O
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import synchub_core
 from inventory import api as inventory
 from invoicing import api as invoicing
 from synchub_core.lambda_support import Powertools
@@ -778,3 +779,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     except Exception as exc:  # a bug before the resolver: still a problem, never a stack trace to the client
         _log_failure(exc)
         return refusal_response(preflight.Refusal(500, "internal-error", "Internal error", INTERNAL_ERROR))
+
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

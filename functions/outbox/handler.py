@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+import synchub_core
 from synchub_core.lambda_support import Powertools
 
 from . import logic
@@ -66,3 +67,5 @@ def _sweep_handler(event: dict, context: Any) -> dict:
 
 
 sweep_handler = pt.handler(_sweep_handler)
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

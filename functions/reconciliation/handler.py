@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+import synchub_core
 from synchub_core.lambda_support import Powertools
 
 from . import logic
@@ -90,3 +91,5 @@ def _reconcile(event: dict, context: Any) -> dict[str, Any]:
 
 
 lambda_handler = pt.handler(_reconcile)
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

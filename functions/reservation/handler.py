@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+import synchub_core
 from orders.api import ORDER_ACCEPTED
 from synchub_core.lambda_support import Delivery, Feed, Powertools
 
@@ -58,3 +59,5 @@ def _serve(delivery: Delivery) -> None:
 stock_available_handler = pt.envelope_batch_handler(
     STOCK_AVAILABLE, "stock-available", _serve, feed=Feed.BUS, sources=STOCK_AVAILABLE_SOURCES
 )
+
+synchub_core.init_done()  # the end of this function's init: see synchub_core/__init__.py

@@ -49,7 +49,10 @@ def loaded(module: str) -> frozenset[str]:
         "POWERTOOLS_SERVICE_NAME": "lean-imports",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
-    code = f"import sys, json, {module}; print(json.dumps(sorted(sys.modules)))"
+    code = (
+        f"import sys, json, gc, {module}; "
+        "print(json.dumps(sorted(sys.modules) + [f'gc:{gc.isenabled()}:{gc.get_freeze_count() > 0}']))"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -100,3 +103,18 @@ def test_only_connectors_trace_http_calls() -> None:
     function calls a partner's API itself (finance, reconciliation against finance)."""
     patched = {m for m in HANDLERS if "aws_xray_sdk.ext.httplib.patch" in loaded(m)}
     assert patched == {"finance.handler", "reconciliation.handler"}
+
+
+@pytest.mark.parametrize("module", HANDLERS)
+def test_init_runs_without_the_garbage_collector_and_freezes_what_it_built(module: str) -> None:
+    """synchub_core (first in every domain package) turns collection off in Lambda; the handler
+    module's last line freezes what init built and turns it back on: a function never runs with
+    collection off."""
+    assert "gc:True:True" in loaded(module), f"{module}: collection not resumed, or nothing frozen, after init"
+
+
+def test_outside_lambda_collection_is_never_touched() -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(FUNCTIONS), "AWS_REGION": "eu-west-1"}
+    code = "import gc, synchub_core; print(gc.isenabled(), gc.get_freeze_count())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "0"], out.stderr[-2000:]
