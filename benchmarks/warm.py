@@ -18,7 +18,7 @@ template as ``make run``), and both handlers run against that one emulator:
   parses the body, checks the few fields it needs, reads the authorizer context and makes the same
   DynamoDB calls (operations, tables, item kinds and sizes, conditions) on a plain boto3 client:
   the strongly consistent idempotency read, the master data BatchGetItem (customer, products, which
-  ERP files are loaded), the 6-item intake transaction, then answers ``202`` in JSON. No logging,
+  ERP files are loaded), the 5-item intake transaction, then answers ``202`` in JSON. No logging,
   no metrics: the floor a handler of the same guarantees can reach.
 
 Which calls the orders handler makes is recorded, not assumed (every botocore API call of any
@@ -354,11 +354,19 @@ def make_baseline_handler(client: Any = None) -> Callable[[dict[str, Any], Any],
                 "day_at": s(f"{at}#{order_id}"),
             },
         ]
-        history = [("SUBMITTED", f"received from channel {channel}", None), ("ACCEPTED", "passed validation", event_id)]
-        for n, (state, reason, caused) in enumerate(history):
-            entry = {"pk": order_pk, "sk": s(f"HIST#00000001#{n}"), "item_type": s("HISTORY"), "state": s(state)}
-            entry |= {"at": s(at), "reason": s(reason)}
-            items.append(entry | ({"event_id": s(caused)} if caused else {}))
+        entries = [
+            {"M": {"state": s("SUBMITTED"), "at": s(at), "reason": s(f"received from channel {channel}")}},
+            {"M": {"state": s("ACCEPTED"), "at": s(at), "reason": s("passed validation"), "event_id": s(event_id)}},
+        ]
+        items.append(
+            {
+                "pk": order_pk,
+                "sk": s("HIST#00000001"),
+                "item_type": s("HISTORY"),
+                "at": s(at),
+                "entries": {"L": entries},
+            }
+        )
         items.append(
             {
                 "pk": s(f"OUTBOX#{event_id}"),
@@ -372,7 +380,7 @@ def make_baseline_handler(client: Any = None) -> Callable[[dict[str, Any], Any],
                 "outbox_status": s("PENDING"),
             }
         )
-        conditional = {0, 1, 2, 5}  # the key, the channel reference, the order, the outbox event: once each
+        conditional = {0, 1, 2, 4}  # the key, the channel reference, the order, the outbox event: once each
         guard = {"ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         transaction = [
             {"Put": {"TableName": orders_table, "Item": item, **(guard if n in conditional else {})}}

@@ -23,8 +23,8 @@ from .models import INVOICE_SOURCE, POSTED, REJECTED, ReturnReceived, ShipmentRe
 
 TRANSACTION_MAX_ITEMS = 100  # DynamoDB's TransactWriteItems
 # stock positions a shipment's transaction always has room for: 100 less the invoice, its pointer, the
-# counter, the order, at most 5 history entries, InvoiceIssued and StockAvailable
-SHIPMENT_MAX_POSITIONS = TRANSACTION_MAX_ITEMS - 11
+# counter, the order, its history item, InvoiceIssued and StockAvailable
+SHIPMENT_MAX_POSITIONS = TRANSACTION_MAX_ITEMS - 7
 BY_DAY_INDEX = "by-day"  # sparse: invoice items carry day_key INVOICE#<issue day>, day_at <issued_at>#<invoice_id>
 BATCH_GET_MAX = 100
 DOC_PREFIX = "DOC#"
@@ -256,12 +256,12 @@ def save(
     the order on with its event (and StockAvailable for released SKUs): one transaction. False when
     a duplicate won the race, the order moved on or the number was taken (the caller re-reads).
 
-    The transaction holds 3 + P + 1 + H + 1 (+ 1) items: the invoice, its pointer and the counter, one
+    The transaction holds 3 + P + 1 + 1 + 1 (+ 1) items: the invoice, its pointer and the counter, one
     update per stock position the shipment touches (P: those it picks from, and with ``close_short``
-    those whose reservations it releases), the order, its history entries (H: 1 to 5) and InvoiceIssued
-    (and StockAvailable when it released any). A shipment that would take more than DynamoDB's 100 is
-    :class:`ShipmentRejected` with the reason (all 80 allocations of the largest order in one shipment:
-    at most 91)."""
+    those whose reservations it releases), the order, its history item (whatever transitions it
+    records) and InvoiceIssued (and StockAvailable when it released any). A shipment that would take
+    more than DynamoDB's 100 is :class:`ShipmentRejected` with the reason (all 80 allocations of the
+    largest order in one shipment: at most 87)."""
     key = invoice_key(shipment_id)
     order_ops = orders.transition_ops(order, expected_version, transitions, event, source=INVOICE_SOURCE)
     if released:

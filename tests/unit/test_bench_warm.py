@@ -78,9 +78,9 @@ def test_the_baseline_reads_the_key_and_the_master_data_then_writes_the_order_in
         "BatchGetItem(masterdata: CUSTOMER/CUSTOMER, META/META, META/META, META/META, PRODUCT/PRODUCT, "
         "PRODUCT/PRODUCT)",
         "TransactWriteItems(orders: Put IDEMP/IDEMP if not exists, Put CHANREF/CHANREF if not exists, "
-        "Put ORDER/ORDER if not exists, Put ORDER/HIST, Put ORDER/HIST, Put OUTBOX/OUTBOX if not exists)",
+        "Put ORDER/ORDER if not exists, Put ORDER/HIST, Put OUTBOX/OUTBOX if not exists)",
     ]
-    outbox = ddb.calls[2].params["TransactItems"][5]["Put"]["Item"]
+    outbox = ddb.calls[2].params["TransactItems"][4]["Put"]["Item"]
     detail = json.loads(outbox["detail"]["S"])
     assert detail["event_type"] == "OrderAccepted" and detail["data"]["order_id"] == body["order_id"]
 
