@@ -318,17 +318,9 @@ def _size(entry: dict[str, Any]) -> int:
 
 def _send_chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """At most ten entries and MAX_BATCH_BYTES per SendMessageBatch (a larger message goes alone)."""
-    chunk: list[dict[str, Any]] = []
-    size = 0
-    for entry in entries:
-        n = _size(entry)
-        if chunk and (len(chunk) == BATCH or size + n > MAX_BATCH_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(entry)
-        size += n
-    if chunk:
-        yield chunk
+    from synchub_core.basics import batches  # the functions' code: the CLI puts functions/ on the path
+
+    return batches(entries, _size, BATCH, MAX_BATCH_BYTES)
 
 
 def _redrive(run: _Run, source: str) -> None:

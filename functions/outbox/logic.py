@@ -4,12 +4,12 @@ scheduled sweep (safety net). At least once, never lost (docs/decisions/0001-tra
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from synchub_core.basics import utcnow
+from synchub_core.basics import batches, utcnow
 from synchub_core.outbox import OUTBOX_ITEM_TYPE
 
 from . import repository
@@ -38,20 +38,10 @@ def entry_size(item: dict[str, Any]) -> int:
     return sum(len(str(item.get(k) or "").encode()) for k in ("source", "detail_type", "detail"))
 
 
-def chunks(items: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+def chunks(items: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """``items`` in PutEvents calls: at most 10 entries and 256 KB of entries a call (ten events of a
     large order would pass the size limit together; one always fits, see orders' event size check)."""
-    chunk: list[dict[str, Any]] = []
-    size = 0
-    for item in items:
-        item_size = entry_size(item)
-        if chunk and (len(chunk) == PUT_EVENTS_MAX or size + item_size > PUT_EVENTS_MAX_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += item_size
-    if chunk:
-        yield chunk
+    return batches(items, entry_size, PUT_EVENTS_MAX, PUT_EVENTS_MAX_BYTES)
 
 
 def correlation_of(item: dict[str, Any]) -> str | None:

@@ -6,7 +6,11 @@ pydantic on its cold start (benchmarks/coldstart.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -31,4 +35,21 @@ class Refused(Exception):
         self.reason = reason
 
 
-__all__ = ["Refused", "iso", "now_iso", "utcnow"]
+def batches(items: Iterable[T], size_of: Callable[[T], int], max_count: int, max_bytes: int) -> Iterator[list[T]]:
+    """``items`` in order, in batches of at most ``max_count`` items and ``max_bytes`` by
+    ``size_of`` (an item larger than ``max_bytes`` goes alone): the limits of AWS batch calls
+    (PutEvents, SendMessageBatch: 10 entries, 256 KB a call)."""
+    batch: list[T] = []
+    size = 0
+    for item in items:
+        n = size_of(item)
+        if batch and (len(batch) == max_count or size + n > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += n
+    if batch:
+        yield batch
+
+
+__all__ = ["Refused", "batches", "iso", "now_iso", "utcnow"]
