@@ -24,18 +24,15 @@ RETURNABLE = frozenset({OrderState.SHIPPED, OrderState.INVOICED})
 MAX_RETURNS = 50  # returns authorized per order (and each must fit in the order's item: ORDER_ITEM_MAX_BYTES)
 # lines per order. With at most 2 positions per line (reservation.models.MAX_LOCATIONS_PER_LINE) an order
 # holds at most 80 allocations, and every transaction of its life fits DynamoDB's 100 items: reserving
-# 80 + 3, cancelling 80 + 4, a shipment of all of it 80 + 11 (ADR 0012)
+# 80 + 3, cancelling 80 + 4, a shipment of all of it 80 + 6, closing short 80 + 7 (ADR 0012)
 MAX_LINES = 40
 # what DynamoDB takes in one item (400 KB = 409,600 bytes: attribute names and values, UTF-8), less a
 # margin: an order that would grow past it (shipments, returns, credit memos, answers) is refused with
 # the reason instead of failing in DynamoDB (OrderTooLarge)
 ORDER_ITEM_MAX_BYTES = 400_000
-# what EventBridge takes in one PutEvents entry (source + detail-type + detail, UTF-8: less than 256 KB),
-# less 1 KB for the envelope an SQS target gets it in (SQS takes 256 KB a message): an event of an order
-# must fit, or its change is refused (the event would stay in the outbox, never published)
-EVENT_ENTRY_MAX_BYTES = 255 * 1024
 # invoice lines one return may credit (at most one per returned unit and invoice of its SKU): the credit
-# memo and its CreditMemoIssued stay far below EVENT_ENTRY_MAX_BYTES; split a larger return into several
+# memo and its CreditMemoIssued stay far below synchub_core.outbox.EVENT_ENTRY_MAX_BYTES; split a larger
+# return into several
 MAX_RETURN_CREDIT_LINES = 200
 # what a return's receipt adds to the order's item at most: the return RECEIVED (received_at, credit memo
 # id) and the memo's id on the order; and per invoice line it credits one ``credited`` entry

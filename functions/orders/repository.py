@@ -37,11 +37,10 @@ from synchub_core import ddb
 from synchub_core.aws import client
 from synchub_core.config import settings
 from synchub_core.envelope import EventEnvelope, deterministic_event_id, iso, utcnow
-from synchub_core.outbox import outbox_put
+from synchub_core.outbox import EventTooLarge, outbox_put
 from synchub_core.vocabulary import Allocation
 
 from .models import (
-    EVENT_ENTRY_MAX_BYTES,
     ORDER_ITEM_MAX_BYTES,
     ORDER_SOURCE,
     Cancellation,
@@ -221,13 +220,6 @@ def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + value_size(value) for name, value in item.items() if value is not None)
 
 
-def entry_size(outbox_op: dict[str, Any]) -> int:
-    """What EventBridge counts for the PutEvents entry of an outbox item (``outbox_put``'s entry):
-    source, detail-type and detail, UTF-8."""
-    item = outbox_op["Put"]["Item"]
-    return sum(len(item[name]["S"].encode()) for name in ("source", "detail_type", "detail"))
-
-
 def order_put(order: StoredOrder, expected_version: int) -> dict[str, Any]:
     """The transaction item that stores ``order`` at its new version (conditional on the one read).
     Raises :class:`OrderTooLarge` when its item, with the room kept for the receipts of its
@@ -260,7 +252,7 @@ def transition_ops(
     """Transaction items that store ``order`` (already mutated by the caller, ``version`` bumped),
     record ``transitions`` in its history and queue ``event`` in the outbox. Raises
     :class:`OrderTooLarge` (a refusal: nothing is written) when the order's item would be more than
-    DynamoDB takes (:func:`order_put`) or the event more than one EventBridge entry."""
+    DynamoDB takes (:func:`order_put`) or the event more than one EventBridge entry (``outbox_put``)."""
     table = settings().orders_table
     ops = [order_put(order, expected_version)]
     if transitions:
@@ -268,15 +260,10 @@ def transition_ops(
         entries = [HistoryEntry(state=s, at=order.updated_at, reason=r, event_id=caused) for s, r in transitions]
         ops.append(history_put(order.order_id, order.version, entries, order.updated_at))
     if event is not None:
-        entry = outbox_put(table, event, source)
-        size = entry_size(entry)
-        if size > EVENT_ENTRY_MAX_BYTES:
-            raise OrderTooLarge(
-                order.order_id,
-                f"its {event.event_type} would be {size:,} bytes, more than the {EVENT_ENTRY_MAX_BYTES:,} "
-                "EventBridge takes in one event",
-            )
-        ops.append(entry)
+        try:
+            ops.append(outbox_put(table, event, source))
+        except EventTooLarge as large:
+            raise OrderTooLarge(order.order_id, large.measure) from large
     return ops
 
 

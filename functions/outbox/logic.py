@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from synchub_core.basics import batches, utcnow
-from synchub_core.outbox import OUTBOX_ITEM_TYPE
+from synchub_core.outbox import OUTBOX_ITEM_TYPE, entry_size
 
 from . import repository
 from .models import PUT_EVENTS_MAX, PUT_EVENTS_MAX_BYTES, SWEEP_GRACE, SWEEP_MAX_ITEMS, PublishFailed
@@ -31,11 +31,6 @@ def publish(items: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]
                 continue
             repository.mark_published(item, result.get("EventId", ""), utcnow())
     return failed
-
-
-def entry_size(item: dict[str, Any]) -> int:
-    """What EventBridge counts of an outbox item's entry: its source, detail type and detail, in UTF-8."""
-    return sum(len(str(item.get(k) or "").encode()) for k in ("source", "detail_type", "detail"))
 
 
 def chunks(items: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -174,8 +174,9 @@ def sizes(made: list[list[dict[str, Any]]]) -> Iterator[tuple[str, int, int]]:
 def within_limits(made: list[list[dict[str, Any]]]) -> dict[str, int]:
     """Every transaction holds at most 100 items, every item it puts at most ORDER_ITEM_MAX_BYTES
     and every event at most EVENT_ENTRY_MAX_BYTES; the most items a transaction of each kind held."""
-    from orders.models import EVENT_ENTRY_MAX_BYTES, ORDER_ITEM_MAX_BYTES
-    from orders.repository import entry_size
+    from orders.models import ORDER_ITEM_MAX_BYTES
+    from synchub_core.ddb import from_ddb
+    from synchub_core.outbox import EVENT_ENTRY_MAX_BYTES, entry_size
 
     most: dict[str, int] = {}
     for name, count, largest in sizes(made):
@@ -185,7 +186,7 @@ def within_limits(made: list[list[dict[str, Any]]]) -> dict[str, int]:
     for items in made:
         for op in items:
             if "Put" in op and op["Put"]["Item"]["pk"]["S"].startswith("OUTBOX#"):
-                assert entry_size(op) <= EVENT_ENTRY_MAX_BYTES
+                assert entry_size(from_ddb(op["Put"]["Item"])) <= EVENT_ENTRY_MAX_BYTES
     return most
 
 
@@ -199,10 +200,12 @@ def order_item_size(hub: Hub, order_id: str) -> int:
 
 def event_entry_sizes(hub: Hub) -> dict[str, int]:
     """The largest PutEvents entry (source + detail-type + detail) of each event type in the outbox."""
+    from synchub_core.outbox import entry_size
+
     largest: dict[str, int] = {}
     for item in scan(hub):
         if item["pk"].startswith("OUTBOX#"):
-            size = sum(len(item[k].encode()) for k in ("source", "detail_type", "detail"))
+            size = entry_size(item)
             largest[item["detail_type"]] = max(largest.get(item["detail_type"], 0), size)
     return largest
 
@@ -284,7 +287,8 @@ def test_the_largest_order_is_accepted_and_one_line_more_is_a_400_naming_the_lim
 def test_the_largest_order_is_reserved_released_shipped_at_once_and_invoiced_once(
     hub: Hub, lambda_context: Any, released: str, transactions: list[list[dict[str, Any]]]
 ) -> None:
-    from orders.models import EVENT_ENTRY_MAX_BYTES, MAX_LINES
+    from orders.models import MAX_LINES
+    from synchub_core.outbox import EVENT_ENTRY_MAX_BYTES
 
     every_pick = [picks(n, k, PER_LOT) for n in range(MAX_LINES) for k in range(2)]
     assert len(every_pick) == 80  # the most lines a ShipmentConfirmed takes
@@ -315,7 +319,8 @@ def test_the_largest_order_is_reserved_released_shipped_at_once_and_invoiced_onc
 def test_the_largest_order_ships_in_two_closing_short_and_a_return_of_every_line_gets_one_credit_memo(
     hub: Hub, lambda_context: Any, released: str, transactions: list[list[dict[str, Any]]]
 ) -> None:
-    from orders.models import EVENT_ENTRY_MAX_BYTES, MAX_LINES
+    from orders.models import MAX_LINES
+    from synchub_core.outbox import EVENT_ENTRY_MAX_BYTES
 
     first = issue(released, [picks(n, 0, 1) for n in range(MAX_LINES)], "SHP-LARGE-1")
     assert order(released).state.value == "SHIPPED"
@@ -558,7 +563,8 @@ def test_a_return_that_could_credit_more_than_200_invoice_lines_is_a_409_and_200
     invoice line): shipped in 6 parts, 6 units of each of 40 lines could make a credit memo of 240
     lines. One return may credit at most MAX_RETURN_CREDIT_LINES (200): the largest credit memo and its
     CreditMemoIssued stay far within one item and one event."""
-    from orders.models import EVENT_ENTRY_MAX_BYTES, MAX_LINES, MAX_RETURN_CREDIT_LINES
+    from orders.models import MAX_LINES, MAX_RETURN_CREDIT_LINES
+    from synchub_core.outbox import EVENT_ENTRY_MAX_BYTES
 
     for part in range(6):
         issue(released, [picks(n, 0, 1) for n in range(MAX_LINES)], f"SHP-PART-{part}")
@@ -593,9 +599,10 @@ def test_an_event_too_large_for_one_eventbridge_entry_is_refused_before_anything
     """What the bounds keep far away (the largest event of the largest order is under 60 KB), the
     last line of defence refuses: an event EventBridge would not take is never queued, where it
     would stay pending for ever."""
-    from orders.models import EVENT_ENTRY_MAX_BYTES, OrderTooLarge
+    from orders.models import OrderTooLarge
     from orders.repository import load, transition_ops
     from synchub_core.envelope import Refused, new_event
+    from synchub_core.outbox import EVENT_ENTRY_MAX_BYTES
 
     seed_two_positions_per_line(1)
     order_id = accept_largest()

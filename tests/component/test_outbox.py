@@ -561,8 +561,9 @@ def test_late_stream_record_after_sweep_publishes_nothing_again(
 def test_publish_calls_stay_within_eventbridges_request_size() -> None:
     """Ten events of a large order (tens of KB each) would pass PutEvents' 256 KB per call together:
     the sweep's calls are cut by size as well as by count, and keep the items' order."""
-    from outbox.logic import chunks, entry_size
+    from outbox.logic import chunks
     from outbox.models import PUT_EVENTS_MAX, PUT_EVENTS_MAX_BYTES
+    from synchub_core.outbox import entry_size
 
     def item(n: int, kb: int) -> dict[str, Any]:
         return {
@@ -580,3 +581,29 @@ def test_publish_calls_stay_within_eventbridges_request_size() -> None:
     small = [item(n, 1) for n in range(25)]
     assert [len(call) for call in chunks(small)] == [PUT_EVENTS_MAX, PUT_EVENTS_MAX, 5]
     assert [len(call) for call in chunks([item(0, 250)])] == [1]  # one entry always goes (orders checks its size)
+
+
+def test_an_event_larger_than_one_eventbridge_entry_is_refused_by_the_outbox_itself() -> None:
+    """Every domain's state change writes its event through ``outbox_put``: one EventBridge would never
+    take is refused there (a Refused: the worker dead-letters the message with the reason), not
+    queued to stay pending for ever; one at the limit is taken."""
+    from synchub_core.basics import Refused
+    from synchub_core.envelope import new_event
+    from synchub_core.outbox import EVENT_ENTRY_MAX_BYTES, EventTooLarge, outbox_put
+
+    def event(detail_bytes: int) -> Any:
+        return new_event(
+            "StockAvailable",
+            entity_id="SKU-1",
+            sequence=1,
+            data={"pad": "x" * detail_bytes},
+            correlation_id="corr",
+            causation_id=None,
+            source_system="synchub.inventory",
+        )
+
+    fits = outbox_put("t", event(EVENT_ENTRY_MAX_BYTES - 2_000), "synchub.inventory")
+    assert fits["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
+    with pytest.raises(EventTooLarge, match=r"StockAvailable would be .* more than the 261,120") as refused:
+        outbox_put("t", event(EVENT_ENTRY_MAX_BYTES), "synchub.inventory")
+    assert isinstance(refused.value, Refused) and refused.value.reason.endswith("nothing was written")
