@@ -57,26 +57,24 @@ OUTBOX_KEYS = ["OUTBOX#*"]
 WAITING_KEYS = ["WAITING#*"]
 
 
-def stage_code(target: Path | None = None) -> Path:
+def stage_code() -> Path:
     """``functions/`` as the asset ships it: the sources plus their bytecode, compiled here.
 
     ``/var/task`` is read-only, so a function whose asset carries no ``.pyc`` compiles every module
     of its own on every cold start (benchmarks/coldstart.py). The bytecode is *unchecked-hash*
     (PEP 552): valid whatever the files' timestamps in the zip, and the same bytes on every synth of
     the same sources (a stable asset hash). It is compiled only when synth runs on the functions'
-    Python (RUNTIME); on another one the asset carries the sources alone, as before.
-
-    ``target`` None: a directory under ``build/`` named after the sources' digest, written once
-    (atomically) and reused by every synth of the same sources."""
+    Python (RUNTIME); on another one the asset carries the sources alone, as before. The staging is
+    a directory under ``build/`` named after the sources' digest, written once (atomically) and
+    reused by every synth of the same sources."""
     digest = hashlib.sha256()
     for path in sorted(FUNCTIONS_DIR.rglob("*.py")):
         if "__pycache__" not in path.parts:
             digest.update(path.relative_to(FUNCTIONS_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    compiled = sys.version_info[:2] == (3, 11)  # RUNTIME: python3.11
-    if target is None:
-        target = STAGED_CODE_DIR / f"{digest.hexdigest()[:16]}{'' if compiled else '-src'}"
-        if target.is_dir():
-            return target
+    compiled = RUNTIME.name == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    target = STAGED_CODE_DIR / f"{digest.hexdigest()[:16]}{'' if compiled else '-src'}"
+    if target.is_dir():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
     try:
@@ -95,10 +93,9 @@ def stage_code(target: Path | None = None) -> Path:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if target.parent == STAGED_CODE_DIR:  # earlier sources' stagings are never read again
-        for old in STAGED_CODE_DIR.iterdir():
-            if old != target and not old.name.startswith("."):
-                shutil.rmtree(old, ignore_errors=True)
+    for old in STAGED_CODE_DIR.iterdir():  # earlier sources' stagings are never read again
+        if old != target and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
