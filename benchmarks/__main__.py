@@ -24,6 +24,7 @@ EventBridge PutEvents entries (64 KB chunks).
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -38,6 +39,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
+# the sections after the operations table, in order: (skip switch, module of benchmarks/ with a main())
+SECTIONS = (
+    ("BENCH_CONNECTORS", "connectors"),
+    ("BENCH_AVAILABILITY", "availability"),
+    ("BENCH_LIFECYCLE", "lifecycle"),
+    ("BENCH_COLD", "coldstart"),  # issue 10: cold start, warm overhead, and what an order costs in AWS
+    ("BENCH_WARM", "warm"),
+    ("BENCH_BILL", "bill"),
+    ("BENCH_SOAK", "soak"),
+)
 
 
 class Meter:
@@ -259,42 +270,10 @@ def main() -> None:
         print("\none order's intake transaction (logic.accept) as the orders table grows (ratio vs 100 items)")
         for items, median_ms in flat:
             print(f"  {items:>7,d} existing items: {median_ms / flat[0][1]:5.2f}x  ({median_ms:.2f} ms)")
-    if os.environ.get("BENCH_CONNECTORS", "1") != "0":
-        from benchmarks import connectors
-
-        print()
-        connectors.main()
-    if os.environ.get("BENCH_AVAILABILITY", "1") != "0":
-        from benchmarks import availability
-
-        print()
-        availability.main()
-    if os.environ.get("BENCH_LIFECYCLE", "1") != "0":
-        from benchmarks import lifecycle
-
-        print()
-        lifecycle.main()
-    # issue 10: cold start, warm overhead, and what an order costs in AWS requests
-    if os.environ.get("BENCH_COLD", "1") != "0":
-        from benchmarks import coldstart
-
-        print()
-        coldstart.main()
-    if os.environ.get("BENCH_WARM", "1") != "0":
-        from benchmarks import warm
-
-        print()
-        warm.main()
-    if os.environ.get("BENCH_BILL", "1") != "0":
-        from benchmarks import bill
-
-        print()
-        bill.main()
-    if os.environ.get("BENCH_SOAK", "1") != "0":
-        from benchmarks import soak
-
-        print()
-        soak.main()
+    for switch, section in SECTIONS:  # each skipped by its switch set to 0
+        if os.environ.get(switch, "1") != "0":
+            print()
+            importlib.import_module(f"benchmarks.{section}").main()
 
 
 def transaction_at_volume(
