@@ -16,7 +16,10 @@ The functions turn the garbage collector off for their init (``synchub_core``); 
 same import with it off and the libraries' floor, so the ratios can be read either way.
 
 Time is the child process's CPU time (user + system, from ``wait4``): wall time on a shared
-machine measures the neighbours too. Memory is the child's peak resident set (``ru_maxrss``).
+machine measures the neighbours too. Memory is the child's peak resident set, as the child itself
+reads it at the end (``VmHWM`` of ``/proc/self/status``): ``ru_maxrss`` of a child starts at its
+parent's peak when it is forked, so under ``make bench`` (a parent of a few hundred MB after the
+sections before) every row would show the parent's size.
 Figures are the least over ``BENCH_COLD_ROUNDS`` rounds (default 15): the work of an import is
 the same every time, and a busy neighbour only ever adds to it. Goal: every function within
 1.5x of ``import boto3``.
@@ -146,13 +149,21 @@ def lambda_environment(fn: Function | None, task_root: Path, active: bool) -> di
     return env
 
 
+# appended to what a child runs: its own high-water mark, on the last line of its stdout (kB)
+PEAK = "\nimport sys\nsys.stdout.write(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
+
+
 def sample(code: str, env: dict[str, str], cwd: Path) -> Sample:
     # -s: no user site; -E is not used because PYTHONPATH is how Lambda finds the task root and layer
-    proc = subprocess.Popen([sys.executable, "-s", "-c", code], env=env, cwd=cwd)
+    proc = subprocess.Popen([sys.executable, "-s", "-c", code + PEAK], env=env, cwd=cwd, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
+    proc.stdout.close()
     if status != 0:
         raise RuntimeError(f"{code!r} failed with status {status}")
-    return Sample(usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    peak_kb = int(out.strip().splitlines()[-1].split()[1])  # "VmHWM:   48123 kB"
+    return Sample(usage.ru_utime + usage.ru_stime, peak_kb / 1024)
 
 
 def measure(
