@@ -79,15 +79,15 @@ def _scaled(charges: dict[str, float], factor: float) -> dict[str, float]:
     return {k: v * factor for k, v in charges.items()}
 
 
-def _ddb_write_units(bill: Bill, actors: tuple[str, ...], key_matches: Callable[[str], bool]) -> float:
-    """The WRU ``bill`` spent on the DynamoDB items (by key) that ``actors`` wrote."""
-    return sum(
+def _ddb_writes(bill: Bill, actors: tuple[str, ...], key_matches: Callable[[str], bool]) -> list[int]:
+    """The WRU of each DynamoDB item (by key) that ``actors`` wrote in ``bill``."""
+    return [
         wru
         for actor, _operation, items in bill.writes
         if actor in actors
         for _kind, _table, key, _before, _after, wru in items
         if key_matches(key)
-    )
+    ]
 
 
 def floor(bill: Bill) -> Floor:
@@ -116,25 +116,18 @@ def floor(bill: Bill) -> Floor:
 
     # 2. the order's state in a small header item: release and the warehouse's acknowledgement change
     #    the state and its releases only, yet rewrite the whole order (lines, allocations) at 2x
-    whole = _ddb_write_units(bill, ORDER_REWRITERS, lambda key: key.endswith("/ORDER"))
-    writes = sum(
-        1
-        for actor, _op, items in bill.writes
-        if actor in ORDER_REWRITERS
-        for item in items
-        if item[2].endswith("/ORDER")
-    )
+    rewrites = _ddb_writes(bill, ORDER_REWRITERS, lambda key: key.endswith("/ORDER"))
     out.steps.append(
         Step(
             "order state in a header item",
             "release and acknowledgement write a <= 1 KB header (state, version, releases) instead of the whole "
             "order item; lines, allocations and shipments stay in items written when they change",
-            {"dynamodb.wru": -(whole - HEADER_WRU * writes)},
+            {"dynamodb.wru": -(sum(rewrites) - HEADER_WRU * len(rewrites))},
         )
     )
 
     # 3. the invoice is not rewritten to say POSTED: the POSTING item written in the same transaction says it
-    posted = _ddb_write_units(bill, (FINANCE,), lambda key: key.startswith("INVOICE#"))
+    posted = sum(_ddb_writes(bill, (FINANCE,), lambda key: key.startswith("INVOICE#")))
     out.steps.append(
         Step(
             "no POSTED rewrite of the invoice",
